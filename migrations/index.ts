@@ -1,0 +1,20 @@
+import type { Knex } from "knex";
+import * as foundation from "./20261127000000_foundation.js";
+
+type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
+
+// Listed here rather than discovered on disk, so the same migrations run from TypeScript (tsx,
+// vitest) and from compiled JavaScript (the release phase) without loader tricks.
+const migrations: Record<string, Migration> = {
+  "20261127000000_foundation": foundation,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => {
+    const migration = migrations[name];
+    if (!migration) throw new Error(`unknown migration ${name}`);
+    return migration;
+  },
+};

@@ -1,0 +1,29 @@
+import express, { type Express } from "express";
+import type { WebDeps } from "../deps.js";
+import { bullBoardRouter } from "./bull-board.js";
+import { adminAuth, customerAuth } from "./middleware/auth.js";
+import { errorHandler, notFoundHandler } from "./middleware/errors.js";
+import { chatRoutes } from "./routes/chat.js";
+import { healthRoutes } from "./routes/health.js";
+
+/** The HTTP API; listening is the caller's business (server.ts, npm start, tests). */
+export function createApp(deps: WebDeps): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", true);
+
+  app.use(healthRoutes(deps));
+
+  if (deps.config.adminToken) {
+    // Without a token the board is not served at all: an open Bull Board can delete jobs.
+    app.use("/admin", adminAuth(deps.config.adminToken));
+    app.use("/admin/queues", bullBoardRouter(deps.queues.all));
+  }
+
+  const json = express.json({ limit: deps.config.bodyLimit });
+  app.use("/v1", customerAuth(deps.db), json, chatRoutes(deps));
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

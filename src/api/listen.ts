@@ -1,0 +1,29 @@
+import type { Server } from "node:http";
+import type { WebDeps } from "../deps.js";
+import { createApp } from "./app.js";
+
+/** Starts the HTTP API on a port and returns a stop() that drains in-flight requests. */
+export async function startWeb(
+  deps: WebDeps,
+  port: number,
+): Promise<{ server: Server; port: number; stop(): Promise<void> }> {
+  const app = createApp(deps);
+  const server = app.listen(port);
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", resolve);
+    server.once("error", reject);
+  });
+  // Longer than typical load-balancer idle timeouts, so the proxy closes idle sockets first.
+  server.keepAliveTimeout = 65_000;
+  const address = server.address();
+  const actualPort = typeof address === "object" && address ? address.port : port;
+  return {
+    server,
+    port: actualPort,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}

@@ -1,0 +1,66 @@
+import { timingSafeEqual } from "node:crypto";
+import type { RequestHandler } from "express";
+import { authenticateKey, type AuthenticatedCustomer } from "../../billing/customers.js";
+import type { Db } from "../../db.js";
+import { HttpError, unauthorized } from "../../errors.js";
+
+declare module "express-serve-static-core" {
+  interface Request {
+    customer?: AuthenticatedCustomer;
+  }
+}
+
+function bearer(header: string | undefined): string | undefined {
+  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
+  return match?.[1];
+}
+
+/** Authenticates a customer API key (stored as a SHA-256 hash) and refuses blocked customers. */
+export function customerAuth(db: Db): RequestHandler {
+  return async (req, _res, next) => {
+    const key = bearer(req.headers.authorization);
+    if (!key) {
+      throw unauthorized(
+        "You didn't provide an API key. Send it in the Authorization header: 'Authorization: Bearer YOUR_KEY'.",
+        "missing_api_key",
+      );
+    }
+    const customer = await authenticateKey(db, key);
+    if (!customer) throw unauthorized("Incorrect API key provided.");
+    if (customer.status === "canceled") {
+      throw new HttpError(403, "This account is canceled.", "permission_error", "account_canceled");
+    }
+    if (customer.status === "suspended") {
+      throw new HttpError(
+        402,
+        "This account is suspended for non-payment. Pay the open invoice to resume.",
+        "insufficient_quota",
+        "account_suspended",
+      );
+    }
+    req.customer = customer;
+    next();
+  };
+}
+
+/** Admin routes: `Authorization: Bearer <ADMIN_TOKEN>`, or HTTP basic with the token as password. */
+export function adminAuth(token: string): RequestHandler {
+  const expected = Buffer.from(token);
+  const matches = (given: string) => {
+    const buf = Buffer.from(given);
+    return buf.length === expected.length && timingSafeEqual(buf, expected);
+  };
+  return (req, res, next) => {
+    const header = req.headers.authorization ?? "";
+    const bearerToken = bearer(header);
+    let ok = bearerToken !== undefined && matches(bearerToken);
+    const basic = header.match(/^Basic\s+(\S+)$/i)?.[1];
+    if (!ok && basic) {
+      const decoded = Buffer.from(basic, "base64").toString();
+      ok = matches(decoded.slice(decoded.indexOf(":") + 1));
+    }
+    if (ok) return next();
+    res.setHeader("WWW-Authenticate", 'Basic realm="meterline admin"');
+    res.status(401).json(unauthorized("Admin token required.", "invalid_admin_token").toBody());
+  };
+}

@@ -1,0 +1,139 @@
+import { Router, type Request, type Response } from "express";
+import type { Job } from "bullmq";
+import type { WebDeps } from "../../deps.js";
+import { badRequest, HttpError, notFound, unavailable } from "../../errors.js";
+import { canonicalJson, chatRequestId, sha256 } from "../../ids.js";
+import { priceFor } from "../../billing/prices.js";
+import type { ChatJobData } from "../../queues.js";
+import { chatRequestSchema, parseBody } from "../chat-request.js";
+
+type Deps = Pick<WebDeps, "config" | "redis" | "queues" | "chatEvents" | "logger">;
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** POST /v1/chat/completions and GET /v1/chats/:id. Expects customerAuth and a JSON parser before it. */
+export function chatRoutes(deps: Deps): Router {
+  const router = Router();
+
+  router.post("/chat/completions", async (req, res) => {
+    const customer = req.customer!;
+    const body = parseBody(chatRequestSchema, req.body);
+    if (body.stream)
+      throw badRequest("Streaming is not supported yet: omit 'stream'.", "unsupported_parameter", "stream");
+    if (!priceFor(body.model)) {
+      throw badRequest(
+        `The model '${body.model}' does not exist or has no price configured.`,
+        "model_not_found",
+        "model",
+      );
+    }
+
+    const idempotencyKey = req.header("idempotency-key");
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw badRequest(
+        "Idempotency-Key must be 1–255 printable ASCII characters.",
+        "invalid_idempotency_key",
+      );
+    }
+    const requestId = chatRequestId(customer.customerId, idempotencyKey);
+    const bodyHash = sha256(canonicalJson(body));
+    if (idempotencyKey !== undefined) await claimIdempotencyKey(deps, requestId, bodyHash);
+
+    const data: ChatJobData = {
+      requestId,
+      customerId: customer.customerId,
+      planId: customer.plan.id,
+      request: body,
+      bodyHash,
+      receivedAt: new Date().toISOString(),
+    };
+    let job: Job<ChatJobData>;
+    try {
+      // A repeated request id is ignored by BullMQ while the job exists: the first payload wins.
+      job = await deps.queues.chat.add("chat", data, { jobId: requestId });
+    } catch (err) {
+      throw unavailable("The request queue is unavailable; retry shortly.", err);
+    }
+    res.setHeader("meterline-request-id", requestId);
+
+    if (/\brespond-async\b/i.test(req.header("prefer") ?? "")) return accepted(res, requestId);
+    try {
+      const completion = await job.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs);
+      res.json(completion);
+    } catch {
+      await answerUnfinished(deps, res, requestId);
+    }
+  });
+
+  router.get("/chats/:id", async (req: Request<{ id: string }>, res) => {
+    const job = await getJob(deps, req.params.id);
+    if (!job || job.data.customerId !== req.customer!.customerId)
+      throw notFound(`No chat request '${req.params.id}'.`);
+    const state = await job.getState();
+    if (state === "completed")
+      return res.json({ id: job.id, status: "succeeded", completion: job.returnvalue });
+    if (state === "failed")
+      return res.json({ id: job.id, status: "failed", error: failureOf(job).toBody().error });
+    res.json({ id: job.id, status: state === "active" ? "running" : "queued" });
+  });
+
+  return router;
+}
+
+/** Same key, same body → same job; same key, other body → 422, as Stripe and OpenAI do. */
+async function claimIdempotencyKey(deps: Deps, requestId: string, bodyHash: string): Promise<void> {
+  const key = `${deps.config.queuePrefix}:idem:${requestId}`;
+  let previous: string | null;
+  try {
+    const set = await deps.redis.set(key, bodyHash, "EX", deps.config.idempotencyTtlS, "NX");
+    previous = set === "OK" ? bodyHash : await deps.redis.get(key);
+  } catch (err) {
+    throw unavailable("The request queue is unavailable; retry shortly.", err);
+  }
+  if (previous !== null && previous !== bodyHash) {
+    throw new HttpError(
+      422,
+      "This Idempotency-Key was already used with a different request body.",
+      "invalid_request_error",
+      "idempotency_key_reused",
+    );
+  }
+}
+
+async function getJob(deps: Deps, id: string): Promise<Job<ChatJobData> | undefined> {
+  try {
+    return await deps.queues.chat.getJob(id);
+  } catch (err) {
+    throw unavailable("The request queue is unavailable; retry shortly.", err);
+  }
+}
+
+async function answerUnfinished(deps: Deps, res: Response, requestId: string): Promise<void> {
+  const job = await getJob(deps, requestId);
+  if (job && (await job.getState()) === "failed") {
+    const error = failureOf(job);
+    res.status(error.status).json(error.toBody());
+    return;
+  }
+  // Still queued or running after the wait: the caller polls instead of holding the connection.
+  accepted(res, requestId);
+}
+
+function accepted(res: Response, requestId: string): void {
+  res
+    .status(202)
+    .location(`/v1/chats/${requestId}`)
+    .json({ id: requestId, object: "chat.request", status: "queued" });
+}
+
+/** A failed chat's error for the caller: the provider's own 4xx, or 502 when retries ran out. */
+function failureOf(job: Job<ChatJobData>): HttpError {
+  const error = job.data.error;
+  if (error) return new HttpError(error.status, error.message, error.type as never, error.code);
+  return new HttpError(
+    502,
+    `The upstream LLM failed after ${job.attemptsMade} attempts: ${job.failedReason}`,
+    "server_error",
+    "upstream_error",
+  );
+}

@@ -1,0 +1,126 @@
+import { z } from "zod";
+
+export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/meterline";
+export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a ${protocols.map((p) => p.replace(":", "://")).join(" or ")} URL`,
+  );
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+const schema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: int(0, 65535).default(3000),
+  DATABASE_URL: url(["postgres:", "postgresql:"]).optional(),
+  REDIS_URL: url(["redis:", "rediss:"]).optional(),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_BASE_URL: url(["http:", "https:"]).optional(),
+  STRIPE_SECRET_KEY: z.string().min(1).optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+  STRIPE_API_BASE: url(["http:", "https:"]).optional(),
+  ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_{}-]+$/, "letters, digits, _ - { } only")
+    .default("meterline"),
+  BODY_LIMIT: z.string().default("1mb"),
+  CHAT_CONCURRENCY: int(1, 10_000).default(50),
+  CHAT_ATTEMPTS: int(1, 100).default(5),
+  CHAT_BACKOFF_MS: int(0).default(500),
+  CHAT_WAIT_MS: int(1).default(60_000),
+  LLM_TIMEOUT_MS: int(1).default(60_000),
+  WORKER_LOCK_MS: int(1000).default(30_000),
+  WORKER_STALLED_INTERVAL_MS: int(1000).default(30_000),
+  IDEMPOTENCY_TTL_S: int(60).default(86_400),
+  JOB_RETENTION_S: int(60).default(86_400),
+});
+
+export type Config = Readonly<{
+  env: "development" | "production" | "test";
+  port: number;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  openaiApiKey: string | undefined;
+  openaiBaseUrl: string | undefined;
+  stripeSecretKey: string | undefined;
+  stripeWebhookSecret: string | undefined;
+  stripeApiBase: string | undefined;
+  adminToken: string | undefined;
+  logLevel: string;
+  queuePrefix: string;
+  bodyLimit: string;
+  chat: Readonly<{
+    concurrency: number;
+    attempts: number;
+    backoffMs: number;
+    waitMs: number;
+    llmTimeoutMs: number;
+  }>;
+  worker: Readonly<{ lockMs: number; stalledIntervalMs: number }>;
+  idempotencyTtlS: number;
+  jobRetentionS: number;
+}>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses the environment once; throws ConfigError naming every invalid variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // An empty variable means "unset", as in most dotenv setups.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join(".")}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    env: e.NODE_ENV,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    openaiApiKey: e.OPENAI_API_KEY,
+    openaiBaseUrl: e.OPENAI_BASE_URL,
+    stripeSecretKey: e.STRIPE_SECRET_KEY,
+    stripeWebhookSecret: e.STRIPE_WEBHOOK_SECRET,
+    stripeApiBase: e.STRIPE_API_BASE,
+    adminToken: e.ADMIN_TOKEN,
+    logLevel: e.LOG_LEVEL,
+    queuePrefix: e.QUEUE_PREFIX,
+    bodyLimit: e.BODY_LIMIT,
+    chat: Object.freeze({
+      concurrency: e.CHAT_CONCURRENCY,
+      attempts: e.CHAT_ATTEMPTS,
+      backoffMs: e.CHAT_BACKOFF_MS,
+      waitMs: e.CHAT_WAIT_MS,
+      llmTimeoutMs: e.LLM_TIMEOUT_MS,
+    }),
+    worker: Object.freeze({ lockMs: e.WORKER_LOCK_MS, stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS }),
+    idempotencyTtlS: e.IDEMPOTENCY_TTL_S,
+    jobRetentionS: e.JOB_RETENTION_S,
+  });
+}
+
+/** Loads config or exits the process with the message; for entry points only. */
+export function loadConfigOrExit(env: Record<string, string | undefined> = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`meterline: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,77 @@
+import { QueueEvents } from "bullmq";
+import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, type Config } from "./config.js";
+import { createDb, type Db } from "./db.js";
+import { createLlm, type Llm } from "./llm/client.js";
+import { createLogger, type Logger } from "./logger.js";
+import { createQueueEvents, createQueues, QUEUE, type Queues } from "./queues.js";
+import { createProducerRedis, createWorkerRedis, type Redis } from "./redis.js";
+import { createPlanCache } from "./billing/plans.js";
+
+export interface Deps {
+  config: Config;
+  logger: Logger;
+  db: Db;
+  /** Fail-fast connection for producers and API reads. */
+  redis: Redis;
+  queues: Queues;
+  llm: Llm;
+  plans: ReturnType<typeof createPlanCache>;
+  databaseUrl: string;
+  redisUrl: string;
+  close(): Promise<void>;
+}
+
+export interface WebDeps extends Deps {
+  chatEvents: QueueEvents;
+}
+
+/** The composition root shared by web, worker, CLI and tests. */
+export function createDeps(config: Config, name = "meterline"): Deps {
+  const databaseUrl = config.databaseUrl ?? DEFAULT_DATABASE_URL;
+  const redisUrl = config.redisUrl ?? DEFAULT_REDIS_URL;
+  const logger = createLogger(config.logLevel, name);
+  const db = createDb(databaseUrl, { max: 20 });
+  const redis = createProducerRedis(redisUrl);
+  // ioredis emits connection errors as events; they are reported through /readyz and 503s instead.
+  redis.on("error", () => {});
+  const queues = createQueues(redis, config);
+  const llm = createLlm({
+    apiKey: config.openaiApiKey ?? "unset",
+    baseURL: config.openaiBaseUrl,
+    timeoutMs: config.chat.llmTimeoutMs,
+  });
+  return {
+    config,
+    logger,
+    db,
+    redis,
+    queues,
+    llm,
+    plans: createPlanCache(db),
+    databaseUrl,
+    redisUrl,
+    async close() {
+      await queues.close();
+      redis.disconnect();
+      await db.destroy();
+    },
+  };
+}
+
+/** Web deps add one shared QueueEvents for waiting on chat jobs. */
+export function createWebDeps(config: Config): WebDeps {
+  const deps = createDeps(config, "web");
+  const eventsConnection = createWorkerRedis(deps.redisUrl);
+  eventsConnection.on("error", () => {});
+  const chatEvents = createQueueEvents(QUEUE.chat, eventsConnection, config);
+  chatEvents.on("error", () => {});
+  return {
+    ...deps,
+    chatEvents,
+    async close() {
+      await chatEvents.close();
+      eventsConnection.disconnect();
+      await deps.close();
+    },
+  };
+}

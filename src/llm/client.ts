@@ -1,0 +1,65 @@
+import OpenAI from "openai";
+import { PermanentError, RetryableError } from "../errors.js";
+
+export type ChatCompletion = OpenAI.ChatCompletion;
+export type ChatRequest = OpenAI.ChatCompletionCreateParamsNonStreaming;
+
+export interface Llm {
+  complete(request: ChatRequest, options?: { signal?: AbortSignal }): Promise<ChatCompletion>;
+}
+
+/** The LLM behind meterline, through the official SDK. Retries are the queue's job, not the SDK's. */
+export function createLlm(options: { apiKey: string; baseURL?: string; timeoutMs: number }): Llm {
+  const client = new OpenAI({
+    apiKey: options.apiKey,
+    baseURL: options.baseURL,
+    timeout: options.timeoutMs,
+    maxRetries: 0,
+  });
+  return {
+    async complete(request, { signal } = {}) {
+      try {
+        return await client.chat.completions.create({ ...request, stream: false }, { signal });
+      } catch (err) {
+        throw classifyLlmError(err);
+      }
+    },
+  };
+}
+
+/**
+ * Sorts provider failures by what to do: rate limits, timeouts, conflicts and 5xx are retried; any
+ * other 4xx is the request's fault and fails at once with the provider's status and message.
+ */
+export function classifyLlmError(err: unknown): Error {
+  if (err instanceof OpenAI.APIConnectionError) {
+    return new RetryableError(`LLM unreachable: ${err.message}`, { cause: err });
+  }
+  if (err instanceof OpenAI.APIError) {
+    const status = err.status ?? 0;
+    if (status === 408 || status === 409 || status === 429 || status >= 500 || status === 0) {
+      return new RetryableError(`LLM answered ${status}: ${err.message}`, { cause: err });
+    }
+    if (status === 401 || status === 403) {
+      // Our provider credentials are wrong: not the customer's fault, and not theirs to see.
+      return new PermanentError(
+        "The upstream LLM provider rejected meterline's credentials",
+        502,
+        "server_error",
+        "upstream_auth",
+        { cause: err },
+      );
+    }
+    const body = err.error as { message?: string } | undefined;
+    return new PermanentError(
+      body?.message ?? err.message,
+      status,
+      err.type ?? "invalid_request_error",
+      err.code ?? null,
+      {
+        cause: err,
+      },
+    );
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}

@@ -1,0 +1,24 @@
+import { pino, type Logger } from "pino";
+
+export type { Logger };
+
+/** The process logger. Secrets and message contents are redacted wherever they might appear. */
+export function createLogger(level: string, name: string): Logger {
+  return pino({
+    name,
+    level,
+    redact: {
+      paths: [
+        "req.headers.authorization",
+        "req.headers.cookie",
+        'req.headers["stripe-signature"]',
+        "*.apiKey",
+        "*.api_key",
+        "*.password",
+        "*.messages",
+        "*.content",
+      ],
+      censor: "[redacted]",
+    },
+  });
+}

@@ -1,0 +1,15 @@
+import { loadConfigOrExit, DEFAULT_DATABASE_URL } from "./config.js";
+import { createDb } from "./db.js";
+import { migrateLatest } from "./migrate.js";
+import { seedDefaultPlans } from "./billing/plans.js";
+
+// The release phase: migrations, then the default plans (never overwriting edited ones).
+const config = loadConfigOrExit();
+const db = createDb(config.databaseUrl ?? DEFAULT_DATABASE_URL, { max: 1 });
+try {
+  const applied = await migrateLatest(db);
+  await seedDefaultPlans(db);
+  console.log(applied.length ? `applied migrations: ${applied.join(", ")}` : "schema is up to date");
+} finally {
+  await db.destroy();
+}

@@ -1,0 +1,79 @@
+import { Queue, QueueEvents, type JobsOptions, type ConnectionOptions } from "bullmq";
+import { z } from "zod";
+import type { Config } from "./config.js";
+import type { Redis } from "./redis.js";
+
+/** Every queue, defined once: producers and processors both import from here. */
+export const QUEUE = {
+  chat: "chat",
+} as const;
+export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
+
+/** A `{hashtag}` prefix per queue keeps every key of one queue in one Redis Cluster slot. */
+export function queuePrefix(base: string, name: QueueName): string {
+  return `{${base}-${name}}`;
+}
+
+export const chatErrorSchema = z.object({
+  status: z.number().int(),
+  message: z.string(),
+  type: z.string(),
+  code: z.string().nullable(),
+});
+export type ChatError = z.infer<typeof chatErrorSchema>;
+
+export const chatJobSchema = z.object({
+  requestId: z.string(),
+  customerId: z.string(),
+  planId: z.string(),
+  // The OpenAI request as the client sent it (validated at the API), minus streaming flags.
+  request: z.looseObject({ model: z.string(), messages: z.array(z.looseObject({ role: z.string() })) }),
+  bodyHash: z.string(),
+  receivedAt: z.string(),
+  // Kept on the job once the LLM answered, so a retry never pays the LLM twice.
+  completion: z.looseObject({ id: z.string(), model: z.string() }).optional(),
+  // Set when the job failed for good, so the API can answer with the provider's status.
+  error: chatErrorSchema.optional(),
+});
+export type ChatJobData = z.infer<typeof chatJobSchema>;
+
+export function chatJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.chat.attempts,
+    backoff: { type: "exponential", delay: config.chat.backoffMs, jitter: 0.5 },
+    // waitUntilFinished and repeated Idempotency-Keys read the finished job: keep it by age.
+    removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
+    removeOnFail: { age: 7 * 86_400 },
+  };
+}
+
+export interface Queues {
+  chat: Queue<ChatJobData>;
+  all: Queue[];
+  close(): Promise<void>;
+}
+
+/** Producer-side queues on one shared fail-fast connection. */
+export function createQueues(connection: Redis, config: Config): Queues {
+  const chat = new Queue<ChatJobData>(QUEUE.chat, {
+    connection,
+    prefix: queuePrefix(config.queuePrefix, QUEUE.chat),
+    defaultJobOptions: chatJobOptions(config),
+  });
+  const all = [chat] as Queue[];
+  return {
+    chat,
+    all,
+    close: async () => {
+      await Promise.all(all.map((q) => q.close()));
+    },
+  };
+}
+
+export function createQueueEvents(
+  name: QueueName,
+  connection: ConnectionOptions,
+  config: Config,
+): QueueEvents {
+  return new QueueEvents(name, { connection, prefix: queuePrefix(config.queuePrefix, name) });
+}

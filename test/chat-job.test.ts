@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "./helpers/db.js";
+import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import type { ChatJobData } from "../src/queues.js";
+
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let stack: Stack;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  stack = await startStack({ databaseUrl: database.url });
+});
+afterAll(async () => {
+  await stack?.close();
+  await database?.drop();
+});
+
+describe("the chat job", () => {
+  it("bills from the answer kept on the job instead of calling the LLM again", async () => {
+    const { customerId } = await stack.customer();
+    const before = stack.emulator.calls;
+    const completion = {
+      id: "chatcmpl-kept",
+      object: "chat.completion",
+      created: 1,
+      model: "gpt-4o-mini",
+      choices: [{ index: 0, message: { role: "assistant", content: "kept" }, finish_reason: "stop" }],
+      usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 },
+    };
+    const data: ChatJobData = {
+      requestId: "chat_kept_answer",
+      customerId,
+      planId: "usage",
+      request: { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] },
+      bodyHash: "x",
+      receivedAt: new Date().toISOString(),
+      completion,
+    };
+    const job = await stack.web.queues.chat.add("chat", data, { jobId: data.requestId });
+    const result = await job.waitUntilFinished(stack.web.chatEvents, 10_000);
+
+    expect(result.id).toBe("chatcmpl-kept");
+    expect(stack.emulator.calls).toBe(before);
+    const rows = await stack.db("usage_events").where({ request_id: "chat_kept_answer" });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ prompt_tokens: 11, completion_tokens: 7, billable_tokens: 18 });
+  });
+
+  it("writes no second row when the same request id is processed again", async () => {
+    const { customerId } = await stack.customer();
+    const data: ChatJobData = {
+      requestId: "chat_processed_twice",
+      customerId,
+      planId: "usage",
+      request: { model: "gpt-4o-mini", messages: [{ role: "user", content: "twice" }] },
+      bodyHash: "x",
+      receivedAt: new Date().toISOString(),
+    };
+    const first = await stack.web.queues.chat.add("chat", data, { jobId: data.requestId });
+    await first.waitUntilFinished(stack.web.chatEvents, 10_000);
+    await first.remove();
+    // Once BullMQ forgets the job id, Postgres is the guard.
+    const again = await stack.web.queues.chat.add("chat", data, { jobId: data.requestId });
+    await again.waitUntilFinished(stack.web.chatEvents, 10_000);
+    await waitFor(async () => (await again.getState()) === "completed");
+    expect(await stack.db("usage_events").where({ request_id: data.requestId })).toHaveLength(1);
+  });
+});
