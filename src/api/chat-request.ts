@@ -32,19 +32,22 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
       "invalid_body",
     );
   }
+  if (Object.keys(body).length === 0) throw badRequest("The request body is empty.", "invalid_body");
   const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const param = issue.path.map(String).join(".") || null;
-  const message =
-    issue.code === "invalid_type" && issue.input === undefined
-      ? `Missing required parameter: '${param}'.`
-      : `Invalid '${param}': ${issue.message}.`;
-  throw badRequest(
-    message,
-    issue.code === "invalid_type" && issue.input === undefined
-      ? "missing_required_parameter"
-      : "invalid_value",
-    param,
-  );
+  const missing = issue.code === "invalid_type" && valueAt(body, issue.path) === undefined;
+  if (missing)
+    throw badRequest(`Missing required parameter: '${param}'.`, "missing_required_parameter", param);
+  throw badRequest(`Invalid '${param}': ${issue.message}.`, "invalid_value", param);
+}
+
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (current === null || typeof current !== "object") return undefined;
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return current;
 }

@@ -1,0 +1,43 @@
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.js";
+
+describe("configuration", () => {
+  it("parses defaults and typed values", () => {
+    const config = loadConfig({ PORT: "8080", CHAT_CONCURRENCY: "7", DATABASE_URL: "postgres://u@h:5432/d" });
+    expect(config.port).toBe(8080);
+    expect(config.chat.concurrency).toBe(7);
+    expect(config.databaseUrl).toBe("postgres://u@h:5432/d");
+    expect(config.redisUrl).toBeUndefined();
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it("names every invalid variable", () => {
+    const err = (() => {
+      try {
+        loadConfig({ PORT: "eighty", DATABASE_URL: "mysql://x", ADMIN_TOKEN: "short" });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    const message = (err as Error).message;
+    expect(message).toContain("PORT");
+    expect(message).toContain("DATABASE_URL");
+    expect(message).toContain("ADMIN_TOKEN");
+  });
+
+  it.each([
+    ["DATABASE_URL", { DATABASE_URL: "not a url" }],
+    ["PORT", { PORT: "70000" }],
+  ])("a bad %s stops the web process with a message naming it", (name, env) => {
+    const result = spawnSync(process.execPath, ["--import", "tsx", "src/server.ts"], {
+      env: { PATH: process.env.PATH, ...env },
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(name);
+    expect(result.stderr).toContain("Invalid configuration");
+  });
+});
