@@ -1,0 +1,52 @@
+import { NotFoundError } from "./billing/customers.js";
+import { createCliContext, parseFlags, UsageError, type CliContext } from "./cli/context.js";
+import { customersCreate, keysCreate } from "./cli/customers.js";
+
+type Command = { run: (ctx: CliContext) => Promise<void>; usage: string };
+
+/** Every admin command; output is JSON with --json. */
+const COMMANDS: Record<string, Command> = {
+  "customers:create": {
+    run: customersCreate,
+    usage: "customers:create --name <name> [--email <email>] [--plan <plan id>] [--stripe-customer <cus_…>]",
+  },
+  "keys:create": { run: keysCreate, usage: "keys:create --customer <customer id>" },
+};
+
+function help(): string {
+  return [
+    "usage: npm run cli -- <command> [--json]",
+    "",
+    ...Object.values(COMMANDS).map((c) => `  ${c.usage}`),
+  ].join("\n");
+}
+
+const [name, ...rest] = process.argv.slice(2);
+const command = name ? COMMANDS[name] : undefined;
+if (!command) {
+  process.stderr.write(
+    `${name && name !== "help" && name !== "--help" ? `unknown command: ${name}\n\n` : ""}${help()}\n`,
+  );
+  process.exit(name === "help" || name === "--help" ? 0 : 2);
+}
+
+const parsed = parseFlags(rest);
+const ctx = createCliContext(parsed.flags, parsed.args);
+try {
+  await command.run(ctx);
+} catch (err) {
+  if (err instanceof UsageError) {
+    process.stderr.write(`${err.message}\nusage: npm run cli -- ${command.usage}\n`);
+    process.exitCode = 2;
+  } else if (err instanceof NotFoundError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exitCode = 1;
+  } else if ((err as { code?: string }).code === "42P01") {
+    process.stderr.write("The database has no meterline schema yet: run `npm run migrate` first.\n");
+    process.exitCode = 1;
+  } else {
+    throw err;
+  }
+} finally {
+  await ctx.close();
+}

@@ -1,0 +1,75 @@
+import { loadConfigOrExit, DEFAULT_DATABASE_URL, type Config } from "../config.js";
+import { createDb, type Db } from "../db.js";
+
+/** What a CLI command gets: parsed flags, positionals, and lazily opened connections. */
+export interface CliContext {
+  flags: Record<string, string | boolean | undefined>;
+  args: string[];
+  json: boolean;
+  config: Config;
+  db(): Db;
+  print(human: string, data: unknown): void;
+  close(): Promise<void>;
+}
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export function createCliContext(flags: CliContext["flags"], args: string[]): CliContext {
+  const config = loadConfigOrExit();
+  const json = flags.json === true;
+  let db: Db | undefined;
+  return {
+    flags,
+    args,
+    json,
+    config,
+    db: () => (db ??= createDb(config.databaseUrl ?? DEFAULT_DATABASE_URL, { max: 2 })),
+    print(human, data) {
+      process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
+    },
+    async close() {
+      await db?.destroy();
+    },
+  };
+}
+
+export function requireFlag(ctx: CliContext, name: string): string {
+  const value = ctx.flags[name];
+  if (typeof value !== "string" || value === "") throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+export function optionalFlag(ctx: CliContext, name: string): string | undefined {
+  const value = ctx.flags[name];
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+const BOOLEAN_FLAGS = new Set(["json", "failed", "all", "dry-run"]);
+
+/** `--key value`, `--key=value`, bare `--flag` (true), and positionals. */
+export function parseFlags(argv: string[]): { flags: CliContext["flags"]; args: string[] } {
+  const flags: CliContext["flags"] = {};
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (!token.startsWith("--")) {
+      args.push(token);
+      continue;
+    }
+    const eq = token.indexOf("=");
+    if (eq > 0) {
+      flags[token.slice(2, eq)] = token.slice(eq + 1);
+    } else if (
+      !BOOLEAN_FLAGS.has(token.slice(2)) &&
+      argv[i + 1] !== undefined &&
+      !argv[i + 1]!.startsWith("--")
+    ) {
+      flags[token.slice(2)] = argv[++i]!;
+    } else {
+      flags[token.slice(2)] = true;
+    }
+  }
+  return { flags, args };
+}
