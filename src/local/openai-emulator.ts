@@ -49,6 +49,15 @@ const LOREM = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do e
 // User text may contain "<|endoftext|>" etc.; count it as plain text instead of throwing.
 const PLAIN = { disallowedSpecial: new Set<string>() };
 
+const BLANK_RECORD = {
+  model: "",
+  stream: false,
+  status: 0,
+  aborted: false,
+  promptTokens: 0,
+  completionTokens: 0,
+};
+
 type Json = Record<string, unknown>;
 const isObj = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -243,15 +252,7 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
     calls++;
     const hex = randomUUID().replaceAll("-", "");
     const [id, requestId] = [`chatcmpl-${hex.slice(0, 29)}`, `req_${hex}`];
-    const rec: EmulatorRequestRecord = {
-      id,
-      model: "",
-      stream: false,
-      status: 0,
-      aborted: false,
-      promptTokens: 0,
-      completionTokens: 0,
-    };
+    const rec: EmulatorRequestRecord = { ...BLANK_RECORD, id };
     requests.push(rec);
     if (requests.length > MAX_RECORDS) requests.shift();
     const ctx = { timer: undefined as NodeJS.Timeout | undefined, closed: false, dropped: false };
@@ -297,11 +298,9 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
     const { model, messages } = body;
     if (typeof model !== "string" || model === "")
       return fail(400, { message: "you must provide a model parameter", param: "model" });
-    if (
-      !Array.isArray(messages) ||
-      messages.length === 0 ||
-      !messages.every((m) => isObj(m) && typeof m.role === "string")
-    )
+    const okMessages =
+      Array.isArray(messages) && messages.every((m) => isObj(m) && typeof m.role === "string");
+    if (!okMessages || messages.length === 0)
       return fail(400, { message: "'messages' must be a non-empty array of messages", param: "messages" });
     const rawLimit = body.max_completion_tokens ?? body.max_tokens;
     if (rawLimit != null && (typeof rawLimit !== "number" || !Number.isInteger(rawLimit) || rawLimit < 1))
@@ -399,7 +398,6 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
       sendError(res, 500, {});
     });
   });
-  server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => {

@@ -1,0 +1,65 @@
+import { spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "./helpers/db.js";
+import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let stack: Stack;
+
+const fastStall = { WORKER_LOCK_MS: "1500", WORKER_STALLED_INTERVAL_MS: "1000" };
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  stack = await startStack({ databaseUrl: database.url, worker: false, emulator: { latencyMs: 800 } });
+});
+afterAll(async () => {
+  await stack?.close();
+  await database?.drop();
+});
+
+describe("a worker that dies mid-job", () => {
+  it("leaves a stalled job that another worker finishes, with exactly one usage row", async () => {
+    const { customerId, key } = await stack.customer();
+    const child = spawn(process.execPath, ["--import", "tsx", "jobs/worker.ts"], {
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_URL: database.url,
+        REDIS_URL: stack.config.redisUrl,
+        QUEUE_PREFIX: stack.config.queuePrefix,
+        OPENAI_API_KEY: "sk-test",
+        OPENAI_BASE_URL: stack.emulator.url,
+        LOG_LEVEL: "silent",
+        ...fastStall,
+      },
+      stdio: "ignore",
+    });
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+
+    const res = await fetch(`${stack.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${key}`,
+        "content-type": "application/json",
+        prefer: "respond-async",
+      },
+      body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "crash test" }] }),
+    });
+    expect(res.status).toBe(202);
+    const requestId = res.headers.get("meterline-request-id")!;
+
+    // The child has the job and is waiting on the LLM: kill it without any chance to clean up.
+    await waitFor(() => stack.emulator.calls >= 1, {
+      timeoutMs: 20_000,
+      what: "the child worker to call the LLM",
+    });
+    child.kill("SIGKILL");
+    await exited;
+
+    const rescuer = await stack.startWorker(fastStall);
+    const job = await stack.web.queues.chat.getJob(requestId);
+    await job!.waitUntilFinished(stack.web.chatEvents, 20_000);
+
+    expect(await rescuer.deps.db("usage_events").where({ customer_id: customerId })).toHaveLength(1);
+    expect((await stack.web.queues.chat.getJob(requestId))!.returnvalue.object).toBe("chat.completion");
+  });
+});
