@@ -1,5 +1,6 @@
 import type { Knex } from "knex";
 import * as foundation from "./20261127000000_foundation.js";
+import * as deadLetters from "./20261127000100_dead_letters.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -7,6 +8,7 @@ type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Prom
 // vitest) and from compiled JavaScript (the release phase) without loader tricks.
 const migrations: Record<string, Migration> = {
   "20261127000000_foundation": foundation,
+  "20261127000100_dead_letters": deadLetters,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -50,6 +50,7 @@ export function chatJobOptions(config: Config): JobsOptions {
 export interface Queues {
   chat: Queue<ChatJobData>;
   all: Queue[];
+  byName(name: string): Queue | undefined;
   close(): Promise<void>;
 }
 
@@ -64,6 +65,7 @@ export function createQueues(connection: Redis, config: Config): Queues {
   return {
     chat,
     all,
+    byName: (name) => all.find((q) => q.name === name),
     close: async () => {
       await Promise.all(all.map((q) => q.close()));
     },
