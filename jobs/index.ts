@@ -1,6 +1,7 @@
-import { Worker } from "bullmq";
+import { Worker, type Processor, type WorkerOptions } from "bullmq";
 import type { Deps } from "../src/deps.js";
-import { QUEUE, queuePrefix } from "../src/queues.js";
+import { attachDeadLetters } from "../src/dead-letters.js";
+import { QUEUE, queuePrefix, type QueueName } from "../src/queues.js";
 import { createWorkerRedis } from "../src/redis.js";
 import { createChatCompletionProcessor } from "./chat-completion.js";
 
@@ -14,27 +15,37 @@ export function startWorkers(deps: Deps): Workers {
   const { config, logger } = deps;
   const connection = createWorkerRedis(deps.redisUrl);
   connection.on("error", () => {});
+  const workers: Worker[] = [];
 
-  const chat = new Worker(QUEUE.chat, createChatCompletionProcessor(deps), {
-    connection,
-    prefix: queuePrefix(config.queuePrefix, QUEUE.chat),
-    concurrency: config.chat.concurrency,
-    lockDuration: config.worker.lockMs,
-    stalledInterval: config.worker.stalledIntervalMs,
-  });
-
-  const workers = [chat];
-  for (const worker of workers) {
-    worker.on("error", (err) => logger.error({ err, queue: worker.name }, "worker error"));
+  // One place that sets what every worker shares; `deadLetters` marks queues whose final failures
+  // must be recorded durably and re-drivable.
+  const start = (
+    name: QueueName,
+    processor: Processor,
+    options: Partial<WorkerOptions> & { deadLetters?: boolean } = {},
+  ): Worker => {
+    const { deadLetters, ...rest } = options;
+    const worker = new Worker(name, processor, {
+      connection,
+      prefix: queuePrefix(config.queuePrefix, name),
+      lockDuration: config.worker.lockMs,
+      stalledInterval: config.worker.stalledIntervalMs,
+      ...rest,
+    });
+    worker.on("error", (err) => logger.error({ err, queue: name }, "worker error"));
     worker.on("failed", (job, err) => {
-      if (!job) return;
-      const final = job.finishedOn !== undefined;
-      logger[final ? "error" : "warn"](
-        { queue: worker.name, jobId: job.id, attemptsMade: job.attemptsMade, err: err.message },
-        final ? "job failed for good" : "job failed, will retry",
+      if (!job || job.finishedOn !== undefined) return; // final failures are logged as dead letters or by the caller
+      logger.warn(
+        { queue: name, jobId: job.id, attemptsMade: job.attemptsMade, err: err.message },
+        "job failed, will retry",
       );
     });
-  }
+    if (deadLetters) attachDeadLetters(worker, deps.db, logger);
+    workers.push(worker);
+    return worker;
+  };
+
+  start(QUEUE.chat, createChatCompletionProcessor(deps), { concurrency: config.chat.concurrency });
 
   return {
     workers,
