@@ -34,10 +34,13 @@ export function startWorkers(deps: Deps): Workers {
     });
     worker.on("error", (err) => logger.error({ err, queue: name }, "worker error"));
     worker.on("failed", (job, err) => {
-      if (!job || job.finishedOn !== undefined) return; // final failures are logged as dead letters or by the caller
-      logger.warn(
+      if (!job) return;
+      const final = job.finishedOn !== undefined;
+      // Final failures of dead-letter queues are logged by the dead-letter recorder.
+      if (final && deadLetters) return;
+      logger[final ? "error" : "warn"](
         { queue: name, jobId: job.id, attemptsMade: job.attemptsMade, err: err.message },
-        "job failed, will retry",
+        final ? "job failed for good" : "job failed, will retry",
       );
     });
     if (deadLetters) attachDeadLetters(worker, deps.db, logger);
