@@ -1,0 +1,24 @@
+/**
+ * Local Stripe emulator: a real HTTP server that the official `stripe` SDK talks to with
+ * `new Stripe(key, { host: "127.0.0.1", port, protocol: "http" })`. Implementation lives in
+ * ./stripe-emulator/; this file is the public entry.
+ */
+export { startStripeEmulator, METER_CONCURRENCY_REASON } from "./stripe-emulator/server.js";
+export {
+  subscriptionObject,
+  invoiceObject,
+  type SubscriptionObjectParams,
+  type InvoiceObjectParams,
+} from "./stripe-emulator/objects.js";
+export { parseForm } from "./stripe-emulator/util.js";
+export type {
+  StripeFaults,
+  FailStatus,
+  FailNextOptions,
+  StripeEmulatorOptions,
+  MeterEventRecord,
+  MeterErrorReport,
+  WebhookOptions,
+  BuiltEvent,
+  StripeEmulator,
+} from "./stripe-emulator/types.js";

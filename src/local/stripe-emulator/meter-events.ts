@@ -1,0 +1,271 @@
+import { randomUUID } from "node:crypto";
+import type { Ctx, Route, State, StoredMeterEvent } from "./state.js";
+import {
+  ApiError,
+  invalid,
+  isObj,
+  missingParam,
+  newId,
+  noSuch,
+  optInt,
+  optObj,
+  optStr,
+  rejectUnknown,
+  reqStr,
+  type Obj,
+  type Params,
+} from "./util.js";
+
+const MAX_PAST_S = 35 * 86_400;
+const MAX_FUTURE_S = 5 * 60;
+const SESSION_TTL_S = 15 * 60;
+
+const iso = (s: number): string => new Date(s * 1000).toISOString();
+
+function mappingKeys(
+  state: State,
+  eventName: string,
+): { customerKey: string; valueKey: string; count: boolean } {
+  const meter = state.activeMeterFor(eventName);
+  const cm = isObj(meter?.customer_mapping) ? meter.customer_mapping : {};
+  const vs = isObj(meter?.value_settings) ? meter.value_settings : {};
+  const agg = isObj(meter?.default_aggregation) ? meter.default_aggregation : {};
+  return {
+    customerKey: typeof cm.event_payload_key === "string" ? cm.event_payload_key : "stripe_customer_id",
+    valueKey: typeof vs.event_payload_key === "string" ? vs.event_payload_key : "value",
+    count: agg.formula === "count",
+  };
+}
+
+/** "customer\0event_name" of a meter event request, for the one-call-at-a-time rule. */
+export function concurrencyKey(state: State, p: Params): string | undefined {
+  const eventName = p.event_name;
+  const payload = p.payload;
+  if (typeof eventName !== "string" || !isObj(payload)) return undefined;
+  const customer = payload[mappingKeys(state, eventName).customerKey];
+  return typeof customer === "string" && customer !== "" ? `${customer}\u0000${eventName}` : undefined;
+}
+
+interface MeterEventInput {
+  event_name: string;
+  payload: Obj;
+  identifier?: string;
+  timestamp?: number;
+}
+
+/**
+ * Validates and records one meter event. Deviation from Stripe: Stripe checks the customer
+ * asynchronously (an error report `meter_event_customer_not_found` arrives later); the emulator
+ * answers 400 resource_missing synchronously so a permanent 4xx can be tested.
+ */
+function acceptMeterEvent(state: State, input: MeterEventInput): StoredMeterEvent {
+  const { event_name: eventName, payload } = input;
+  if (eventName.length > 100) throw invalid("event_name must be at most 100 characters.", "event_name");
+  const keys = mappingKeys(state, eventName);
+  const customer = optStr(payload, keys.customerKey, `payload[${keys.customerKey}]`);
+  if (customer === undefined || customer === "") throw missingParam(`payload[${keys.customerKey}]`);
+  if (!state.customerExists(customer)) {
+    throw noSuch("customer", customer, `payload[${keys.customerKey}]`, 400);
+  }
+  const valueParam = `payload[${keys.valueKey}]`;
+  let rawValue = optStr(payload, keys.valueKey, valueParam);
+  if (rawValue === undefined && keys.count) rawValue = "1";
+  if (rawValue === undefined || rawValue === "") throw missingParam(valueParam);
+  if (!/^\d+$/.test(rawValue) || !Number.isSafeInteger(Number(rawValue))) {
+    throw invalid(`Invalid ${valueParam}: must be a non-negative integer, got '${rawValue}'.`, valueParam);
+  }
+  const now = state.now();
+  const timestamp = input.timestamp ?? now;
+  if (timestamp < now - MAX_PAST_S || timestamp > now + MAX_FUTURE_S) {
+    throw invalid(
+      `Timestamp ${timestamp} is invalid: it must be within the past 35 days and no more than 5 minutes in the future.`,
+      "timestamp",
+      "timestamp_out_of_range",
+    );
+  }
+  const identifier = input.identifier ?? randomUUID();
+  if (identifier.length > 100) throw invalid("identifier must be at most 100 characters.", "identifier");
+  if (state.meterEvents.has(identifier)) {
+    throw new ApiError(
+      400,
+      "invalid_request_error",
+      `An event already exists with identifier ${identifier}.`,
+      {
+        param: "identifier",
+        headers: { "stripe-should-retry": "false" },
+      },
+    );
+  }
+  const stringPayload: Record<string, string> = {};
+  for (const [k, v] of Object.entries(payload)) stringPayload[k] = String(v);
+  const record: StoredMeterEvent = {
+    identifier,
+    event_name: eventName,
+    customer,
+    value: Number(rawValue),
+    timestamp,
+    created: now,
+    payload: stringPayload,
+    canceled: false,
+  };
+  state.meterEvents.set(identifier, record);
+  return record;
+}
+
+function v1MeterEvent(ctx: Ctx): Obj {
+  const p = ctx.params;
+  rejectUnknown(p, ["event_name", "payload", "identifier", "timestamp"]);
+  const eventName = reqStr(p, "event_name");
+  const payload = optObj(p, "payload");
+  if (!payload) throw missingParam("payload");
+  const e = acceptMeterEvent(ctx.state, {
+    event_name: eventName,
+    payload,
+    identifier: optStr(p, "identifier"),
+    timestamp: optInt(p, "timestamp"),
+  });
+  return {
+    object: "billing.meter_event",
+    created: e.created,
+    event_name: e.event_name,
+    identifier: e.identifier,
+    livemode: false,
+    payload: e.payload,
+    timestamp: e.timestamp,
+  };
+}
+
+function v2Timestamp(p: Params): number | undefined {
+  const t = optStr(p, "timestamp");
+  if (t === undefined) return undefined;
+  const ms = Date.parse(t);
+  if (Number.isNaN(ms)) throw invalid(`Invalid timestamp: ${t}`, "timestamp");
+  return Math.floor(ms / 1000);
+}
+
+function v2Input(p: Params): MeterEventInput {
+  rejectUnknown(p, ["event_name", "payload", "identifier", "timestamp"]);
+  const payload = optObj(p, "payload");
+  if (!payload) throw missingParam("payload");
+  return {
+    event_name: reqStr(p, "event_name"),
+    payload,
+    identifier: optStr(p, "identifier"),
+    timestamp: v2Timestamp(p),
+  };
+}
+
+function v2MeterEvent(ctx: Ctx): Obj {
+  const e = acceptMeterEvent(ctx.state, v2Input(ctx.params));
+  return {
+    object: "v2.billing.meter_event",
+    created: iso(e.created),
+    event_name: e.event_name,
+    identifier: e.identifier,
+    livemode: false,
+    payload: e.payload,
+    timestamp: iso(e.timestamp),
+  };
+}
+
+function v2Session(ctx: Ctx): Obj {
+  const now = ctx.state.now();
+  const token = newId("mes_tok", 32);
+  ctx.state.sessions.set(token, now + SESSION_TTL_S);
+  return {
+    id: newId("mes"),
+    object: "v2.billing.meter_event_session",
+    authentication_token: token,
+    created: iso(now),
+    expires_at: iso(now + SESSION_TTL_S),
+    livemode: false,
+  };
+}
+
+/** High-throughput stream: validation is asynchronous in Stripe, so bad events become error reports. */
+function v2Stream(ctx: Ctx): Obj {
+  const events = ctx.params.events;
+  if (!Array.isArray(events) || events.length === 0) throw missingParam("events");
+  if (events.length > 100) throw invalid("events must contain at most 100 items.", "events");
+  for (const raw of events) {
+    let input: MeterEventInput | undefined;
+    try {
+      if (!isObj(raw)) throw invalid("Invalid event", "events");
+      input = v2Input(raw);
+      acceptMeterEvent(ctx.state, input);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      const payload = input?.payload;
+      ctx.state.errorReports.push({
+        code:
+          err.extra.code === "resource_missing" ? "meter_event_customer_not_found" : "invalid_meter_event",
+        message: err.message,
+        event_name: input?.event_name,
+        identifier: input?.identifier,
+        customer: typeof payload?.stripe_customer_id === "string" ? payload.stripe_customer_id : undefined,
+      });
+    }
+  }
+  return {};
+}
+
+function cancelEvent(state: State, eventName: string, identifier: string): void {
+  const e = state.meterEvents.get(identifier);
+  if (e && e.event_name === eventName) e.canceled = true;
+  else {
+    state.errorReports.push({
+      code: "meter_event_adjustment_invalid",
+      message: `No meter event with identifier ${identifier} for event_name ${eventName}.`,
+      event_name: eventName,
+      identifier,
+    });
+  }
+}
+
+function adjustmentInput(p: Params): { eventName: string; identifier: string } {
+  rejectUnknown(p, ["event_name", "type", "cancel"]);
+  const eventName = reqStr(p, "event_name");
+  const type = reqStr(p, "type");
+  if (type !== "cancel") throw invalid(`Invalid type: must be one of cancel`, "type");
+  const cancel = optObj(p, "cancel");
+  const identifier = cancel ? optStr(cancel, "identifier", "cancel[identifier]") : undefined;
+  if (!identifier) throw missingParam("cancel[identifier]");
+  return { eventName, identifier };
+}
+
+function v1Adjustment(ctx: Ctx): Obj {
+  const { eventName, identifier } = adjustmentInput(ctx.params);
+  cancelEvent(ctx.state, eventName, identifier);
+  return {
+    object: "billing.meter_event_adjustment",
+    cancel: { identifier },
+    event_name: eventName,
+    livemode: false,
+    status: "pending",
+    type: "cancel",
+  };
+}
+
+function v2Adjustment(ctx: Ctx): Obj {
+  const { eventName, identifier } = adjustmentInput(ctx.params);
+  cancelEvent(ctx.state, eventName, identifier);
+  return {
+    id: newId("mtradj"),
+    object: "v2.billing.meter_event_adjustment",
+    cancel: { identifier },
+    created: iso(ctx.state.now()),
+    event_name: eventName,
+    livemode: false,
+    status: "pending",
+    type: "cancel",
+  };
+}
+
+export const meterEventRoutes: Route[] = [
+  { method: "POST", template: "/v1/billing/meter_events", handler: v1MeterEvent, meterConcurrency: true },
+  { method: "POST", template: "/v1/billing/meter_event_adjustments", handler: v1Adjustment },
+  { method: "POST", template: "/v2/billing/meter_events", handler: v2MeterEvent, meterConcurrency: true },
+  { method: "POST", template: "/v2/billing/meter_event_adjustments", handler: v2Adjustment },
+  { method: "POST", template: "/v2/billing/meter_event_session", handler: v2Session },
+  { method: "POST", template: "/v2/billing/meter_event_stream", handler: v2Stream, auth: "session" },
+];

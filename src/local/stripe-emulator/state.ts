@@ -1,0 +1,71 @@
+import type { MeterErrorReport, MeterEventRecord } from "./types.js";
+import type { Obj, Params } from "./util.js";
+
+export interface StoredMeterEvent extends MeterEventRecord {
+  payload: Record<string, string>;
+  canceled: boolean;
+}
+
+/** Everything the emulator remembers. Objects of every kind share one id-keyed map. */
+export class State {
+  readonly objects = new Map<string, Obj>();
+  /** By identifier; canceled events keep their identifier reserved, like Stripe. */
+  readonly meterEvents = new Map<string, StoredMeterEvent>();
+  /** Meter event session token → expiry (Unix seconds). */
+  readonly sessions = new Map<string, number>();
+  readonly errorReports: MeterErrorReport[] = [];
+
+  constructor(readonly nowMs: () => number) {}
+
+  now(): number {
+    return Math.floor(this.nowMs() / 1000);
+  }
+
+  get(kind: string, id: string): Obj | undefined {
+    const o = this.objects.get(id);
+    return o !== undefined && o.object === kind ? o : undefined;
+  }
+
+  put(o: Obj): Obj {
+    if (typeof o.id !== "string") throw new Error("object without id");
+    this.objects.set(o.id, o); // an update keeps the original (creation) list position
+    return o;
+  }
+
+  /** Objects of one kind, newest first (Stripe list order). */
+  list(kind: string, filter: (o: Obj) => boolean = () => true): Obj[] {
+    const out: Obj[] = [];
+    for (const o of this.objects.values()) if (o.object === kind && filter(o)) out.push(o);
+    return out.reverse();
+  }
+
+  customerExists(id: string): boolean {
+    const c = this.get("customer", id);
+    return c !== undefined && c.deleted !== true;
+  }
+
+  activeMeterFor(eventName: string): Obj | undefined {
+    for (const o of this.objects.values()) {
+      if (o.object === "billing.meter" && o.status === "active" && o.event_name === eventName) return o;
+    }
+    return undefined;
+  }
+}
+
+export interface Ctx {
+  method: string;
+  path: string;
+  params: Params;
+  pathParams: Record<string, string>;
+  state: State;
+}
+
+export interface Route {
+  method: "GET" | "POST" | "DELETE";
+  template: string;
+  handler: (ctx: Ctx) => unknown;
+  /** Enforce Stripe's one-concurrent-call per (customer, meter) rule on this route. */
+  meterConcurrency?: boolean;
+  /** "session": Bearer must be a meter event session token instead of a secret key. */
+  auth?: "secret" | "session";
+}
