@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import * as foundation from "./20261127000000_foundation.js";
 import * as deadLetters from "./20261127000100_dead_letters.js";
+import * as subscriptions from "./20261127000200_subscriptions.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -9,6 +10,7 @@ type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Prom
 const migrations: Record<string, Migration> = {
   "20261127000000_foundation": foundation,
   "20261127000100_dead_letters": deadLetters,
+  "20261127000200_subscriptions": subscriptions,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
