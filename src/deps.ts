@@ -6,6 +6,8 @@ import { createLogger, type Logger } from "./logger.js";
 import { createQueueEvents, createQueues, QUEUE, type Queues } from "./queues.js";
 import { createProducerRedis, createWorkerRedis, type Redis } from "./redis.js";
 import { createPlanCache } from "./billing/plans.js";
+import { createMetrics, type Metrics } from "./metrics.js";
+import { createStreamReaders, type StreamReaders } from "./api/stream-readers.js";
 
 export interface Deps {
   config: Config;
@@ -16,6 +18,7 @@ export interface Deps {
   queues: Queues;
   llm: Llm;
   plans: ReturnType<typeof createPlanCache>;
+  metrics: Metrics;
   databaseUrl: string;
   redisUrl: string;
   close(): Promise<void>;
@@ -23,6 +26,7 @@ export interface Deps {
 
 export interface WebDeps extends Deps {
   chatEvents: QueueEvents;
+  streamReaders: StreamReaders;
 }
 
 /** The composition root shared by web, worker, CLI and tests. */
@@ -48,6 +52,7 @@ export function createDeps(config: Config, name = "meterline"): Deps {
     queues,
     llm,
     plans: createPlanCache(db),
+    metrics: createMetrics(() => queues.all),
     databaseUrl,
     redisUrl,
     async close() {
@@ -65,10 +70,13 @@ export function createWebDeps(config: Config): WebDeps {
   eventsConnection.on("error", () => {});
   const chatEvents = createQueueEvents(QUEUE.chat, eventsConnection, config);
   chatEvents.on("error", () => {});
+  const streamReaders = createStreamReaders(deps.redisUrl);
   return {
     ...deps,
     chatEvents,
+    streamReaders,
     async close() {
+      streamReaders.close();
       await chatEvents.close();
       eventsConnection.disconnect();
       await deps.close();

@@ -6,8 +6,9 @@ import { canonicalJson, chatRequestId, sha256 } from "../../ids.js";
 import { priceFor } from "../../billing/prices.js";
 import type { ChatJobData } from "../../queues.js";
 import { chatRequestSchema, parseBody } from "../chat-request.js";
+import { relayChatStream } from "../sse.js";
 
-type Deps = Pick<WebDeps, "config" | "redis" | "queues" | "chatEvents" | "logger">;
+type Deps = Pick<WebDeps, "config" | "redis" | "queues" | "chatEvents" | "logger" | "streamReaders">;
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -18,8 +19,6 @@ export function chatRoutes(deps: Deps): Router {
   router.post("/chat/completions", async (req, res) => {
     const customer = req.customer!;
     const body = parseBody(chatRequestSchema, req.body);
-    if (body.stream)
-      throw badRequest("Streaming is not supported yet: omit 'stream'.", "unsupported_parameter", "stream");
     if (!priceFor(body.model)) {
       throw badRequest(
         `The model '${body.model}' does not exist or has no price configured.`,
@@ -39,13 +38,18 @@ export function chatRoutes(deps: Deps): Router {
     const bodyHash = sha256(canonicalJson(body));
     if (idempotencyKey !== undefined) await claimIdempotencyKey(deps, requestId, bodyHash);
 
+    const respondAsync = /\brespond-async\b/i.test(req.header("prefer") ?? "");
+    // Async requests are polled, never streamed; the worker always asks the provider for usage.
+    const { stream, stream_options: streamOptions, ...request } = body;
+    const streaming = stream === true && !respondAsync;
     const data: ChatJobData = {
       requestId,
       customerId: customer.customerId,
       planId: customer.plan.id,
-      request: body,
+      request,
       bodyHash,
       receivedAt: new Date().toISOString(),
+      ...(streaming ? { stream: true } : {}),
     };
     let job: Job<ChatJobData>;
     try {
@@ -56,7 +60,8 @@ export function chatRoutes(deps: Deps): Router {
     }
     res.setHeader("meterline-request-id", requestId);
 
-    if (/\brespond-async\b/i.test(req.header("prefer") ?? "")) return accepted(res, requestId);
+    if (respondAsync) return accepted(res, requestId);
+    if (streaming) return relayChatStream(deps, req, res, requestId, streamOptions?.include_usage === true);
     try {
       const completion = await job.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs);
       res.json(completion);

@@ -1,0 +1,38 @@
+import { UnrecoverableError } from "bullmq";
+import type { Db } from "../db.js";
+import type { ChatJobData } from "../queues.js";
+import { recordUsage } from "./ledger.js";
+import { listPriceMicros, type Plan } from "./plans.js";
+import { priceFor, providerCostMicros, type TokenUsage } from "./prices.js";
+
+type Deps = { db: Db; plans: { get(id: string): Promise<Plan> } };
+
+export type ChatUsage = { tokens: TokenUsage; source: "provider" | "estimated" };
+
+/**
+ * Prices a chat's usage and writes its one usage row (unique request id), for the plain and the
+ * streaming path alike. Returns whether this call inserted the row.
+ */
+export async function billChat(
+  deps: Deps,
+  data: ChatJobData,
+  answeredModel: string | undefined,
+  usage: ChatUsage,
+): Promise<{ inserted: boolean; billableTokens: number }> {
+  const plan = await deps.plans.get(data.planId);
+  const price = (answeredModel && priceFor(answeredModel)) || priceFor(data.request.model);
+  if (!price) throw new UnrecoverableError(`no price for model ${data.request.model}`);
+  const billableTokens = usage.tokens.promptTokens + usage.tokens.completionTokens;
+  const inserted = await recordUsage(deps.db, {
+    requestId: data.requestId,
+    customerId: data.customerId,
+    model: data.request.model,
+    ...usage.tokens,
+    billableTokens,
+    providerCostMicros: providerCostMicros(usage.tokens, price),
+    priceMicros: listPriceMicros(plan, billableTokens),
+    source: usage.source,
+    planId: plan.id,
+  });
+  return { inserted, billableTokens };
+}
