@@ -3,6 +3,7 @@ import type { Config } from "../src/config.js";
 import type { Db } from "../src/db.js";
 import { PermanentError } from "../src/errors.js";
 import type { Logger } from "../src/logger.js";
+import type { Metrics } from "../src/metrics.js";
 import type { Redis } from "../src/redis.js";
 import { billChat } from "../src/billing/bill-chat.js";
 import type { Plan } from "../src/billing/plans.js";
@@ -30,6 +31,7 @@ export type ChatStreamerDeps = {
   redis: Pick<Redis, "pipeline" | "xrange" | "exists">;
   llm: Pick<Llm, "stream">;
   plans: { get(id: string): Promise<Plan> };
+  metrics: Pick<Metrics, "tokens">;
 };
 
 // Cancellation is checked with every chunk written; while the provider is silent (before the first

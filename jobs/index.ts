@@ -4,6 +4,7 @@ import { attachDeadLetters } from "../src/dead-letters.js";
 import { QUEUE, queuePrefix, type QueueName } from "../src/queues.js";
 import { createWorkerRedis } from "../src/redis.js";
 import { createChatCompletionProcessor } from "./chat-completion.js";
+import { observeJobs } from "./observe-jobs.js";
 
 export interface Workers {
   workers: Worker[];
@@ -44,6 +45,7 @@ export function startWorkers(deps: Deps): Workers {
       );
     });
     if (deadLetters) attachDeadLetters(worker, deps.db, logger);
+    observeJobs(worker, name, deps.metrics, deadLetters === true);
     workers.push(worker);
     return worker;
   };

@@ -44,7 +44,7 @@ const schema = z.object({
   IDEMPOTENCY_TTL_S: int(60).default(86_400),
   JOB_RETENTION_S: int(60).default(86_400),
   CHAT_STREAM_TTL_S: int(60).default(3_600),
-  SHUTDOWN_TIMEOUT_MS: int(1_000, 28_000).default(20_000),
+  SHUTDOWN_TIMEOUT_MS: int(1_000, 25_000).default(20_000),
   RATE_LIMIT_PER_MINUTE: int(0).default(600),
   RATE_LIMIT_PLANS: z
     .string()

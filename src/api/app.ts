@@ -3,8 +3,11 @@ import type { WebDeps } from "../deps.js";
 import { bullBoardRouter } from "./bull-board.js";
 import { adminAuth, customerAuth } from "./middleware/auth.js";
 import { errorHandler, notFoundHandler } from "./middleware/errors.js";
+import { rateLimit } from "./middleware/rate-limit.js";
+import { requestLog } from "./middleware/request-log.js";
 import { chatRoutes } from "./routes/chat.js";
 import { healthRoutes } from "./routes/health.js";
+import { metricsRoutes } from "./routes/metrics.js";
 
 /** The HTTP API; listening is the caller's business (server.ts, npm start, tests). */
 export function createApp(deps: WebDeps): Express {
@@ -12,7 +15,11 @@ export function createApp(deps: WebDeps): Express {
   app.disable("x-powered-by");
   app.set("trust proxy", true);
 
+  app.use(requestLog(deps));
   app.use(healthRoutes(deps));
+  // With METRICS_PORT set, metrics are served on that port instead (src/metrics-server.ts).
+  if (deps.config.adminToken && !deps.config.metricsPort)
+    app.use(metricsRoutes({ metrics: deps.metrics, adminToken: deps.config.adminToken }));
 
   if (deps.config.adminToken) {
     // Without a token the board is not served at all: an open Bull Board can delete jobs.
@@ -21,7 +28,7 @@ export function createApp(deps: WebDeps): Express {
   }
 
   const json = express.json({ limit: deps.config.bodyLimit });
-  app.use("/v1", customerAuth(deps.db), json, chatRoutes(deps));
+  app.use("/v1", customerAuth(deps.db), rateLimit(deps), json, chatRoutes(deps));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

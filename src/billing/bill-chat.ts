@@ -1,11 +1,12 @@
 import { UnrecoverableError } from "bullmq";
 import type { Db } from "../db.js";
+import type { Metrics } from "../metrics.js";
 import type { ChatJobData } from "../queues.js";
 import { recordUsage } from "./ledger.js";
 import { listPriceMicros, type Plan } from "./plans.js";
 import { priceFor, providerCostMicros, type TokenUsage } from "./prices.js";
 
-type Deps = { db: Db; plans: { get(id: string): Promise<Plan> } };
+type Deps = { db: Db; plans: { get(id: string): Promise<Plan> }; metrics: Pick<Metrics, "tokens"> };
 
 export type ChatUsage = { tokens: TokenUsage; source: "provider" | "estimated" };
 
@@ -34,5 +35,13 @@ export async function billChat(
     source: usage.source,
     planId: plan.id,
   });
+  if (inserted) {
+    const labels = { model: data.request.model, source: usage.source };
+    const { promptTokens, cachedTokens, completionTokens, reasoningTokens } = usage.tokens;
+    deps.metrics.tokens.inc({ ...labels, type: "prompt" }, promptTokens);
+    deps.metrics.tokens.inc({ ...labels, type: "cached" }, cachedTokens);
+    deps.metrics.tokens.inc({ ...labels, type: "completion" }, completionTokens);
+    deps.metrics.tokens.inc({ ...labels, type: "reasoning" }, reasoningTokens);
+  }
   return { inserted, billableTokens };
 }
