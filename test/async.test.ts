@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type OpenAI from "openai";
 import { createTestDatabase } from "./helpers/db.js";
 import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+
+type ChatStatus = {
+  status: string;
+  completion?: OpenAI.ChatCompletion;
+  error?: { message: string; type: string };
+};
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let stack: Stack;
@@ -27,7 +34,7 @@ const post = (key: string, headers: Record<string, string> = {}) =>
   });
 const poll = async (location: string, key: string) => {
   const res = await fetch(`${stack.url}${location}`, { headers: { authorization: `Bearer ${key}` } });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, body: (await res.json()) as ChatStatus };
 };
 
 describe("an async chat", () => {
@@ -49,8 +56,8 @@ describe("an async chat", () => {
       const { body } = await poll(location, key);
       return body.status === "succeeded" ? body : undefined;
     });
-    expect(done.completion.object).toBe("chat.completion");
-    expect(done.completion.choices[0].message.content).toMatch(/^Echo: take your time/);
+    expect(done.completion?.object).toBe("chat.completion");
+    expect(done.completion?.choices[0]?.message.content).toMatch(/^Echo: take your time/);
     expect(
       await stack.db("usage_events").where({ customer_id: customerId, request_id: requestId }),
     ).toHaveLength(1);
