@@ -90,6 +90,13 @@ export function createChatStreamer(deps: ChatStreamerDeps) {
       );
     }
 
+    if (await out.cancelled()) {
+      // The client left while the job waited in the queue: nothing was generated, nothing to bill.
+      log.info("client disconnected before the answer started");
+      await out.append({ type: "end" });
+      return acc.toCompletion(data.request.model);
+    }
+
     const controller = new AbortController();
     let cancelled = false;
     run.signal?.addEventListener("abort", () => controller.abort("shutdown"), { once: true });

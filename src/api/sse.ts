@@ -15,6 +15,7 @@ type Deps = {
 
 // Short blocks let the loop notice a client that went away; the idle limit is CHAT_WAIT_MS.
 const BLOCK_MS = 1_000;
+const KEEPALIVE_MS = 15_000;
 
 /**
  * Relays a streaming chat job's Redis stream to the client as server-sent events in OpenAI's chunk
@@ -54,6 +55,7 @@ export async function relayChatStream(
 
   let lastId = "0";
   let idleSince = Date.now();
+  let lastKeepAlive = 0;
   try {
     while (!gone) {
       let reply: [string, [string, string[]][]][] | null;
@@ -75,7 +77,17 @@ export async function relayChatStream(
         break;
       }
       if (!reply) {
-        if (Date.now() - idleSince < deps.config.chat.waitMs) continue;
+        const idle = Date.now() - idleSince;
+        if (idle < deps.config.chat.waitMs) {
+          // Routers drop a response without a first byte (Heroku: 30 s) or idle too long: a comment
+          // line keeps it open; SSE clients ignore it.
+          if (idle - lastKeepAlive >= KEEPALIVE_MS) {
+            lastKeepAlive = idle;
+            open();
+            res.write(": keep-alive\n\n");
+          }
+          continue;
+        }
         const timeout = {
           error: serverError("No answer from the model in time; retry the request.", "timeout"),
         };
@@ -84,6 +96,7 @@ export async function relayChatStream(
         break;
       }
       idleSince = Date.now();
+      lastKeepAlive = 0;
       for (const [id, fields] of reply[0]?.[1] ?? []) {
         lastId = id;
         const entry = parseEntry(fields);
