@@ -27,6 +27,8 @@ export interface Deps {
 export interface WebDeps extends Deps {
   chatEvents: QueueEvents;
   streamReaders: StreamReaders;
+  /** Aborted near the shutdown deadline: requests still waiting on a job answer 202 instead. */
+  draining: AbortController;
 }
 
 /** The composition root shared by web, worker, CLI and tests. */
@@ -75,6 +77,7 @@ export function createWebDeps(config: Config): WebDeps {
     ...deps,
     chatEvents,
     streamReaders,
+    draining: new AbortController(),
     async close() {
       streamReaders.close();
       await chatEvents.close();

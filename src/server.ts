@@ -21,6 +21,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     if (stopping) return;
     stopping = true;
     deps.logger.info({ signal }, "web shutting down");
+    // Shortly before the deadline, requests still waiting on a job answer 202 (the job goes on).
+    setTimeout(() => deps.draining.abort(), Math.max(0, config.shutdownTimeoutMs - 3_000)).unref();
     setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
     await web.stop();
     await metrics?.stop();

@@ -6,9 +6,13 @@ import { canonicalJson, chatRequestId, sha256 } from "../../ids.js";
 import { priceFor } from "../../billing/prices.js";
 import type { ChatJobData } from "../../queues.js";
 import { chatRequestSchema, parseBody } from "../chat-request.js";
+import { unlessDraining } from "../drain.js";
 import { relayChatStream } from "../sse.js";
 
-type Deps = Pick<WebDeps, "config" | "redis" | "queues" | "chatEvents" | "logger" | "streamReaders">;
+type Deps = Pick<
+  WebDeps,
+  "config" | "redis" | "queues" | "chatEvents" | "logger" | "streamReaders" | "draining"
+>;
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -63,7 +67,10 @@ export function chatRoutes(deps: Deps): Router {
     if (respondAsync) return accepted(res, requestId);
     if (streaming) return relayChatStream(deps, req, res, requestId, streamOptions?.include_usage === true);
     try {
-      const completion = await job.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs);
+      const completion = await unlessDraining(
+        job.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs),
+        deps.draining.signal,
+      );
       res.json(completion);
     } catch {
       await answerUnfinished(deps, res, requestId);
