@@ -131,6 +131,12 @@ describe("a streamed chat", () => {
     const first = await collect();
     const second = await collect();
     expect(second).toBe(first);
+    // Once the relayed chunks expired from Redis, the replay comes from the finished job.
+    const requestId = (await stack.web.queues.chat.getJobs(["completed"])).find(
+      (j) => j.data.customerId === customerId,
+    )!.id!;
+    expect(await stack.web.redis.del(chatStreamKey(stack.config, requestId))).toBe(1);
+    expect(await collect()).toBe(first);
     expect(stack.emulator.calls - before).toBe(1);
     expect(await rowsFor(customerId)).toHaveLength(1);
   });

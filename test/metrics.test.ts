@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "./helpers/db.js";
 import { ADMIN_TOKEN, startStack, type Stack } from "./helpers/stack.js";
+import { startMetricsServer } from "../src/metrics-server.js";
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let stack: Stack;
@@ -80,5 +81,18 @@ describe("/metrics", () => {
     expect(
       value(jobs, "meterline_tokens_total", { model: "gpt-4o-mini", type: "completion" }),
     ).toBeGreaterThan(0);
+  });
+
+  it("can be served on a port of its own (METRICS_PORT), as the worker process does", async () => {
+    const server = await startMetricsServer(worker.deps.metrics.registry, 0);
+    try {
+      const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+      expect(res.status).toBe(200);
+      const samples = parsePrometheus(await res.text());
+      expect(samples.some((s) => s.name === "meterline_tokens_total")).toBe(true);
+      expect((await fetch(`http://127.0.0.1:${server.port}/other`)).status).toBe(404);
+    } finally {
+      await server.stop();
+    }
   });
 });

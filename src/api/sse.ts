@@ -2,6 +2,8 @@ import type { Request, Response } from "express";
 import type { Config } from "../config.js";
 import { chatCancelKey, chatStreamKey, parseEntry, type StreamError } from "../chat-stream.js";
 import { unavailable } from "../errors.js";
+import type { ChatCompletion } from "../llm/client.js";
+import { chunksOf } from "../llm/stream.js";
 import type { Logger } from "../logger.js";
 import type { Redis } from "../redis.js";
 import type { StreamReaders } from "./stream-readers.js";
@@ -21,7 +23,8 @@ const KEEPALIVE_MS = 15_000;
  * Relays a streaming chat job's Redis stream to the client as server-sent events in OpenAI's chunk
  * format, ending with `data: [DONE]`. Reads from the start, so a repeated Idempotency-Key replays.
  * An error before any output answers with its HTTP status, as OpenAI does; after it, as an
- * `error` event. A client that goes away sets the cancel key the worker checks.
+ * `error` event. A client that goes away sets the cancel key the worker checks. A replay after the
+ * stream expired (CHAT_STREAM_TTL_S) is served from the finished job (`finishedChat`).
  */
 export async function relayChatStream(
   deps: Deps,
@@ -29,6 +32,7 @@ export async function relayChatStream(
   res: Response,
   requestId: string,
   includeUsage: boolean,
+  finishedChat: () => Promise<ChatCompletion | undefined>,
 ): Promise<void> {
   const key = chatStreamKey(deps.config, requestId);
   const connection = deps.streamReaders.acquire();
@@ -75,6 +79,18 @@ export async function relayChatStream(
           JSON.stringify({ error: serverError("The stream was lost; retry the request.", "stream_lost") }),
         );
         break;
+      }
+      if (!reply && lastId === "0") {
+        // Nothing at all after a full block: the job has not started, or its stream expired.
+        const completion = await finishedChat();
+        if (completion) {
+          open();
+          for (const chunk of chunksOf(completion))
+            if (!chunk.usage || includeUsage) write(JSON.stringify(chunk));
+          write("[DONE]");
+          finished = true;
+          break;
+        }
       }
       if (!reply) {
         const idle = Date.now() - idleSince;

@@ -53,3 +53,29 @@ export function createChunkAccumulator() {
   };
 }
 export type ChunkAccumulator = ReturnType<typeof createChunkAccumulator>;
+
+/** A finished completion as the chunks a stream of it would have carried (usage chunk last, if any). */
+export function chunksOf(completion: ChatCompletion): ChatCompletionChunk[] {
+  const base = {
+    id: completion.id,
+    object: "chat.completion.chunk" as const,
+    created: completion.created,
+    model: completion.model,
+  };
+  const choice = completion.choices[0];
+  const chunks: ChatCompletionChunk[] = [
+    {
+      ...base,
+      choices: [
+        {
+          index: 0,
+          delta: { role: "assistant", content: choice?.message.content ?? "" },
+          finish_reason: null,
+        },
+      ],
+    },
+    { ...base, choices: [{ index: 0, delta: {}, finish_reason: choice?.finish_reason ?? "stop" }] },
+  ];
+  if (completion.usage) chunks.push({ ...base, choices: [], usage: completion.usage });
+  return chunks;
+}

@@ -65,7 +65,13 @@ export function chatRoutes(deps: Deps): Router {
     res.setHeader("meterline-request-id", requestId);
 
     if (respondAsync) return accepted(res, requestId);
-    if (streaming) return relayChatStream(deps, req, res, requestId, streamOptions?.include_usage === true);
+    if (streaming) {
+      const finished = async () => {
+        const stored = await getJob(deps, requestId);
+        return stored?.finishedOn ? (stored.returnvalue ?? undefined) : undefined;
+      };
+      return relayChatStream(deps, req, res, requestId, streamOptions?.include_usage === true, finished);
+    }
     try {
       const completion = await unlessDraining(
         job.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs),
