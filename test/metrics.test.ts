@@ -19,12 +19,15 @@ afterAll(async () => {
 
 type Sample = { name: string; labels: Record<string, string>; value: number };
 
-/** Parses Prometheus text exposition; throws on any line that is not a comment or a sample. */
+/**
+ * Parses Prometheus text exposition; throws on any line that is not a comment or a sample. (Values
+ * go through Go's ParseFloat in Prometheus, which takes "NaN" in any case; prom-client writes "Nan".)
+ */
 function parsePrometheus(text: string): Sample[] {
   const samples: Sample[] = [];
   for (const line of text.split("\n")) {
     if (line === "" || /^# (HELP|TYPE) [a-zA-Z_:][\w:]* /.test(line)) continue;
-    const match = line.match(/^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (-?[\d.e+-]+|NaN|\+Inf|-Inf)$/);
+    const match = line.match(/^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (-?[\d.e+-]+|[Nn]a[Nn]|[+-]Inf)$/);
     if (!match) throw new Error(`not Prometheus text: ${line}`);
     const labels: Record<string, string> = {};
     for (const [, k, v] of (match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!;
