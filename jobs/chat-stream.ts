@@ -28,7 +28,7 @@ import { requeueIfShuttingDown } from "./requeue.js";
 export type ChatStreamerDeps = {
   config: Pick<Config, "queuePrefix" | "streamTtlS">;
   db: Db;
-  redis: Pick<Redis, "pipeline" | "xrange" | "exists">;
+  redis: Pick<Redis, "pipeline" | "exists">;
   llm: Pick<Llm, "stream">;
   plans: { get(id: string): Promise<Plan> };
   metrics: Pick<Metrics, "tokens">;
@@ -73,7 +73,7 @@ export function createChatStreamer(deps: ChatStreamerDeps) {
 
     // A retry after the worker died mid-stream: the client already saw what the stream holds and a
     // second generation cannot be spliced in, so bill what the stream holds and end it.
-    const earlier = await out.readAll();
+    const { earlier, cancelled: leftEarly } = await out.begin();
     if (earlier.length > 0) {
       for (const entry of earlier) addEntry(acc, entry);
       log.warn({ entries: earlier.length }, "settling a stream that an earlier attempt began");
@@ -90,7 +90,7 @@ export function createChatStreamer(deps: ChatStreamerDeps) {
       );
     }
 
-    if (await out.cancelled()) {
+    if (leftEarly) {
       // The client left while the job waited in the queue: nothing was generated, nothing to bill.
       log.info("client disconnected before the answer started");
       await out.append({ type: "end" });
@@ -201,9 +201,12 @@ function streamWriter(deps: ChatStreamerDeps, requestId: string) {
   const cancelKey = chatCancelKey(deps.config, requestId);
   const ttlMs = deps.config.streamTtlS * 1000;
   return {
-    async readAll(): Promise<StreamEntry[]> {
-      const rows = await deps.redis.xrange(key, "-", "+");
-      return rows.map(([, fields]) => parseEntry(fields)).filter((e) => e !== undefined);
+    /** What an earlier attempt wrote, and whether the client already left: one round trip. */
+    async begin(): Promise<{ earlier: StreamEntry[]; cancelled: boolean }> {
+      const results = await exec(deps.redis.pipeline().xrange(key, "-", "+").exists(cancelKey));
+      const rows = results[0]?.[1] as [string, string[]][];
+      const earlier = rows.map(([, fields]) => parseEntry(fields)).filter((e) => e !== undefined);
+      return { earlier, cancelled: results[1]?.[1] === 1 };
     },
     /** Appends entries and refreshes the TTL; returns whether the client asked to stop. One round trip. */
     async append(...entries: StreamEntry[]): Promise<boolean> {
@@ -211,13 +214,19 @@ function streamWriter(deps: ChatStreamerDeps, requestId: string) {
       for (const entry of entries) pipeline.xadd(key, ...(entryFields(entry) as ["*", ...string[]]));
       pipeline.pexpire(key, ttlMs);
       pipeline.exists(cancelKey);
-      const results = (await pipeline.exec()) ?? [];
-      const failure = results.find(([error]) => error);
-      if (failure) throw failure[0];
+      const results = await exec(pipeline);
       return results.at(-1)?.[1] === 1;
     },
     async cancelled(): Promise<boolean> {
       return (await deps.redis.exists(cancelKey)) === 1;
     },
   };
+}
+
+/** Runs a pipeline; the first command error is thrown (ioredis only reports them per command). */
+async function exec(pipeline: ReturnType<Redis["pipeline"]>): Promise<[Error | null, unknown][]> {
+  const results = (await pipeline.exec()) ?? [];
+  const failure = results.find(([error]) => error);
+  if (failure) throw failure[0];
+  return results;
 }
