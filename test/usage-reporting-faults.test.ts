@@ -48,12 +48,9 @@ describe("reporting under a random mix of Stripe faults", () => {
     }
     const writtenMs = Date.now() - started;
     const drained = async () => {
-      const [{ unreported }] = await stack
-        .db("usage_events")
-        .whereNull("report_id")
-        .count({ unreported: "*" });
-      const [{ open }] = await stack.db("usage_reports").whereNot({ status: "sent" }).count({ open: "*" });
-      return Number(unreported) === 0 && Number(open) === 0;
+      const unreported = await stack.db("usage_events").whereNull("report_id").count({ n: "*" }).first();
+      const open = await stack.db("usage_reports").whereNot({ status: "sent" }).count({ n: "*" }).first();
+      return Number(unreported?.n) === 0 && Number(open?.n) === 0;
     };
     await waitFor(drained, { timeoutMs: 60_000, intervalMs: 100, what: "every row in a sent report" });
     const drainedMs = Date.now() - started;
@@ -65,11 +62,10 @@ describe("reporting under a random mix of Stripe faults", () => {
       );
     }
     const reports = await stack.db("usage_reports").select("id", "identifier", "value", "attempts", "status");
-    const rowSums = await stack
+    const rowSums: Array<{ report_id: number; total: string }> = await stack
       .db("usage_events")
       .groupBy("report_id")
-      .select("report_id")
-      .sum({ total: "billable_tokens" });
+      .select("report_id", stack.db.raw("sum(billable_tokens) AS total"));
     const byReport = new Map(rowSums.map((r) => [Number(r.report_id), Number(r.total)]));
     for (const r of reports) expect(byReport.get(Number(r.id))).toBe(Number(r.value));
     const events = emu.meterEvents();

@@ -9,9 +9,9 @@ import { flushUsage } from "../billing/usage-flush.js";
 import { listReports, REPORT_STATUSES, type ReportStatus } from "../billing/usage-reports.js";
 import { optionalFlag, UsageError, type CliContext } from "./context.js";
 
-// Commands that need Redis or Stripe open the full deps; the logger stays quiet so output is clean.
+// Commands that need Redis or Stripe open the full deps; they print their own results, so the logger stays silent.
 async function withDeps<T>(ctx: CliContext, run: (deps: Deps) => Promise<T>): Promise<T> {
-  const deps = createDeps({ ...ctx.config, logLevel: "error" }, "cli");
+  const deps = createDeps({ ...ctx.config, logLevel: "silent" }, "cli");
   try {
     return await run(deps);
   } finally {
