@@ -6,6 +6,9 @@ import type { Redis } from "./redis.js";
 /** Every queue, defined once: producers and processors both import from here. */
 export const QUEUE = {
   chat: "chat",
+  usageFlush: "usage-flush",
+  stripeReport: "stripe-report",
+  reconcile: "reconcile",
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
@@ -47,8 +50,31 @@ export function chatJobOptions(config: Config): JobsOptions {
   };
 }
 
+export const stripeReportJobSchema = z.object({ reportId: z.number().int().positive() });
+export type StripeReportJobData = z.infer<typeof stripeReportJobSchema>;
+
+/** A report's job id: BullMQ ids may be neither all digits nor contain ":". */
+export const reportJobId = (reportId: number): string => `report-${reportId}`;
+
+export const reconcileJobSchema = z.object({ day: z.iso.date().optional() });
+export type ReconcileJobData = z.infer<typeof reconcileJobSchema>;
+
+export function stripeReportJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.reporting.attempts,
+    // "stripe-report" is the capped, jittered exponential strategy the report worker registers.
+    backoff: { type: "stripe-report" },
+    removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
+    // Failed reports stay retryable in Bull Board; dead_letters keeps them after this.
+    removeOnFail: { age: 30 * 86_400 },
+  };
+}
+
 export interface Queues {
   chat: Queue<ChatJobData>;
+  usageFlush: Queue;
+  stripeReport: Queue<StripeReportJobData>;
+  reconcile: Queue<ReconcileJobData>;
   all: Queue[];
   byName(name: string): Queue | undefined;
   close(): Promise<void>;
@@ -61,9 +87,18 @@ export function createQueues(connection: Redis, config: Config): Queues {
     prefix: queuePrefix(config.queuePrefix, QUEUE.chat),
     defaultJobOptions: chatJobOptions(config),
   });
-  const all = [chat] as Queue[];
+  const queue = <T>(name: QueueName, defaultJobOptions: JobsOptions) =>
+    new Queue<T>(name, { connection, prefix: queuePrefix(config.queuePrefix, name), defaultJobOptions });
+  const scheduled: JobsOptions = { removeOnComplete: { count: 100 }, removeOnFail: { count: 1_000 } };
+  const usageFlush = queue(QUEUE.usageFlush, scheduled);
+  const stripeReport = queue<StripeReportJobData>(QUEUE.stripeReport, stripeReportJobOptions(config));
+  const reconcile = queue<ReconcileJobData>(QUEUE.reconcile, scheduled);
+  const all = [chat, usageFlush, stripeReport, reconcile] as Queue[];
   return {
     chat,
+    usageFlush,
+    stripeReport,
+    reconcile,
     all,
     byName: (name) => all.find((q) => q.name === name),
     close: async () => {
