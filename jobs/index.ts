@@ -3,7 +3,9 @@ import type { Deps } from "../src/deps.js";
 import { attachDeadLetters } from "../src/dead-letters.js";
 import { QUEUE, queuePrefix, type QueueName } from "../src/queues.js";
 import { createWorkerRedis } from "../src/redis.js";
+import { releaseFailedChatQuota } from "../src/billing/quota.js";
 import { createChatCompletionProcessor } from "./chat-completion.js";
+import { createIngestUsageProcessor } from "./ingest-usage.js";
 
 export interface Workers {
   workers: Worker[];
@@ -48,7 +50,14 @@ export function startWorkers(deps: Deps): Workers {
     return worker;
   };
 
-  start(QUEUE.chat, createChatCompletionProcessor(deps), { concurrency: config.chat.concurrency });
+  const chat = start(QUEUE.chat, createChatCompletionProcessor(deps), {
+    concurrency: config.chat.concurrency,
+  });
+  releaseFailedChatQuota(chat, deps.quota, logger);
+  start(QUEUE.usage, createIngestUsageProcessor(deps), {
+    concurrency: config.usage.concurrency,
+    deadLetters: true,
+  });
 
   return {
     workers,

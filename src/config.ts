@@ -43,6 +43,14 @@ const schema = z.object({
   WORKER_STALLED_INTERVAL_MS: int(1000).default(30_000),
   IDEMPOTENCY_TTL_S: int(60).default(86_400),
   JOB_RETENTION_S: int(60).default(86_400),
+  // "input,cached input,output" micro-dollars per 1M tokens for models missing from the price table.
+  DEFAULT_MODEL_PRICE: z
+    .string()
+    .regex(/^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$/, 'must be "input,cached,output" integer micros per 1M tokens')
+    .optional(),
+  QUOTA_COMPLETION_ESTIMATE_TOKENS: int(1).default(1024),
+  USAGE_CONCURRENCY: int(1, 1_000).default(4),
+  USAGE_ATTEMPTS: int(1, 100).default(5),
 });
 
 export type Config = Readonly<{
@@ -69,6 +77,11 @@ export type Config = Readonly<{
   worker: Readonly<{ lockMs: number; stalledIntervalMs: number }>;
   idempotencyTtlS: number;
   jobRetentionS: number;
+  /** Price for models missing from the table; undefined refuses them. */
+  defaultModelPrice: Readonly<{ inputPerM: number; cachedInputPerM: number; outputPerM: number }> | undefined;
+  /** Completion tokens reserved against a hard limit when a request sets no max_tokens. */
+  quotaCompletionEstimateTokens: number;
+  usage: Readonly<{ concurrency: number; attempts: number }>;
 }>;
 
 export class ConfigError extends Error {
@@ -109,7 +122,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     worker: Object.freeze({ lockMs: e.WORKER_LOCK_MS, stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS }),
     idempotencyTtlS: e.IDEMPOTENCY_TTL_S,
     jobRetentionS: e.JOB_RETENTION_S,
+    defaultModelPrice: parseDefaultPrice(e.DEFAULT_MODEL_PRICE),
+    quotaCompletionEstimateTokens: e.QUOTA_COMPLETION_ESTIMATE_TOKENS,
+    usage: Object.freeze({ concurrency: e.USAGE_CONCURRENCY, attempts: e.USAGE_ATTEMPTS }),
   });
+}
+
+function parseDefaultPrice(value: string | undefined): Config["defaultModelPrice"] {
+  if (value === undefined) return undefined;
+  const [inputPerM, cachedInputPerM, outputPerM] = value.split(",").map((part) => Number(part.trim()));
+  return Object.freeze({ inputPerM: inputPerM!, cachedInputPerM: cachedInputPerM!, outputPerM: outputPerM! });
 }
 
 /** Loads config or exits the process with the message; for entry points only. */

@@ -6,6 +6,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { createQueueEvents, createQueues, QUEUE, type Queues } from "./queues.js";
 import { createProducerRedis, createWorkerRedis, type Redis } from "./redis.js";
 import { createPlanCache } from "./billing/plans.js";
+import { createQuota, type Quota } from "./billing/quota.js";
 
 export interface Deps {
   config: Config;
@@ -16,6 +17,7 @@ export interface Deps {
   queues: Queues;
   llm: Llm;
   plans: ReturnType<typeof createPlanCache>;
+  quota: Quota;
   databaseUrl: string;
   redisUrl: string;
   close(): Promise<void>;
@@ -48,6 +50,7 @@ export function createDeps(config: Config, name = "meterline"): Deps {
     queues,
     llm,
     plans: createPlanCache(db),
+    quota: createQuota({ db, redis, prefix: config.queuePrefix }),
     databaseUrl,
     redisUrl,
     async close() {

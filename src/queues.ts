@@ -6,6 +6,7 @@ import type { Redis } from "./redis.js";
 /** Every queue, defined once: producers and processors both import from here. */
 export const QUEUE = {
   chat: "chat",
+  usage: "usage",
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
@@ -34,6 +35,8 @@ export const chatJobSchema = z.object({
   completion: z.looseObject({ id: z.string(), model: z.string() }).optional(),
   // Set when the job failed for good, so the API can answer with the provider's status.
   error: chatErrorSchema.optional(),
+  // The tokens reserved against a hard limit and the period they count in; settled by the job.
+  quota: z.object({ periodStart: z.string(), tokens: z.number().int().nonnegative() }).optional(),
 });
 export type ChatJobData = z.infer<typeof chatJobSchema>;
 
@@ -47,8 +50,36 @@ export function chatJobOptions(config: Config): JobsOptions {
   };
 }
 
+/** One accepted batch of ingested usage events; each event becomes one usage row. */
+export const usageJobSchema = z.object({
+  customerId: z.string(),
+  planId: z.string(),
+  events: z.array(
+    z.object({
+      requestId: z.string(),
+      model: z.string(),
+      promptTokens: z.number().int().nonnegative(),
+      cachedTokens: z.number().int().nonnegative(),
+      completionTokens: z.number().int().nonnegative(),
+      reasoningTokens: z.number().int().nonnegative(),
+      timestamp: z.string(),
+    }),
+  ),
+});
+export type UsageJobData = z.infer<typeof usageJobSchema>;
+
+export function usageJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.usage.attempts,
+    backoff: { type: "exponential", delay: 1_000, jitter: 0.5 },
+    removeOnComplete: { age: config.jobRetentionS, count: 10_000 },
+    removeOnFail: { age: 7 * 86_400 },
+  };
+}
+
 export interface Queues {
   chat: Queue<ChatJobData>;
+  usage: Queue<UsageJobData>;
   all: Queue[];
   byName(name: string): Queue | undefined;
   close(): Promise<void>;
@@ -61,9 +92,15 @@ export function createQueues(connection: Redis, config: Config): Queues {
     prefix: queuePrefix(config.queuePrefix, QUEUE.chat),
     defaultJobOptions: chatJobOptions(config),
   });
-  const all = [chat] as Queue[];
+  const usage = new Queue<UsageJobData>(QUEUE.usage, {
+    connection,
+    prefix: queuePrefix(config.queuePrefix, QUEUE.usage),
+    defaultJobOptions: usageJobOptions(config),
+  });
+  const all = [chat, usage] as Queue[];
   return {
     chat,
+    usage,
     all,
     byName: (name) => all.find((q) => q.name === name),
     close: async () => {
