@@ -19,6 +19,16 @@ afterAll(async () => {
   await database?.drop();
 });
 
+type Summary = {
+  period: { start: string; end: string; source: string };
+  tokens: Record<string, number>;
+  by_model: Array<{ model: string; billable_tokens: number }>;
+  allowance: Record<string, number>;
+  overage_tokens: number;
+  hard_limit: { limit_tokens: number; remaining_tokens: number } | null;
+  charges: Record<string, number | string> & { total_micros: number };
+};
+
 let seq = 0;
 async function usage(
   customerId: string,
@@ -48,7 +58,7 @@ async function usage(
 async function summary(key: string) {
   const res = await fetch(`${stack.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } });
   expect(res.status).toBe(200);
-  return (await res.json()) as Record<string, any>;
+  return (await res.json()) as Summary;
 }
 
 describe("GET /v1/usage", () => {
@@ -63,9 +73,7 @@ describe("GET /v1/usage", () => {
       completion_tokens: 301,
       billable_tokens: 1_801,
     });
-    expect(
-      s.by_model.map((m: { model: string; billable_tokens: number }) => [m.model, m.billable_tokens]),
-    ).toEqual([
+    expect(s.by_model.map((m) => [m.model, m.billable_tokens])).toEqual([
       ["gpt-4o", 567],
       ["gpt-4o-mini", 1_234],
     ]);
