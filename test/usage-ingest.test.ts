@@ -36,6 +36,12 @@ async function ingest(key: string, body: unknown) {
   return { status: res.status, body: (await res.json()) as IngestBody & { error?: { code: string } } };
 }
 
+// One snapshot of the job hash: getJob then getState could see "completed" without the result.
+const finished = (jobId: string) =>
+  waitFor(async () => {
+    const job = await stack.web.queues.usage.getJob(jobId);
+    return job?.finishedOn && job.returnvalue ? job : undefined;
+  });
 const rows = (customerId: string) => stack.db("usage_events").where({ customer_id: customerId });
 const event = (i: number) => ({
   id: `evt-${i}`,
@@ -62,20 +68,14 @@ describe("POST /v1/usage", () => {
       [42, "evt-42", "invalid_value", "events[42].completion_tokens"],
       [99, "evt-99", "timestamp_out_of_range", "events[99].timestamp"],
     ]);
-    const job = await waitFor(async () => {
-      const j = await stack.web.queues.usage.getJob(first.body.batch_id);
-      return j && (await j.getState()) === "completed" ? j : undefined;
-    });
+    const job = await finished(first.body.batch_id);
     expect(await rows(customerId)).toHaveLength(97);
 
     // Once BullMQ forgets the batch, the same batch is a new job: the ledger's unique key guards it.
     await job.remove();
     const again = await ingest(key, { events });
     expect(again.body).toMatchObject({ accepted: 97, batch_id: first.body.batch_id });
-    const rerun = await waitFor(async () => {
-      const j = await stack.web.queues.usage.getJob(first.body.batch_id);
-      return j && (await j.getState()) === "completed" ? j : undefined;
-    });
+    const rerun = await finished(first.body.batch_id);
     expect(rerun.returnvalue).toEqual({ inserted: 0 });
     expect(await rows(customerId)).toHaveLength(97);
 
