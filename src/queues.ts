@@ -9,6 +9,7 @@ export const QUEUE = {
   usageFlush: "usage-flush",
   stripeReport: "stripe-report",
   reconcile: "reconcile",
+  usage: "usage",
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
@@ -37,6 +38,8 @@ export const chatJobSchema = z.object({
   completion: z.looseObject({ id: z.string(), model: z.string() }).optional(),
   // Set when the job failed for good, so the API can answer with the provider's status.
   error: chatErrorSchema.optional(),
+  // The tokens reserved against a hard limit and the period they count in; settled by the job.
+  quota: z.object({ periodStart: z.string(), tokens: z.number().int().nonnegative() }).optional(),
 });
 export type ChatJobData = z.infer<typeof chatJobSchema>;
 
@@ -70,11 +73,39 @@ export function stripeReportJobOptions(config: Config): JobsOptions {
   };
 }
 
+/** One accepted batch of ingested usage events; each event becomes one usage row. */
+export const usageJobSchema = z.object({
+  customerId: z.string(),
+  planId: z.string(),
+  events: z.array(
+    z.object({
+      requestId: z.string(),
+      model: z.string(),
+      promptTokens: z.number().int().nonnegative(),
+      cachedTokens: z.number().int().nonnegative(),
+      completionTokens: z.number().int().nonnegative(),
+      reasoningTokens: z.number().int().nonnegative(),
+      timestamp: z.string(),
+    }),
+  ),
+});
+export type UsageJobData = z.infer<typeof usageJobSchema>;
+
+export function usageJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.usage.attempts,
+    backoff: { type: "exponential", delay: 1_000, jitter: 0.5 },
+    removeOnComplete: { age: config.jobRetentionS, count: 10_000 },
+    removeOnFail: { age: 7 * 86_400 },
+  };
+}
+
 export interface Queues {
   chat: Queue<ChatJobData>;
   usageFlush: Queue;
   stripeReport: Queue<StripeReportJobData>;
   reconcile: Queue<ReconcileJobData>;
+  usage: Queue<UsageJobData>;
   all: Queue[];
   byName(name: string): Queue | undefined;
   close(): Promise<void>;
@@ -93,9 +124,11 @@ export function createQueues(connection: Redis, config: Config): Queues {
   const usageFlush = queue(QUEUE.usageFlush, scheduled);
   const stripeReport = queue<StripeReportJobData>(QUEUE.stripeReport, stripeReportJobOptions(config));
   const reconcile = queue<ReconcileJobData>(QUEUE.reconcile, scheduled);
-  const all = [chat, usageFlush, stripeReport, reconcile] as Queue[];
+  const usage = queue<UsageJobData>(QUEUE.usage, usageJobOptions(config));
+  const all = [chat, usage, usageFlush, stripeReport, reconcile] as Queue[];
   return {
     chat,
+    usage,
     usageFlush,
     stripeReport,
     reconcile,
