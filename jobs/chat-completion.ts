@@ -4,6 +4,8 @@ import { PermanentError } from "../src/errors.js";
 import type { Logger } from "../src/logger.js";
 import { billChat } from "../src/billing/bill-chat.js";
 import type { Plan } from "../src/billing/plans.js";
+import type { Quota } from "../src/billing/quota.js";
+import type { Config } from "../src/config.js";
 import { classifyLlmError, type ChatCompletion, type ChatRequest, type Llm } from "../src/llm/client.js";
 import { estimateUsage, usageFromProvider } from "../src/llm/usage.js";
 import { chatJobSchema, type ChatJobData } from "../src/queues.js";
@@ -15,6 +17,8 @@ type Deps = ChatStreamerDeps & {
   llm: Pick<Llm, "complete">;
   logger: Logger;
   plans: { get(id: string): Promise<Plan> };
+  quota: Pick<Quota, "settle">;
+  config: Pick<Config, "defaultModelPrice">;
 };
 
 /** Processes one chat: call the LLM at most once per answer, then write the usage row exactly once. */

@@ -7,6 +7,7 @@ import type { Metrics } from "../src/metrics.js";
 import type { Redis } from "../src/redis.js";
 import { billChat } from "../src/billing/bill-chat.js";
 import type { Plan } from "../src/billing/plans.js";
+import type { Quota } from "../src/billing/quota.js";
 import {
   chatCancelKey,
   chatStreamKey,
@@ -26,12 +27,13 @@ import type { ChatJobData } from "../src/queues.js";
 import { requeueIfShuttingDown } from "./requeue.js";
 
 export type ChatStreamerDeps = {
-  config: Pick<Config, "queuePrefix" | "streamTtlS">;
+  config: Pick<Config, "queuePrefix" | "streamTtlS" | "defaultModelPrice">;
   db: Db;
   redis: Pick<Redis, "pipeline" | "exists">;
   llm: Pick<Llm, "stream">;
   plans: { get(id: string): Promise<Plan> };
   metrics: Pick<Metrics, "tokens">;
+  quota: Pick<Quota, "settle">;
 };
 
 // Cancellation is checked with every chunk written; while the provider is silent (before the first

@@ -3,8 +3,14 @@ import type { Deps } from "../src/deps.js";
 import { attachDeadLetters } from "../src/dead-letters.js";
 import { QUEUE, queuePrefix, type QueueName } from "../src/queues.js";
 import { createWorkerRedis } from "../src/redis.js";
+import { releaseFailedChatQuota } from "../src/billing/quota.js";
 import { createChatCompletionProcessor } from "./chat-completion.js";
 import { observeJobs } from "./observe-jobs.js";
+import { createFlushUsageProcessor } from "./flush-usage.js";
+import { createReconcileUsageProcessor } from "./reconcile-usage.js";
+import { createReportUsageProcessor, reportBackoffStrategy } from "./report-usage.js";
+import { upsertReportingSchedules } from "./schedules.js";
+import { createIngestUsageProcessor } from "./ingest-usage.js";
 
 export interface Workers {
   workers: Worker[];
@@ -50,7 +56,32 @@ export function startWorkers(deps: Deps): Workers {
     return worker;
   };
 
-  start(QUEUE.chat, createChatCompletionProcessor(deps), { concurrency: config.chat.concurrency });
+  const chat = start(QUEUE.chat, createChatCompletionProcessor(deps), {
+    concurrency: config.chat.concurrency,
+  });
+  releaseFailedChatQuota(chat, deps.quota, logger);
+  start(QUEUE.usage, createIngestUsageProcessor(deps), {
+    concurrency: config.usage.concurrency,
+    deadLetters: true,
+  });
+
+  const stripe = deps.stripe;
+  if (stripe) {
+    start(QUEUE.usageFlush, createFlushUsageProcessor(deps));
+    start(QUEUE.stripeReport, createReportUsageProcessor({ ...deps, stripe }), {
+      deadLetters: true,
+      concurrency: config.reporting.concurrency,
+      // `limiter` lets a 429 pause the whole queue (queue.rateLimit) without spending attempts.
+      limiter: { max: 1_000, duration: 1_000 },
+      settings: { backoffStrategy: reportBackoffStrategy(config) },
+    });
+    start(QUEUE.reconcile, createReconcileUsageProcessor({ ...deps, stripe }));
+    upsertReportingSchedules(deps.queues, config).catch((err: unknown) =>
+      logger.error({ err }, "could not schedule usage flush and reconciliation"),
+    );
+  } else {
+    logger.warn("STRIPE_SECRET_KEY is not set: usage stays in the ledger and is not reported to Stripe");
+  }
 
   return {
     workers,

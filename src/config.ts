@@ -51,6 +51,28 @@ const schema = z.object({
     .regex(/^([\w-]+=\d+)(,[\w-]+=\d+)*$/, "must look like free=60,pro=600")
     .optional(),
   METRICS_PORT: int(1, 65535).optional(),
+  STRIPE_METER_EVENT_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,100}$/, "1-100 letters, digits, _ . - only")
+    .default("meterline_tokens"),
+  STRIPE_TIMEOUT_MS: int(100).default(20_000),
+  USAGE_FLUSH_INTERVAL_MS: int(100).default(60_000),
+  USAGE_FLUSH_BATCH: int(1, 1_000_000).default(50_000),
+  USAGE_SWEEP_INTERVAL_MS: int(100).default(300_000),
+  STRIPE_REPORT_CONCURRENCY: int(1, 1_000).default(10),
+  STRIPE_REPORT_ATTEMPTS: int(1, 1_000).default(25),
+  STRIPE_REPORT_BACKOFF_MS: int(1).default(2_000),
+  STRIPE_REPORT_BACKOFF_MAX_MS: int(1).default(3_600_000),
+  STRIPE_RATE_LIMIT_MS: int(1).default(1_000),
+  RECONCILE_INTERVAL_MS: int(1_000).default(21_600_000),
+  // "input,cached input,output" micro-dollars per 1M tokens for models missing from the price table.
+  DEFAULT_MODEL_PRICE: z
+    .string()
+    .regex(/^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$/, 'must be "input,cached,output" integer micros per 1M tokens')
+    .optional(),
+  QUOTA_COMPLETION_ESTIMATE_TOKENS: int(1).default(1024),
+  USAGE_CONCURRENCY: int(1, 1_000).default(4),
+  USAGE_ATTEMPTS: int(1, 100).default(5),
 });
 
 export type Config = Readonly<{
@@ -84,6 +106,23 @@ export type Config = Readonly<{
   /** Requests per minute per API key; 0 turns the limit off. `perPlan` overrides by plan id. */
   rateLimit: Readonly<{ perMinute: number; perPlan: Readonly<Record<string, number>> }>;
   metricsPort: number | undefined;
+  stripe: Readonly<{ meterEventName: string; timeoutMs: number }>;
+  reporting: Readonly<{
+    flushIntervalMs: number;
+    flushBatch: number;
+    sweepIntervalMs: number;
+    concurrency: number;
+    attempts: number;
+    backoffMs: number;
+    backoffMaxMs: number;
+    rateLimitMs: number;
+    reconcileIntervalMs: number;
+  }>;
+  /** Price for models missing from the table; undefined refuses them. */
+  defaultModelPrice: Readonly<{ inputPerM: number; cachedInputPerM: number; outputPerM: number }> | undefined;
+  /** Completion tokens reserved against a hard limit when a request sets no max_tokens. */
+  quotaCompletionEstimateTokens: number;
+  usage: Readonly<{ concurrency: number; attempts: number }>;
 }>;
 
 export class ConfigError extends Error {
@@ -138,7 +177,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ),
     }),
     metricsPort: e.METRICS_PORT,
+    stripe: Object.freeze({ meterEventName: e.STRIPE_METER_EVENT_NAME, timeoutMs: e.STRIPE_TIMEOUT_MS }),
+    reporting: Object.freeze({
+      flushIntervalMs: e.USAGE_FLUSH_INTERVAL_MS,
+      flushBatch: e.USAGE_FLUSH_BATCH,
+      sweepIntervalMs: e.USAGE_SWEEP_INTERVAL_MS,
+      concurrency: e.STRIPE_REPORT_CONCURRENCY,
+      attempts: e.STRIPE_REPORT_ATTEMPTS,
+      backoffMs: e.STRIPE_REPORT_BACKOFF_MS,
+      backoffMaxMs: e.STRIPE_REPORT_BACKOFF_MAX_MS,
+      rateLimitMs: e.STRIPE_RATE_LIMIT_MS,
+      reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+    }),
+    defaultModelPrice: parseDefaultPrice(e.DEFAULT_MODEL_PRICE),
+    quotaCompletionEstimateTokens: e.QUOTA_COMPLETION_ESTIMATE_TOKENS,
+    usage: Object.freeze({ concurrency: e.USAGE_CONCURRENCY, attempts: e.USAGE_ATTEMPTS }),
   });
+}
+
+function parseDefaultPrice(value: string | undefined): Config["defaultModelPrice"] {
+  if (value === undefined) return undefined;
+  const [inputPerM, cachedInputPerM, outputPerM] = value.split(",").map((part) => Number(part.trim()));
+  return Object.freeze({ inputPerM: inputPerM!, cachedInputPerM: cachedInputPerM!, outputPerM: outputPerM! });
 }
 
 /** The process environment with some variables set by a launcher (npm start) on top. */

@@ -8,6 +8,8 @@ import { createProducerRedis, createWorkerRedis, type Redis } from "./redis.js";
 import { createPlanCache } from "./billing/plans.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createStreamReaders, type StreamReaders } from "./api/stream-readers.js";
+import { createStripeClient, type StripeClient } from "./billing/stripe-client.js";
+import { createQuota, type Quota } from "./billing/quota.js";
 
 export interface Deps {
   config: Config;
@@ -19,6 +21,9 @@ export interface Deps {
   llm: Llm;
   plans: ReturnType<typeof createPlanCache>;
   metrics: Metrics;
+  /** Undefined without STRIPE_SECRET_KEY: usage then stays in the ledger, unreported. */
+  stripe: StripeClient | undefined;
+  quota: Quota;
   databaseUrl: string;
   redisUrl: string;
   close(): Promise<void>;
@@ -55,6 +60,8 @@ export function createDeps(config: Config, name = "meterline"): Deps {
     llm,
     plans: createPlanCache(db),
     metrics: createMetrics(() => queues.all),
+    stripe: createStripeClient(config),
+    quota: createQuota({ db, redis, prefix: config.queuePrefix }),
     databaseUrl,
     redisUrl,
     async close() {

@@ -6,6 +6,10 @@ import type { Redis } from "./redis.js";
 /** Every queue, defined once: producers and processors both import from here. */
 export const QUEUE = {
   chat: "chat",
+  usageFlush: "usage-flush",
+  stripeReport: "stripe-report",
+  reconcile: "reconcile",
+  usage: "usage",
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
@@ -36,6 +40,8 @@ export const chatJobSchema = z.object({
   completion: z.looseObject({ id: z.string(), model: z.string() }).optional(),
   // Set when the job failed for good, so the API can answer with the provider's status.
   error: chatErrorSchema.optional(),
+  // The tokens reserved against a hard limit and the period they count in; settled by the job.
+  quota: z.object({ periodStart: z.string(), tokens: z.number().int().nonnegative() }).optional(),
 });
 export type ChatJobData = z.infer<typeof chatJobSchema>;
 
@@ -49,8 +55,59 @@ export function chatJobOptions(config: Config): JobsOptions {
   };
 }
 
+export const stripeReportJobSchema = z.object({ reportId: z.number().int().positive() });
+export type StripeReportJobData = z.infer<typeof stripeReportJobSchema>;
+
+/** A report's job id: BullMQ ids may be neither all digits nor contain ":". */
+export const reportJobId = (reportId: number): string => `report-${reportId}`;
+
+export const reconcileJobSchema = z.object({ day: z.iso.date().optional() });
+export type ReconcileJobData = z.infer<typeof reconcileJobSchema>;
+
+export function stripeReportJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.reporting.attempts,
+    // "stripe-report" is the capped, jittered exponential strategy the report worker registers.
+    backoff: { type: "stripe-report" },
+    removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
+    // Failed reports stay retryable in Bull Board; dead_letters keeps them after this.
+    removeOnFail: { age: 30 * 86_400 },
+  };
+}
+
+/** One accepted batch of ingested usage events; each event becomes one usage row. */
+export const usageJobSchema = z.object({
+  customerId: z.string(),
+  planId: z.string(),
+  events: z.array(
+    z.object({
+      requestId: z.string(),
+      model: z.string(),
+      promptTokens: z.number().int().nonnegative(),
+      cachedTokens: z.number().int().nonnegative(),
+      completionTokens: z.number().int().nonnegative(),
+      reasoningTokens: z.number().int().nonnegative(),
+      timestamp: z.string(),
+    }),
+  ),
+});
+export type UsageJobData = z.infer<typeof usageJobSchema>;
+
+export function usageJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.usage.attempts,
+    backoff: { type: "exponential", delay: 1_000, jitter: 0.5 },
+    removeOnComplete: { age: config.jobRetentionS, count: 10_000 },
+    removeOnFail: { age: 7 * 86_400 },
+  };
+}
+
 export interface Queues {
   chat: Queue<ChatJobData>;
+  usageFlush: Queue;
+  stripeReport: Queue<StripeReportJobData>;
+  reconcile: Queue<ReconcileJobData>;
+  usage: Queue<UsageJobData>;
   all: Queue[];
   byName(name: string): Queue | undefined;
   close(): Promise<void>;
@@ -63,9 +120,20 @@ export function createQueues(connection: Redis, config: Config): Queues {
     prefix: queuePrefix(config.queuePrefix, QUEUE.chat),
     defaultJobOptions: chatJobOptions(config),
   });
-  const all = [chat] as Queue[];
+  const queue = <T>(name: QueueName, defaultJobOptions: JobsOptions) =>
+    new Queue<T>(name, { connection, prefix: queuePrefix(config.queuePrefix, name), defaultJobOptions });
+  const scheduled: JobsOptions = { removeOnComplete: { count: 100 }, removeOnFail: { count: 1_000 } };
+  const usageFlush = queue(QUEUE.usageFlush, scheduled);
+  const stripeReport = queue<StripeReportJobData>(QUEUE.stripeReport, stripeReportJobOptions(config));
+  const reconcile = queue<ReconcileJobData>(QUEUE.reconcile, scheduled);
+  const usage = queue<UsageJobData>(QUEUE.usage, usageJobOptions(config));
+  const all = [chat, usage, usageFlush, stripeReport, reconcile] as Queue[];
   return {
     chat,
+    usage,
+    usageFlush,
+    stripeReport,
+    reconcile,
     all,
     byName: (name) => all.find((q) => q.name === name),
     close: async () => {

@@ -5,9 +5,11 @@ import { adminAuth, customerAuth } from "./middleware/auth.js";
 import { errorHandler, notFoundHandler } from "./middleware/errors.js";
 import { rateLimit } from "./middleware/rate-limit.js";
 import { requestLog } from "./middleware/request-log.js";
+import { adminReportRoutes } from "./routes/admin-reports.js";
 import { chatRoutes } from "./routes/chat.js";
 import { healthRoutes } from "./routes/health.js";
 import { metricsRoutes } from "./routes/metrics.js";
+import { usageRoutes } from "./routes/usage.js";
 
 /** The HTTP API; listening is the caller's business (server.ts, npm start, tests). */
 export function createApp(deps: WebDeps): Express {
@@ -25,10 +27,11 @@ export function createApp(deps: WebDeps): Express {
     // Without a token the board is not served at all: an open Bull Board can delete jobs.
     app.use("/admin", adminAuth(deps.config.adminToken));
     app.use("/admin/queues", bullBoardRouter(deps.queues.all));
+    app.use("/admin", adminReportRoutes(deps));
   }
 
   const json = express.json({ limit: deps.config.bodyLimit });
-  app.use("/v1", customerAuth(deps.db), rateLimit(deps), json, chatRoutes(deps));
+  app.use("/v1", customerAuth(deps.db), rateLimit(deps), json, chatRoutes(deps), usageRoutes(deps));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

@@ -3,15 +3,16 @@ import type { Job } from "bullmq";
 import type { WebDeps } from "../../deps.js";
 import { badRequest, HttpError, notFound, unavailable } from "../../errors.js";
 import { canonicalJson, chatRequestId, sha256 } from "../../ids.js";
-import { priceFor } from "../../billing/prices.js";
+import { resolvePrice } from "../../billing/prices.js";
 import type { ChatJobData } from "../../queues.js";
 import { chatRequestSchema, parseBody } from "../chat-request.js";
+import { holdChatQuota } from "../chat-quota.js";
 import { unlessDraining } from "../drain.js";
 import { relayChatStream } from "../sse.js";
 
 type Deps = Pick<
   WebDeps,
-  "config" | "redis" | "queues" | "chatEvents" | "logger" | "streamReaders" | "draining"
+  "config" | "db" | "redis" | "queues" | "quota" | "chatEvents" | "logger" | "streamReaders" | "draining"
 >;
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -23,7 +24,7 @@ export function chatRoutes(deps: Deps): Router {
   router.post("/chat/completions", async (req, res) => {
     const customer = req.customer!;
     const body = parseBody(chatRequestSchema, req.body);
-    if (!priceFor(body.model)) {
+    if (!resolvePrice(body.model, deps.config.defaultModelPrice)) {
       throw badRequest(
         `The model '${body.model}' does not exist or has no price configured.`,
         "model_not_found",
@@ -41,6 +42,7 @@ export function chatRoutes(deps: Deps): Router {
     const requestId = chatRequestId(customer.customerId, idempotencyKey);
     const bodyHash = sha256(canonicalJson(body));
     if (idempotencyKey !== undefined) await claimIdempotencyKey(deps, requestId, bodyHash);
+    const quota = await holdChatQuota(deps, customer, requestId, body, idempotencyKey !== undefined);
 
     const respondAsync = /\brespond-async\b/i.test(req.header("prefer") ?? "");
     // Async requests are polled, never streamed; the worker always asks the provider for usage.
@@ -54,6 +56,7 @@ export function chatRoutes(deps: Deps): Router {
       bodyHash,
       receivedAt: new Date().toISOString(),
       ...(streaming ? { stream: true } : {}),
+      ...(quota ? { quota } : {}),
     };
     let job: Job<ChatJobData>;
     try {
@@ -132,6 +135,8 @@ async function answerUnfinished(deps: Deps, res: Response, requestId: string): P
     return;
   }
   if (status === "failed") {
+    // The worker releases too; both are idempotent, and this one holds when the worker died first.
+    if (job!.data.quota) await deps.quota.release(job!.data.customerId, requestId, job!.data.quota);
     const error = failureOf(job!);
     res.status(error.status).json(error.toBody());
     return;
