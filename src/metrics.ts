@@ -85,3 +85,22 @@ export function createMetrics(queues: () => readonly Queue[]) {
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Counts a ledger row's tokens by model, type and source; call once per row actually inserted. */
+export function countTokens(
+  metrics: Pick<Metrics, "tokens">,
+  row: {
+    model: string;
+    source: string;
+    promptTokens: number;
+    cachedTokens: number;
+    completionTokens: number;
+    reasoningTokens: number;
+  },
+): void {
+  const labels = { model: row.model, source: row.source };
+  metrics.tokens.inc({ ...labels, type: "prompt" }, row.promptTokens);
+  metrics.tokens.inc({ ...labels, type: "cached" }, row.cachedTokens);
+  metrics.tokens.inc({ ...labels, type: "completion" }, row.completionTokens);
+  metrics.tokens.inc({ ...labels, type: "reasoning" }, row.reasoningTokens);
+}

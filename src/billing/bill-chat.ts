@@ -1,7 +1,7 @@
 import { UnrecoverableError } from "bullmq";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
-import type { Metrics } from "../metrics.js";
+import { countTokens, type Metrics } from "../metrics.js";
 import type { ChatJobData } from "../queues.js";
 import { recordUsage } from "./ledger.js";
 import { listPriceMicros, type Plan } from "./plans.js";
@@ -48,13 +48,7 @@ export async function billChat(
   // After the row, keyed by request id: a retry that finds the row already written still settles,
   // and a second settle of the same request changes nothing.
   if (data.quota) await deps.quota.settle(data.customerId, data.requestId, data.quota, billableTokens);
-  if (inserted) {
-    const labels = { model: data.request.model, source: usage.source };
-    const { promptTokens, cachedTokens, completionTokens, reasoningTokens } = usage.tokens;
-    deps.metrics.tokens.inc({ ...labels, type: "prompt" }, promptTokens);
-    deps.metrics.tokens.inc({ ...labels, type: "cached" }, cachedTokens);
-    deps.metrics.tokens.inc({ ...labels, type: "completion" }, completionTokens);
-    deps.metrics.tokens.inc({ ...labels, type: "reasoning" }, reasoningTokens);
-  }
+  if (inserted)
+    countTokens(deps.metrics, { model: data.request.model, source: usage.source, ...usage.tokens });
   return { inserted, billableTokens };
 }
