@@ -48,6 +48,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 try {
   log(`logs in ${env.logDir}; database and queue prefix ${env.queuePrefix}`);
+  // Start the emulator and web processes while the baselines run (idle until their rows; a failure
+  // surfaces in the first row that needs them).
+  if (!options.only || [...options.only].some((s) => s !== "baselines")) stack.web().catch(() => {});
   const ctx: BenchContext = { options, env, stack, row: (id) => rows.find((r) => r.id === id), log };
   for (const name of SECTIONS) {
     if (options.only && !options.only.has(name)) continue;
