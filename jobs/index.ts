@@ -4,6 +4,8 @@ import { attachDeadLetters } from "../src/dead-letters.js";
 import { QUEUE, queuePrefix, type QueueName } from "../src/queues.js";
 import { createWorkerRedis } from "../src/redis.js";
 import { createChatCompletionProcessor } from "./chat-completion.js";
+import { createApplyStripeEventProcessor } from "./apply-stripe-event.js";
+import { createStripeClient } from "../src/billing/stripe-client.js";
 
 export interface Workers {
   workers: Worker[];
@@ -49,6 +51,19 @@ export function startWorkers(deps: Deps): Workers {
   };
 
   start(QUEUE.chat, createChatCompletionProcessor(deps), { concurrency: config.chat.concurrency });
+  const stripe = config.stripeEvents.refetch ? createStripeClient(config) : undefined;
+  start(QUEUE.stripeEvent, createApplyStripeEventProcessor({ ...deps, stripe }), {
+    deadLetters: true,
+    concurrency: config.stripeEvents.concurrency,
+  });
+  // Re-enqueues events stored while Redis was down; upserting on every boot is safe.
+  deps.queues.stripeEvent
+    .upsertJobScheduler(
+      "stripe-event-sweep",
+      { every: config.stripeEvents.sweepMs },
+      { name: "sweep", data: { kind: "sweep" }, opts: { attempts: 1 } },
+    )
+    .catch((err: Error) => logger.error({ err: err.message }, "could not schedule the stripe event sweeper"));
 
   return {
     workers,

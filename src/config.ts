@@ -43,6 +43,12 @@ const schema = z.object({
   WORKER_STALLED_INTERVAL_MS: int(1000).default(30_000),
   IDEMPOTENCY_TTL_S: int(60).default(86_400),
   JOB_RETENTION_S: int(60).default(86_400),
+  STRIPE_WEBHOOK_REFETCH: z.stringbool().default(false),
+  STRIPE_EVENT_ATTEMPTS: int(1, 100).default(15),
+  STRIPE_EVENT_BACKOFF_MS: int(0).default(2_000),
+  STRIPE_EVENT_CONCURRENCY: int(1, 1_000).default(10),
+  STRIPE_EVENT_SWEEP_MS: int(100).default(60_000),
+  PAYMENT_GRACE_PERIOD_MS: int(0).default(3 * 86_400_000),
 });
 
 export type Config = Readonly<{
@@ -69,6 +75,14 @@ export type Config = Readonly<{
   worker: Readonly<{ lockMs: number; stalledIntervalMs: number }>;
   idempotencyTtlS: number;
   jobRetentionS: number;
+  stripeEvents: Readonly<{
+    refetch: boolean;
+    attempts: number;
+    backoffMs: number;
+    concurrency: number;
+    sweepMs: number;
+    paymentGraceMs: number;
+  }>;
 }>;
 
 export class ConfigError extends Error {
@@ -109,6 +123,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     worker: Object.freeze({ lockMs: e.WORKER_LOCK_MS, stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS }),
     idempotencyTtlS: e.IDEMPOTENCY_TTL_S,
     jobRetentionS: e.JOB_RETENTION_S,
+    stripeEvents: Object.freeze({
+      refetch: e.STRIPE_WEBHOOK_REFETCH,
+      attempts: e.STRIPE_EVENT_ATTEMPTS,
+      backoffMs: e.STRIPE_EVENT_BACKOFF_MS,
+      concurrency: e.STRIPE_EVENT_CONCURRENCY,
+      sweepMs: e.STRIPE_EVENT_SWEEP_MS,
+      paymentGraceMs: e.PAYMENT_GRACE_PERIOD_MS,
+    }),
   });
 }
 

@@ -6,6 +6,7 @@ import type { Redis } from "./redis.js";
 /** Every queue, defined once: producers and processors both import from here. */
 export const QUEUE = {
   chat: "chat",
+  stripeEvent: "stripe-event",
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
@@ -47,8 +48,30 @@ export function chatJobOptions(config: Config): JobsOptions {
   };
 }
 
+/**
+ * `stripe-event` jobs: "apply" (jobId = Stripe event id) applies one stored event; "suspend"
+ * (jobId per customer and past-due episode, delayed by the grace period) re-checks a past-due customer;
+ * "sweep" (a job scheduler) enqueues stored events whose job never made it to Redis.
+ */
+export const stripeEventJobSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("apply"), eventId: z.string() }),
+  z.object({ kind: z.literal("suspend"), customerId: z.string(), since: z.string() }),
+  z.object({ kind: z.literal("sweep") }),
+]);
+export type StripeEventJobData = z.infer<typeof stripeEventJobSchema>;
+
+export function stripeEventJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.stripeEvents.attempts,
+    backoff: { type: "exponential", delay: config.stripeEvents.backoffMs, jitter: 0.5 },
+    removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
+    removeOnFail: { age: 7 * 86_400 },
+  };
+}
+
 export interface Queues {
   chat: Queue<ChatJobData>;
+  stripeEvent: Queue<StripeEventJobData>;
   all: Queue[];
   byName(name: string): Queue | undefined;
   close(): Promise<void>;
@@ -61,9 +84,15 @@ export function createQueues(connection: Redis, config: Config): Queues {
     prefix: queuePrefix(config.queuePrefix, QUEUE.chat),
     defaultJobOptions: chatJobOptions(config),
   });
-  const all = [chat] as Queue[];
+  const stripeEvent = new Queue<StripeEventJobData>(QUEUE.stripeEvent, {
+    connection,
+    prefix: queuePrefix(config.queuePrefix, QUEUE.stripeEvent),
+    defaultJobOptions: stripeEventJobOptions(config),
+  });
+  const all = [chat, stripeEvent] as Queue[];
   return {
     chat,
+    stripeEvent,
     all,
     byName: (name) => all.find((q) => q.name === name),
     close: async () => {

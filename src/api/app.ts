@@ -5,6 +5,8 @@ import { adminAuth, customerAuth } from "./middleware/auth.js";
 import { errorHandler, notFoundHandler } from "./middleware/errors.js";
 import { chatRoutes } from "./routes/chat.js";
 import { healthRoutes } from "./routes/health.js";
+import { adminDeadLetterRoutes } from "./routes/admin-dead-letters.js";
+import { stripeWebhookRoutes } from "./routes/stripe-webhooks.js";
 
 /** The HTTP API; listening is the caller's business (server.ts, npm start, tests). */
 export function createApp(deps: WebDeps): Express {
@@ -13,11 +15,14 @@ export function createApp(deps: WebDeps): Express {
   app.set("trust proxy", true);
 
   app.use(healthRoutes(deps));
+  // Raw body for the signature check: mounted before (and apart from) the /v1 JSON parser.
+  app.use(stripeWebhookRoutes(deps));
 
   if (deps.config.adminToken) {
     // Without a token the board is not served at all: an open Bull Board can delete jobs.
     app.use("/admin", adminAuth(deps.config.adminToken));
     app.use("/admin/queues", bullBoardRouter(deps.queues.all));
+    app.use("/admin", adminDeadLetterRoutes(deps));
   }
 
   const json = express.json({ limit: deps.config.bodyLimit });
