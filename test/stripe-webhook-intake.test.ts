@@ -124,7 +124,7 @@ describe("POST /webhooks/stripe", () => {
     expect((await rows(id))[0]).toMatchObject({ status: "received" });
 
     await redis.restart();
-    await waitForEvents(stack.db, [id], 30_000);
+    await waitForEvents(stack.db, [id], { timeoutMs: 30_000 });
     expect((await rows(id))[0]).toMatchObject({ status: "processed", attempts: 1 });
   });
 });

@@ -90,8 +90,10 @@ export async function suspendIfOverdue(
 }
 
 /**
- * A subscription that applied: ended → cancel the customer unless another subscription still
- * runs; running → follow its plan and lift a cancelation. Past-due handling is left to invoices.
+ * A subscription event that applied: the customer follows the subscription's newest state, never
+ * its history, so the result does not depend on delivery order. Its plan follows the mapped price;
+ * ended → canceled unless another subscription still runs; active or trialing lifts a cancelation.
+ * Past-due handling is left to the invoice events.
  */
 export async function followSubscription(
   db: Db,
@@ -99,23 +101,22 @@ export async function followSubscription(
   status: string,
   planId: string | null,
 ): Promise<void> {
-  if (ENDED_STATUSES.includes(status)) {
-    await db("customers")
-      .where({ id: customerId })
-      .whereNotExists(
-        db("subscriptions")
-          .where({ customer_id: customerId })
-          .whereNotIn("status", ENDED_STATUSES)
-          .select(db.raw("1")),
-      )
-      .update({ status: "canceled", past_due_since: null, updated_at: db.fn.now() });
-  } else if (status === "active" || status === "trialing") {
-    await db("customers")
-      .where({ id: customerId })
-      .update({
-        ...(planId ? { plan_id: planId } : {}),
-        status: db.raw("CASE WHEN status = 'canceled' THEN 'active' ELSE status END"),
-        updated_at: db.fn.now(),
-      });
+  const ended = ENDED_STATUSES.includes(status);
+  const running = status === "active" || status === "trialing";
+  if (!planId && !ended && !running) return;
+  const query = db("customers").where({ id: customerId });
+  if (ended) {
+    query.whereNotExists(
+      db("subscriptions")
+        .where({ customer_id: customerId })
+        .whereNotIn("status", ENDED_STATUSES)
+        .select(db.raw("1")),
+    );
   }
+  await query.update({
+    ...(planId ? { plan_id: planId } : {}),
+    ...(ended ? { status: "canceled", past_due_since: null } : {}),
+    ...(running ? { status: db.raw("CASE WHEN status = 'canceled' THEN 'active' ELSE status END") } : {}),
+    updated_at: db.fn.now(),
+  });
 }

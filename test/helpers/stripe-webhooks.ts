@@ -27,7 +27,11 @@ export async function deliver(
 }
 
 /** Waits until every listed event has left `received` (processed, ignored or dead). */
-export async function waitForEvents(db: Db, ids: string[], timeoutMs = 20_000): Promise<void> {
+export async function waitForEvents(
+  db: Db,
+  ids: string[],
+  { timeoutMs = 20_000, intervalMs = 50 } = {},
+): Promise<void> {
   await waitFor(
     async () => {
       const row = await db("stripe_events")
@@ -36,7 +40,7 @@ export async function waitForEvents(db: Db, ids: string[], timeoutMs = 20_000): 
         .count({ n: "*" });
       return Number(row[0]?.n) === ids.length;
     },
-    { timeoutMs, intervalMs: 50, what: `${ids.length} stripe events to be processed` },
+    { timeoutMs, intervalMs, what: `${ids.length} stripe events to be processed` },
   );
 }
 
