@@ -134,6 +134,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   });
 }
 
+/** The process environment with some variables set by a launcher (npm start) on top. */
+export function loadConfigWith(overrides: Record<string, string | undefined>): Config {
+  return loadConfig({ ...process.env, ...overrides });
+}
+
 /** Loads config or exits the process with the message; for entry points only. */
 export function loadConfigOrExit(env: Record<string, string | undefined> = process.env): Config {
   try {

@@ -1,3 +1,4 @@
+import os from "node:os";
 import { chmodSync, rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
@@ -10,6 +11,7 @@ import {
   resolvePostgres,
   resolveRedis,
   startEmbeddedPostgres,
+  embeddedPostgresBlocker,
 } from "../src/local/services.js";
 import { findFreePort } from "../src/local/redis-server.js";
 import { startRedisServer, tempDir, type RedisServerHandle } from "./helpers/redis-server.js";
@@ -98,39 +100,57 @@ describe("resolvePostgres", () => {
   });
 });
 
+// As root, embedded Postgres runs as the `postgres` OS user, which cannot reach a checkout under a
+// 0700 directory (a mktemp clone, say). There the start must fail fast and say why instead.
+const blocker = await embeddedPostgresBlocker(os.tmpdir());
+
 describe("startEmbeddedPostgres", () => {
-  it("initialises, starts, serves queries, stops, and restarts on the persisted cluster", async () => {
-    const base = mkTemp("svc-embedded");
-    chmodSync(base, 0o755); // as root the server runs as the `postgres` OS user, which must reach the dir
-    const dir = path.join(base, "postgres");
-    const port = await findFreePort();
+  it.runIf(blocker)("refuses at once, saying which directory the postgres user cannot enter", async () => {
+    const base = mkTemp("svc-embedded-blocked");
+    chmodSync(base, 0o755);
+    const started = Date.now();
+    await expect(
+      startEmbeddedPostgres({ dir: path.join(base, "postgres"), port: await findFreePort(), log }),
+    ).rejects.toThrow(/cannot enter/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
 
-    const query = async (url: string) => {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
-        const { rows } = await client.query<{ one: number; db: string }>(
-          "select 1 as one, current_database() as db",
-        );
-        return rows[0];
-      } finally {
-        await client.end();
-      }
-    };
+  it.skipIf(blocker)(
+    "initialises, starts, serves queries, stops, and restarts on the persisted cluster",
+    async () => {
+      const base = mkTemp("svc-embedded");
+      chmodSync(base, 0o755); // as root the server runs as the `postgres` OS user, which must reach the dir
+      const dir = path.join(base, "postgres");
+      const port = await findFreePort();
 
-    let svc = await startEmbeddedPostgres({ dir, port, log });
-    cleanups.push(() => svc.stop());
-    expect(svc.source).toBe("embedded");
-    expect(svc.url).toContain(`:${port}/meterline`);
-    expect(await query(svc.url)).toEqual({ one: 1, db: "meterline" });
-    await svc.stop();
-    await expect(query(svc.url)).rejects.toThrow();
+      const query = async (url: string) => {
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        try {
+          const { rows } = await client.query<{ one: number; db: string }>(
+            "select 1 as one, current_database() as db",
+          );
+          return rows[0];
+        } finally {
+          await client.end();
+        }
+      };
 
-    // Second start reuses the cluster (no initdb) and the existing database.
-    svc = await startEmbeddedPostgres({ dir, port, log });
-    expect(await query(svc.url)).toEqual({ one: 1, db: "meterline" });
-    await svc.stop();
-  }, 60_000);
+      let svc = await startEmbeddedPostgres({ dir, port, log });
+      cleanups.push(() => svc.stop());
+      expect(svc.source).toBe("embedded");
+      expect(svc.url).toContain(`:${port}/meterline`);
+      expect(await query(svc.url)).toEqual({ one: 1, db: "meterline" });
+      await svc.stop();
+      await expect(query(svc.url)).rejects.toThrow();
+
+      // Second start reuses the cluster (no initdb) and the existing database.
+      svc = await startEmbeddedPostgres({ dir, port, log });
+      expect(await query(svc.url)).toEqual({ one: 1, db: "meterline" });
+      await svc.stop();
+    },
+    60_000,
+  );
 });
 
 describe("resolveRedis", () => {

