@@ -5,11 +5,7 @@ import { PermanentError } from "../src/errors.js";
 import type { Logger } from "../src/logger.js";
 import { suspendIfOverdue } from "../src/billing/customer-status.js";
 import { applyStripeEvent, type StripeEventDeps } from "../src/billing/stripe-event-handlers.js";
-import {
-  claimStripeEvent,
-  finishStripeEvent,
-  listWaitingStripeEvents,
-} from "../src/billing/stripe-events.js";
+import { claimStripeEvent, finishStripeEvent } from "../src/billing/stripe-events.js";
 import { stripeEventJobSchema, type Queues, type StripeEventJobData } from "../src/queues.js";
 
 type Deps = StripeEventDeps & {
@@ -22,7 +18,7 @@ type Deps = StripeEventDeps & {
 /** The suspension check of one past-due episode: one job per customer and start of the episode. */
 export const suspendJobId = (customerId: string, since: Date) => `suspend-${customerId}-${since.getTime()}`;
 
-/** Processes `stripe-event` jobs: apply a stored event, suspend after the grace period, sweep. */
+/** Processes `stripe-event` jobs: apply a stored event, or suspend after the grace period. */
 export function createApplyStripeEventProcessor(deps: Deps) {
   const { db, logger, queues, config } = deps;
 
@@ -54,37 +50,11 @@ export function createApplyStripeEventProcessor(deps: Deps) {
     }
   }
 
-  async function sweep() {
-    // Events stored while Redis was down never got a job. Re-adding is safe: the job id is the
-    // event id, so an event whose job exists is not added twice.
-    const ids = await listWaitingStripeEvents(db, config.stripeEvents.sweepMs);
-    if (ids.length) {
-      await queues.stripeEvent.addBulk(
-        ids.map((id) => ({
-          name: "apply",
-          data: { kind: "apply" as const, eventId: id },
-          opts: { jobId: id },
-        })),
-      );
-      logger.info({ count: ids.length }, "stripe events re-enqueued by the sweeper");
-    }
-    return { enqueued: ids.length };
-  }
-
   return async (job: Job<StripeEventJobData>) => {
     const parsed = stripeEventJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`malformed stripe-event job: ${parsed.error.message}`);
     const data = parsed.data;
     if (data.kind === "apply") return apply(job, data.eventId);
-    if (data.kind === "sweep") {
-      try {
-        return await sweep();
-      } catch (err) {
-        // A scheduler job: the next tick retries, no dead letter needed.
-        logger.warn({ err: (err as Error).message }, "stripe event sweep failed");
-        return { enqueued: 0 };
-      }
-    }
     const result = await suspendIfOverdue(
       db,
       data.customerId,

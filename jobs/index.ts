@@ -5,6 +5,7 @@ import { QUEUE, queuePrefix, type QueueName } from "../src/queues.js";
 import { createWorkerRedis } from "../src/redis.js";
 import { createChatCompletionProcessor } from "./chat-completion.js";
 import { createApplyStripeEventProcessor } from "./apply-stripe-event.js";
+import { startStripeEventSweeper } from "./sweep-stripe-events.js";
 import { createStripeClient } from "../src/billing/stripe-client.js";
 
 export interface Workers {
@@ -56,18 +57,12 @@ export function startWorkers(deps: Deps): Workers {
     deadLetters: true,
     concurrency: config.stripeEvents.concurrency,
   });
-  // Re-enqueues events stored while Redis was down; upserting on every boot is safe.
-  deps.queues.stripeEvent
-    .upsertJobScheduler(
-      "stripe-event-sweep",
-      { every: config.stripeEvents.sweepMs },
-      { name: "sweep", data: { kind: "sweep" }, opts: { attempts: 1 } },
-    )
-    .catch((err: Error) => logger.error({ err: err.message }, "could not schedule the stripe event sweeper"));
+  const sweeper = startStripeEventSweeper(deps);
 
   return {
     workers,
     async close() {
+      sweeper.stop();
       await Promise.all(workers.map((w) => w.close()));
       connection.disconnect();
     },

@@ -50,13 +50,11 @@ export function chatJobOptions(config: Config): JobsOptions {
 
 /**
  * `stripe-event` jobs: "apply" (jobId = Stripe event id) applies one stored event; "suspend"
- * (jobId per customer and past-due episode, delayed by the grace period) re-checks a past-due customer;
- * "sweep" (a job scheduler) enqueues stored events whose job never made it to Redis.
+ * (jobId per customer and past-due episode, delayed by the grace period) re-checks a past-due customer.
  */
 export const stripeEventJobSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("apply"), eventId: z.string() }),
   z.object({ kind: z.literal("suspend"), customerId: z.string(), since: z.string() }),
-  z.object({ kind: z.literal("sweep") }),
 ]);
 export type StripeEventJobData = z.infer<typeof stripeEventJobSchema>;
 
