@@ -4,9 +4,13 @@ import { attachDeadLetters } from "../src/dead-letters.js";
 import { QUEUE, queuePrefix, type QueueName } from "../src/queues.js";
 import { createWorkerRedis } from "../src/redis.js";
 import { createChatCompletionProcessor } from "./chat-completion.js";
+import { createFlushUsageProcessor } from "./flush-usage.js";
+import { createReconcileUsageProcessor } from "./reconcile-usage.js";
+import { createReportUsageProcessor, reportBackoffStrategy } from "./report-usage.js";
+import { upsertReportingSchedules } from "./schedules.js";
 import { createApplyStripeEventProcessor } from "./apply-stripe-event.js";
 import { startStripeEventSweeper } from "./sweep-stripe-events.js";
-import { createStripeClient } from "../src/billing/stripe-client.js";
+import { flushUsage } from "../src/billing/usage-flush.js";
 
 export interface Workers {
   workers: Worker[];
@@ -52,11 +56,42 @@ export function startWorkers(deps: Deps): Workers {
   };
 
   start(QUEUE.chat, createChatCompletionProcessor(deps), { concurrency: config.chat.concurrency });
-  const stripe = config.stripeEvents.refetch ? createStripeClient(config) : undefined;
-  start(QUEUE.stripeEvent, createApplyStripeEventProcessor({ ...deps, stripe }), {
-    deadLetters: true,
-    concurrency: config.stripeEvents.concurrency,
-  });
+
+  const stripe = deps.stripe;
+  if (stripe) {
+    start(QUEUE.usageFlush, createFlushUsageProcessor(deps));
+    start(QUEUE.stripeReport, createReportUsageProcessor({ ...deps, stripe }), {
+      deadLetters: true,
+      concurrency: config.reporting.concurrency,
+      // `limiter` lets a 429 pause the whole queue (queue.rateLimit) without spending attempts.
+      limiter: { max: 1_000, duration: 1_000 },
+      settings: { backoffStrategy: reportBackoffStrategy(config) },
+    });
+    start(QUEUE.reconcile, createReconcileUsageProcessor({ ...deps, stripe }));
+    upsertReportingSchedules(deps.queues, config).catch((err: unknown) =>
+      logger.error({ err }, "could not schedule usage flush and reconciliation"),
+    );
+  } else {
+    logger.warn("STRIPE_SECRET_KEY is not set: usage stays in the ledger and is not reported to Stripe");
+  }
+
+  if (config.stripeEvents.refetch && !stripe) {
+    logger.warn("STRIPE_WEBHOOK_REFETCH needs STRIPE_SECRET_KEY: applying webhook events from their payload");
+  }
+  start(
+    QUEUE.stripeEvent,
+    createApplyStripeEventProcessor({
+      ...deps,
+      stripe: config.stripeEvents.refetch ? stripe : undefined,
+      // invoice.created: report the customer's usage before Stripe finalizes the invoice.
+      flushCustomer: stripe
+        ? async (customerId) => {
+            await flushUsage(deps, { customerId });
+          }
+        : undefined,
+    }),
+    { deadLetters: true, concurrency: config.stripeEvents.concurrency },
+  );
   const sweeper = startStripeEventSweeper(deps);
 
   return {

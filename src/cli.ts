@@ -1,6 +1,7 @@
 import { NotFoundError } from "./billing/customers.js";
 import { createCliContext, parseFlags, UsageError, type CliContext } from "./cli/context.js";
 import { customersCreate, keysCreate } from "./cli/customers.js";
+import { reportCommands } from "./cli/reports.js";
 import { dlqList, dlqRedrive } from "./cli/dead-letters.js";
 
 type Command = { run: (ctx: CliContext) => Promise<void>; usage: string };
@@ -12,6 +13,7 @@ const COMMANDS: Record<string, Command> = {
     usage: "customers:create --name <name> [--email <email>] [--plan <plan id>] [--stripe-customer <cus_…>]",
   },
   "keys:create": { run: keysCreate, usage: "keys:create --customer <customer id>" },
+  ...reportCommands,
   "dlq:list": { run: dlqList, usage: "dlq:list [--queue <queue>] [--status open|resolved|all]" },
   "dlq:redrive": { run: dlqRedrive, usage: "dlq:redrive <dead letter id> | --all [--queue <queue>]" },
 };

@@ -43,6 +43,20 @@ const schema = z.object({
   WORKER_STALLED_INTERVAL_MS: int(1000).default(30_000),
   IDEMPOTENCY_TTL_S: int(60).default(86_400),
   JOB_RETENTION_S: int(60).default(86_400),
+  STRIPE_METER_EVENT_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,100}$/, "1-100 letters, digits, _ . - only")
+    .default("meterline_tokens"),
+  STRIPE_TIMEOUT_MS: int(100).default(20_000),
+  USAGE_FLUSH_INTERVAL_MS: int(100).default(60_000),
+  USAGE_FLUSH_BATCH: int(1, 1_000_000).default(50_000),
+  USAGE_SWEEP_INTERVAL_MS: int(100).default(300_000),
+  STRIPE_REPORT_CONCURRENCY: int(1, 1_000).default(10),
+  STRIPE_REPORT_ATTEMPTS: int(1, 1_000).default(25),
+  STRIPE_REPORT_BACKOFF_MS: int(1).default(2_000),
+  STRIPE_REPORT_BACKOFF_MAX_MS: int(1).default(3_600_000),
+  STRIPE_RATE_LIMIT_MS: int(1).default(1_000),
+  RECONCILE_INTERVAL_MS: int(1_000).default(21_600_000),
   STRIPE_WEBHOOK_REFETCH: z.stringbool().default(false),
   STRIPE_EVENT_ATTEMPTS: int(1, 100).default(15),
   STRIPE_EVENT_BACKOFF_MS: int(0).default(2_000),
@@ -75,6 +89,18 @@ export type Config = Readonly<{
   worker: Readonly<{ lockMs: number; stalledIntervalMs: number }>;
   idempotencyTtlS: number;
   jobRetentionS: number;
+  stripe: Readonly<{ meterEventName: string; timeoutMs: number }>;
+  reporting: Readonly<{
+    flushIntervalMs: number;
+    flushBatch: number;
+    sweepIntervalMs: number;
+    concurrency: number;
+    attempts: number;
+    backoffMs: number;
+    backoffMaxMs: number;
+    rateLimitMs: number;
+    reconcileIntervalMs: number;
+  }>;
   stripeEvents: Readonly<{
     refetch: boolean;
     attempts: number;
@@ -123,6 +149,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     worker: Object.freeze({ lockMs: e.WORKER_LOCK_MS, stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS }),
     idempotencyTtlS: e.IDEMPOTENCY_TTL_S,
     jobRetentionS: e.JOB_RETENTION_S,
+    stripe: Object.freeze({ meterEventName: e.STRIPE_METER_EVENT_NAME, timeoutMs: e.STRIPE_TIMEOUT_MS }),
+    reporting: Object.freeze({
+      flushIntervalMs: e.USAGE_FLUSH_INTERVAL_MS,
+      flushBatch: e.USAGE_FLUSH_BATCH,
+      sweepIntervalMs: e.USAGE_SWEEP_INTERVAL_MS,
+      concurrency: e.STRIPE_REPORT_CONCURRENCY,
+      attempts: e.STRIPE_REPORT_ATTEMPTS,
+      backoffMs: e.STRIPE_REPORT_BACKOFF_MS,
+      backoffMaxMs: e.STRIPE_REPORT_BACKOFF_MAX_MS,
+      rateLimitMs: e.STRIPE_RATE_LIMIT_MS,
+      reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+    }),
     stripeEvents: Object.freeze({
       refetch: e.STRIPE_WEBHOOK_REFETCH,
       attempts: e.STRIPE_EVENT_ATTEMPTS,

@@ -6,6 +6,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { createQueueEvents, createQueues, QUEUE, type Queues } from "./queues.js";
 import { createProducerRedis, createWorkerRedis, type Redis } from "./redis.js";
 import { createPlanCache } from "./billing/plans.js";
+import { createStripeClient, type StripeClient } from "./billing/stripe-client.js";
 
 export interface Deps {
   config: Config;
@@ -16,6 +17,8 @@ export interface Deps {
   queues: Queues;
   llm: Llm;
   plans: ReturnType<typeof createPlanCache>;
+  /** Undefined without STRIPE_SECRET_KEY: usage then stays in the ledger, unreported. */
+  stripe: StripeClient | undefined;
   databaseUrl: string;
   redisUrl: string;
   close(): Promise<void>;
@@ -48,6 +51,7 @@ export function createDeps(config: Config, name = "meterline"): Deps {
     queues,
     llm,
     plans: createPlanCache(db),
+    stripe: createStripeClient(config),
     databaseUrl,
     redisUrl,
     async close() {

@@ -6,6 +6,9 @@ import type { Redis } from "./redis.js";
 /** Every queue, defined once: producers and processors both import from here. */
 export const QUEUE = {
   chat: "chat",
+  usageFlush: "usage-flush",
+  stripeReport: "stripe-report",
+  reconcile: "reconcile",
   stripeEvent: "stripe-event",
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
@@ -48,6 +51,26 @@ export function chatJobOptions(config: Config): JobsOptions {
   };
 }
 
+export const stripeReportJobSchema = z.object({ reportId: z.number().int().positive() });
+export type StripeReportJobData = z.infer<typeof stripeReportJobSchema>;
+
+/** A report's job id: BullMQ ids may be neither all digits nor contain ":". */
+export const reportJobId = (reportId: number): string => `report-${reportId}`;
+
+export const reconcileJobSchema = z.object({ day: z.iso.date().optional() });
+export type ReconcileJobData = z.infer<typeof reconcileJobSchema>;
+
+export function stripeReportJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.reporting.attempts,
+    // "stripe-report" is the capped, jittered exponential strategy the report worker registers.
+    backoff: { type: "stripe-report" },
+    removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
+    // Failed reports stay retryable in Bull Board; dead_letters keeps them after this.
+    removeOnFail: { age: 30 * 86_400 },
+  };
+}
+
 /**
  * `stripe-event` jobs: "apply" (jobId = Stripe event id) applies one stored event; "suspend"
  * (jobId per customer and past-due episode, delayed by the grace period) re-checks a past-due customer.
@@ -69,6 +92,9 @@ export function stripeEventJobOptions(config: Config): JobsOptions {
 
 export interface Queues {
   chat: Queue<ChatJobData>;
+  usageFlush: Queue;
+  stripeReport: Queue<StripeReportJobData>;
+  reconcile: Queue<ReconcileJobData>;
   stripeEvent: Queue<StripeEventJobData>;
   all: Queue[];
   byName(name: string): Queue | undefined;
@@ -82,14 +108,19 @@ export function createQueues(connection: Redis, config: Config): Queues {
     prefix: queuePrefix(config.queuePrefix, QUEUE.chat),
     defaultJobOptions: chatJobOptions(config),
   });
-  const stripeEvent = new Queue<StripeEventJobData>(QUEUE.stripeEvent, {
-    connection,
-    prefix: queuePrefix(config.queuePrefix, QUEUE.stripeEvent),
-    defaultJobOptions: stripeEventJobOptions(config),
-  });
-  const all = [chat, stripeEvent] as Queue[];
+  const queue = <T>(name: QueueName, defaultJobOptions: JobsOptions) =>
+    new Queue<T>(name, { connection, prefix: queuePrefix(config.queuePrefix, name), defaultJobOptions });
+  const scheduled: JobsOptions = { removeOnComplete: { count: 100 }, removeOnFail: { count: 1_000 } };
+  const usageFlush = queue(QUEUE.usageFlush, scheduled);
+  const stripeReport = queue<StripeReportJobData>(QUEUE.stripeReport, stripeReportJobOptions(config));
+  const reconcile = queue<ReconcileJobData>(QUEUE.reconcile, scheduled);
+  const stripeEvent = queue<StripeEventJobData>(QUEUE.stripeEvent, stripeEventJobOptions(config));
+  const all = [chat, usageFlush, stripeReport, reconcile, stripeEvent] as Queue[];
   return {
     chat,
+    usageFlush,
+    stripeReport,
+    reconcile,
     stripeEvent,
     all,
     byName: (name) => all.find((q) => q.name === name),

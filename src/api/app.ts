@@ -3,6 +3,7 @@ import type { WebDeps } from "../deps.js";
 import { bullBoardRouter } from "./bull-board.js";
 import { adminAuth, customerAuth } from "./middleware/auth.js";
 import { errorHandler, notFoundHandler } from "./middleware/errors.js";
+import { adminReportRoutes } from "./routes/admin-reports.js";
 import { chatRoutes } from "./routes/chat.js";
 import { healthRoutes } from "./routes/health.js";
 import { adminDeadLetterRoutes } from "./routes/admin-dead-letters.js";
@@ -22,6 +23,7 @@ export function createApp(deps: WebDeps): Express {
     // Without a token the board is not served at all: an open Bull Board can delete jobs.
     app.use("/admin", adminAuth(deps.config.adminToken));
     app.use("/admin/queues", bullBoardRouter(deps.queues.all));
+    app.use("/admin", adminReportRoutes(deps));
     app.use("/admin", adminDeadLetterRoutes(deps));
   }
 

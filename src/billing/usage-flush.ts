@@ -1,0 +1,161 @@
+import type { Queue } from "bullmq";
+import type { Knex } from "knex";
+import type { Config } from "../config.js";
+import type { Db } from "../db.js";
+import type { Logger } from "../logger.js";
+import { reportJobId, type StripeReportJobData } from "../queues.js";
+import { reportIdentifier } from "./usage-reports.js";
+
+export interface ClaimedReport {
+  id: number;
+  customerId: string;
+  value: number;
+  windowStart: Date;
+  rows: number;
+}
+
+export interface FlushResult {
+  reports: ClaimedReport[];
+  rows: number;
+  /** Customers whose usage waits because they have no Stripe customer id. */
+  unlinked: Array<{ customerId: string; rows: number; tokens: number }>;
+}
+
+type Deps = {
+  db: Db;
+  config: Config;
+  logger: Logger;
+  queues: { stripeReport: Queue<StripeReportJobData> };
+};
+
+/** Window of a report: the UTC hour its usage rows were created in (Stripe's own summary grouping). */
+const WINDOW_MS = 3_600_000;
+
+/**
+ * Claims unreported usage, turns it into reports and enqueues one `stripe-report` job per report.
+ * Safe to run concurrently (SKIP LOCKED) and to crash anywhere: committed reports whose job was
+ * never added are picked up by the sweeper.
+ */
+export async function flushUsage(deps: Deps, opts: { customerId?: string } = {}): Promise<FlushResult> {
+  const reports: ClaimedReport[] = [];
+  let rows = 0;
+  for (;;) {
+    const batch = await deps.db.transaction((trx) => claimUsage(trx, deps.config, opts));
+    // Enqueue only after commit: a job must never name a report that could still roll back.
+    await enqueueReports(
+      deps.queues.stripeReport,
+      batch.reports.map((r) => r.id),
+    );
+    reports.push(...batch.reports);
+    rows += batch.rows;
+    if (batch.rows < deps.config.reporting.flushBatch) break;
+  }
+  const unlinked = await unlinkedUsage(deps.db, opts.customerId);
+  for (const u of unlinked) {
+    deps.logger.warn(
+      { customerId: u.customerId, rows: u.rows, tokens: u.tokens },
+      "usage waits unreported: the customer has no Stripe customer id; set it and the next flush reports it",
+    );
+  }
+  if (reports.length > 0) deps.logger.info({ reports: reports.length, rows }, "usage flushed into reports");
+  return { reports, rows, unlinked };
+}
+
+/**
+ * One transaction: lock a batch of unreported rows of linked customers, aggregate them per customer
+ * and hour, insert the reports and point every row at its report. Claim, insert and mark share
+ * `trx`, or a crash between them would report usage twice or lose it.
+ */
+export async function claimUsage(
+  trx: Knex.Transaction,
+  config: Config,
+  opts: { customerId?: string } = {},
+): Promise<{ reports: ClaimedReport[]; rows: number }> {
+  const eventName = config.stripe.meterEventName;
+  const { rows: groups } = await trx.raw<{
+    rows: Array<{ customer_id: string; window_start: Date; value: number; event_at: Date; ids: string[] }>;
+  }>(
+    `WITH claimed AS (
+       SELECT u.id, u.customer_id, u.billable_tokens, u.created_at
+       FROM usage_events u JOIN customers c ON c.id = u.customer_id
+       WHERE u.report_id IS NULL AND c.stripe_customer_id IS NOT NULL
+         ${opts.customerId ? "AND u.customer_id = :customerId" : ""}
+       ORDER BY u.id
+       LIMIT :limit
+       FOR UPDATE OF u SKIP LOCKED
+     )
+     SELECT customer_id,
+            date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS window_start,
+            sum(billable_tokens)::bigint AS value,
+            max(created_at) AS event_at,
+            array_agg(id) AS ids
+     FROM claimed GROUP BY 1, 2 ORDER BY 2, 1`,
+    { limit: config.reporting.flushBatch, ...(opts.customerId ? { customerId: opts.customerId } : {}) },
+  );
+  if (groups.length === 0) return { reports: [], rows: 0 };
+
+  const { rows: seq } = await trx.raw<{ rows: Array<{ id: number }> }>(
+    "SELECT nextval(pg_get_serial_sequence('usage_reports', 'id')) AS id FROM generate_series(1, ?)",
+    [groups.length],
+  );
+  const reports = groups.map((g, i) => {
+    const id = Number(seq[i]!.id);
+    return { id, group: g, windowStart: new Date(g.window_start) };
+  });
+  await trx("usage_reports").insert(
+    reports.map(({ id, group, windowStart }) => ({
+      id,
+      customer_id: group.customer_id,
+      event_name: eventName,
+      value: group.value,
+      window_start: windowStart,
+      window_end: new Date(windowStart.getTime() + WINDOW_MS),
+      event_at: group.event_at,
+      identifier: reportIdentifier({ reportId: id, customerId: group.customer_id, eventName, windowStart }),
+    })),
+  );
+  const eventIds = reports.flatMap((r) => r.group.ids.map(Number));
+  const reportIds = reports.flatMap((r) => r.group.ids.map(() => r.id));
+  await trx.raw(
+    `UPDATE usage_events u SET report_id = m.report_id
+     FROM unnest(?::bigint[], ?::bigint[]) AS m(id, report_id)
+     WHERE u.id = m.id AND u.report_id IS NULL`,
+    [eventIds, reportIds],
+  );
+  return {
+    reports: reports.map(({ id, group, windowStart }) => ({
+      id,
+      customerId: group.customer_id,
+      value: group.value,
+      windowStart,
+      rows: group.ids.length,
+    })),
+    rows: eventIds.length,
+  };
+}
+
+/** Adds one job per report; the job id is derived from the report, so adding twice is harmless. */
+export async function enqueueReports(queue: Queue<StripeReportJobData>, reportIds: number[]): Promise<void> {
+  for (let i = 0; i < reportIds.length; i += 1_000) {
+    await queue.addBulk(
+      reportIds
+        .slice(i, i + 1_000)
+        .map((reportId) => ({ name: "report", data: { reportId }, opts: { jobId: reportJobId(reportId) } })),
+    );
+  }
+}
+
+async function unlinkedUsage(db: Db, customerId?: string) {
+  const query = db("usage_events as u")
+    .join("customers as c", "c.id", "u.customer_id")
+    .whereNull("u.report_id")
+    .whereNull("c.stripe_customer_id")
+    .groupBy("u.customer_id")
+    .select("u.customer_id")
+    .count<Array<{ customer_id: string; rows: string }>>({ rows: "*" })
+    .sum({ tokens: "u.billable_tokens" })
+    .limit(100);
+  if (customerId) query.where("u.customer_id", customerId);
+  const rows = (await query) as unknown as Array<{ customer_id: string; rows: string; tokens: string }>;
+  return rows.map((r) => ({ customerId: r.customer_id, rows: Number(r.rows), tokens: Number(r.tokens) }));
+}
