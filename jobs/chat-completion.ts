@@ -4,7 +4,9 @@ import { PermanentError } from "../src/errors.js";
 import type { Logger } from "../src/logger.js";
 import { recordUsage } from "../src/billing/ledger.js";
 import { listPriceMicros, type Plan } from "../src/billing/plans.js";
-import { priceFor, providerCostMicros } from "../src/billing/prices.js";
+import { priceFor, providerCostMicros, resolvePrice } from "../src/billing/prices.js";
+import type { Quota } from "../src/billing/quota.js";
+import type { Config } from "../src/config.js";
 import { classifyLlmError, type ChatCompletion, type ChatRequest, type Llm } from "../src/llm/client.js";
 import { estimateUsage, usageFromProvider } from "../src/llm/usage.js";
 import { chatJobSchema, type ChatJobData } from "../src/queues.js";
@@ -14,6 +16,8 @@ type Deps = {
   llm: Pick<Llm, "complete">;
   logger: Logger;
   plans: { get(id: string): Promise<Plan> };
+  quota: Pick<Quota, "settle">;
+  config: Pick<Config, "defaultModelPrice">;
 };
 
 /** Processes one chat: call the LLM at most once per answer, then write the usage row exactly once. */
@@ -43,7 +47,8 @@ export function createChatCompletionProcessor(deps: Deps) {
           tokens: estimateUsage(data.request.messages, completion.choices[0]?.message?.content ?? ""),
           source: "estimated" as const,
         };
-    const price = priceFor(completion.model) ?? priceFor(data.request.model);
+    const price =
+      priceFor(completion.model) ?? resolvePrice(data.request.model, deps.config.defaultModelPrice);
     if (!price) throw new UnrecoverableError(`no price for model ${data.request.model}`);
     const billableTokens = usage.tokens.promptTokens + usage.tokens.completionTokens;
 
@@ -58,6 +63,9 @@ export function createChatCompletionProcessor(deps: Deps) {
       source: usage.source,
       planId: plan.id,
     });
+    // After the row, keyed by request id: a retry that finds the row already written still settles,
+    // and a second settle of the same request changes nothing.
+    if (data.quota) await deps.quota.settle(data.customerId, data.requestId, data.quota, billableTokens);
     log.info(
       { inserted, billableTokens, source: usage.source },
       inserted ? "usage recorded" : "usage already recorded",

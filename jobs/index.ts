@@ -3,11 +3,13 @@ import type { Deps } from "../src/deps.js";
 import { attachDeadLetters } from "../src/dead-letters.js";
 import { QUEUE, queuePrefix, type QueueName } from "../src/queues.js";
 import { createWorkerRedis } from "../src/redis.js";
+import { releaseFailedChatQuota } from "../src/billing/quota.js";
 import { createChatCompletionProcessor } from "./chat-completion.js";
 import { createFlushUsageProcessor } from "./flush-usage.js";
 import { createReconcileUsageProcessor } from "./reconcile-usage.js";
 import { createReportUsageProcessor, reportBackoffStrategy } from "./report-usage.js";
 import { upsertReportingSchedules } from "./schedules.js";
+import { createIngestUsageProcessor } from "./ingest-usage.js";
 import { createApplyStripeEventProcessor } from "./apply-stripe-event.js";
 import { startStripeEventSweeper } from "./sweep-stripe-events.js";
 import { flushUsage } from "../src/billing/usage-flush.js";
@@ -55,7 +57,14 @@ export function startWorkers(deps: Deps): Workers {
     return worker;
   };
 
-  start(QUEUE.chat, createChatCompletionProcessor(deps), { concurrency: config.chat.concurrency });
+  const chat = start(QUEUE.chat, createChatCompletionProcessor(deps), {
+    concurrency: config.chat.concurrency,
+  });
+  releaseFailedChatQuota(chat, deps.quota, logger);
+  start(QUEUE.usage, createIngestUsageProcessor(deps), {
+    concurrency: config.usage.concurrency,
+    deadLetters: true,
+  });
 
   const stripe = deps.stripe;
   if (stripe) {

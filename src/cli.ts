@@ -1,7 +1,9 @@
 import { NotFoundError } from "./billing/customers.js";
 import { createCliContext, parseFlags, UsageError, type CliContext } from "./cli/context.js";
-import { customersCreate, keysCreate } from "./cli/customers.js";
 import { reportCommands } from "./cli/reports.js";
+import { customersCreate, customersUpdate, keysCreate } from "./cli/customers.js";
+import { plansList, plansUpsert } from "./cli/plans.js";
+import { demoSeed, pricingQuote, profitabilityReport } from "./cli/pricing.js";
 import { dlqList, dlqRedrive } from "./cli/dead-letters.js";
 
 type Command = { run: (ctx: CliContext) => Promise<void>; usage: string };
@@ -12,8 +14,25 @@ const COMMANDS: Record<string, Command> = {
     run: customersCreate,
     usage: "customers:create --name <name> [--email <email>] [--plan <plan id>] [--stripe-customer <cus_…>]",
   },
+  "customers:update": {
+    run: customersUpdate,
+    usage:
+      "customers:update --customer <customer id> [--plan <plan id>] [--status active|past_due|suspended|canceled]",
+  },
   "keys:create": { run: keysCreate, usage: "keys:create --customer <customer id>" },
   ...reportCommands,
+  "plans:list": { run: plansList, usage: "plans:list" },
+  "plans:upsert": {
+    run: plansUpsert,
+    usage:
+      "plans:upsert --id <id> [--name <name>] [--kind usage|tiered|hybrid] [--base-fee-micros N] [--included-tokens N] [--overage-per-1k-micros N] [--hard-limit-tokens N|none]",
+  },
+  "pricing:quote": {
+    run: pricingQuote,
+    usage: "pricing:quote --model <model> [--margin 4] [--input-share 75] [--cached-share 0]",
+  },
+  profitability: { run: profitabilityReport, usage: "profitability [--period YYYY-MM] [--target 3]" },
+  "demo:seed": { run: demoSeed, usage: "demo:seed" },
   "dlq:list": { run: dlqList, usage: "dlq:list [--queue <queue>] [--status open|resolved|all]" },
   "dlq:redrive": { run: dlqRedrive, usage: "dlq:redrive <dead letter id> | --all [--queue <queue>]" },
 };

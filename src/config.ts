@@ -57,6 +57,14 @@ const schema = z.object({
   STRIPE_REPORT_BACKOFF_MAX_MS: int(1).default(3_600_000),
   STRIPE_RATE_LIMIT_MS: int(1).default(1_000),
   RECONCILE_INTERVAL_MS: int(1_000).default(21_600_000),
+  // "input,cached input,output" micro-dollars per 1M tokens for models missing from the price table.
+  DEFAULT_MODEL_PRICE: z
+    .string()
+    .regex(/^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$/, 'must be "input,cached,output" integer micros per 1M tokens')
+    .optional(),
+  QUOTA_COMPLETION_ESTIMATE_TOKENS: int(1).default(1024),
+  USAGE_CONCURRENCY: int(1, 1_000).default(4),
+  USAGE_ATTEMPTS: int(1, 100).default(5),
   STRIPE_WEBHOOK_REFETCH: z.stringbool().default(false),
   STRIPE_EVENT_ATTEMPTS: int(1, 100).default(15),
   STRIPE_EVENT_BACKOFF_MS: int(0).default(2_000),
@@ -101,6 +109,11 @@ export type Config = Readonly<{
     rateLimitMs: number;
     reconcileIntervalMs: number;
   }>;
+  /** Price for models missing from the table; undefined refuses them. */
+  defaultModelPrice: Readonly<{ inputPerM: number; cachedInputPerM: number; outputPerM: number }> | undefined;
+  /** Completion tokens reserved against a hard limit when a request sets no max_tokens. */
+  quotaCompletionEstimateTokens: number;
+  usage: Readonly<{ concurrency: number; attempts: number }>;
   stripeEvents: Readonly<{
     refetch: boolean;
     attempts: number;
@@ -161,6 +174,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       rateLimitMs: e.STRIPE_RATE_LIMIT_MS,
       reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     }),
+    defaultModelPrice: parseDefaultPrice(e.DEFAULT_MODEL_PRICE),
+    quotaCompletionEstimateTokens: e.QUOTA_COMPLETION_ESTIMATE_TOKENS,
+    usage: Object.freeze({ concurrency: e.USAGE_CONCURRENCY, attempts: e.USAGE_ATTEMPTS }),
     stripeEvents: Object.freeze({
       refetch: e.STRIPE_WEBHOOK_REFETCH,
       attempts: e.STRIPE_EVENT_ATTEMPTS,
@@ -170,6 +186,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       paymentGraceMs: e.PAYMENT_GRACE_PERIOD_MS,
     }),
   });
+}
+
+function parseDefaultPrice(value: string | undefined): Config["defaultModelPrice"] {
+  if (value === undefined) return undefined;
+  const [inputPerM, cachedInputPerM, outputPerM] = value.split(",").map((part) => Number(part.trim()));
+  return Object.freeze({ inputPerM: inputPerM!, cachedInputPerM: cachedInputPerM!, outputPerM: outputPerM! });
 }
 
 /** The process environment with some variables set by a launcher (npm start) on top. */

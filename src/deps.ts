@@ -7,6 +7,7 @@ import { createQueueEvents, createQueues, QUEUE, type Queues } from "./queues.js
 import { createProducerRedis, createWorkerRedis, type Redis } from "./redis.js";
 import { createPlanCache } from "./billing/plans.js";
 import { createStripeClient, type StripeClient } from "./billing/stripe-client.js";
+import { createQuota, type Quota } from "./billing/quota.js";
 
 export interface Deps {
   config: Config;
@@ -19,6 +20,7 @@ export interface Deps {
   plans: ReturnType<typeof createPlanCache>;
   /** Undefined without STRIPE_SECRET_KEY: usage then stays in the ledger, unreported. */
   stripe: StripeClient | undefined;
+  quota: Quota;
   databaseUrl: string;
   redisUrl: string;
   close(): Promise<void>;
@@ -52,6 +54,7 @@ export function createDeps(config: Config, name = "meterline"): Deps {
     llm,
     plans: createPlanCache(db),
     stripe: createStripeClient(config),
+    quota: createQuota({ db, redis, prefix: config.queuePrefix }),
     databaseUrl,
     redisUrl,
     async close() {

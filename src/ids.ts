@@ -10,6 +10,19 @@ export function chatRequestId(customerId: string, idempotencyKey?: string): stri
   return `chat_${sha256(`${customerId}\u0000${idempotencyKey}`).slice(0, 40)}`;
 }
 
+/**
+ * The usage row key of an ingested event: event ids are the customer's own, so they are unique per
+ * customer only. The same (customer, event id) always maps to the same row; starts with "usage_".
+ */
+export function usageEventRequestId(customerId: string, eventId: string): string {
+  return `usage_${sha256(`${customerId}\u0000${eventId}`).slice(0, 40)}`;
+}
+
+/** The job id of an ingested batch: the same batch posted again while its job exists is one job. */
+export function usageBatchJobId(customerId: string, requestIds: readonly string[]): string {
+  return `usagebatch_${sha256(`${customerId}\u0000${requestIds.join("\u0000")}`).slice(0, 40)}`;
+}
+
 export function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }

@@ -9,6 +9,7 @@ export const QUEUE = {
   usageFlush: "usage-flush",
   stripeReport: "stripe-report",
   reconcile: "reconcile",
+  usage: "usage",
   stripeEvent: "stripe-event",
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
@@ -38,6 +39,8 @@ export const chatJobSchema = z.object({
   completion: z.looseObject({ id: z.string(), model: z.string() }).optional(),
   // Set when the job failed for good, so the API can answer with the provider's status.
   error: chatErrorSchema.optional(),
+  // The tokens reserved against a hard limit and the period they count in; settled by the job.
+  quota: z.object({ periodStart: z.string(), tokens: z.number().int().nonnegative() }).optional(),
 });
 export type ChatJobData = z.infer<typeof chatJobSchema>;
 
@@ -71,6 +74,33 @@ export function stripeReportJobOptions(config: Config): JobsOptions {
   };
 }
 
+/** One accepted batch of ingested usage events; each event becomes one usage row. */
+export const usageJobSchema = z.object({
+  customerId: z.string(),
+  planId: z.string(),
+  events: z.array(
+    z.object({
+      requestId: z.string(),
+      model: z.string(),
+      promptTokens: z.number().int().nonnegative(),
+      cachedTokens: z.number().int().nonnegative(),
+      completionTokens: z.number().int().nonnegative(),
+      reasoningTokens: z.number().int().nonnegative(),
+      timestamp: z.string(),
+    }),
+  ),
+});
+export type UsageJobData = z.infer<typeof usageJobSchema>;
+
+export function usageJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.usage.attempts,
+    backoff: { type: "exponential", delay: 1_000, jitter: 0.5 },
+    removeOnComplete: { age: config.jobRetentionS, count: 10_000 },
+    removeOnFail: { age: 7 * 86_400 },
+  };
+}
+
 /**
  * `stripe-event` jobs: "apply" (jobId = Stripe event id) applies one stored event; "suspend"
  * (jobId per customer and past-due episode, delayed by the grace period) re-checks a past-due customer.
@@ -95,6 +125,7 @@ export interface Queues {
   usageFlush: Queue;
   stripeReport: Queue<StripeReportJobData>;
   reconcile: Queue<ReconcileJobData>;
+  usage: Queue<UsageJobData>;
   stripeEvent: Queue<StripeEventJobData>;
   all: Queue[];
   byName(name: string): Queue | undefined;
@@ -114,10 +145,12 @@ export function createQueues(connection: Redis, config: Config): Queues {
   const usageFlush = queue(QUEUE.usageFlush, scheduled);
   const stripeReport = queue<StripeReportJobData>(QUEUE.stripeReport, stripeReportJobOptions(config));
   const reconcile = queue<ReconcileJobData>(QUEUE.reconcile, scheduled);
+  const usage = queue<UsageJobData>(QUEUE.usage, usageJobOptions(config));
   const stripeEvent = queue<StripeEventJobData>(QUEUE.stripeEvent, stripeEventJobOptions(config));
-  const all = [chat, usageFlush, stripeReport, reconcile, stripeEvent] as Queue[];
+  const all = [chat, usage, usageFlush, stripeReport, reconcile, stripeEvent] as Queue[];
   return {
     chat,
+    usage,
     usageFlush,
     stripeReport,
     reconcile,

@@ -27,6 +27,16 @@ describe("configuration", () => {
     expect(message).toContain("ADMIN_TOKEN");
   });
 
+  it("parses a default model price, and names it when malformed", () => {
+    expect(loadConfig({ DEFAULT_MODEL_PRICE: "1000000, 500000,3000000" }).defaultModelPrice).toEqual({
+      inputPerM: 1_000_000,
+      cachedInputPerM: 500_000,
+      outputPerM: 3_000_000,
+    });
+    expect(loadConfig({}).defaultModelPrice).toBeUndefined();
+    expect(() => loadConfig({ DEFAULT_MODEL_PRICE: "1.5,1,2" })).toThrow(/DEFAULT_MODEL_PRICE/);
+  });
+
   it.each([
     ["DATABASE_URL", { DATABASE_URL: "not a url" }],
     ["PORT", { PORT: "70000" }],

@@ -6,6 +6,7 @@ import { errorHandler, notFoundHandler } from "./middleware/errors.js";
 import { adminReportRoutes } from "./routes/admin-reports.js";
 import { chatRoutes } from "./routes/chat.js";
 import { healthRoutes } from "./routes/health.js";
+import { usageRoutes } from "./routes/usage.js";
 import { adminDeadLetterRoutes } from "./routes/admin-dead-letters.js";
 import { stripeWebhookRoutes } from "./routes/stripe-webhooks.js";
 
@@ -28,7 +29,7 @@ export function createApp(deps: WebDeps): Express {
   }
 
   const json = express.json({ limit: deps.config.bodyLimit });
-  app.use("/v1", customerAuth(deps.db), json, chatRoutes(deps));
+  app.use("/v1", customerAuth(deps.db), json, chatRoutes(deps), usageRoutes(deps));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

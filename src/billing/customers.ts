@@ -59,6 +59,28 @@ export async function createApiKey(
   return { id: row.id, key, prefix };
 }
 
+/** Moves a customer to another plan and/or status; the new plan prices usage from now on. */
+export async function updateCustomer(
+  db: Db,
+  id: string,
+  changes: { planId?: string; status?: CustomerStatus },
+): Promise<Customer> {
+  if (changes.planId !== undefined) {
+    const plan = await db("plans").where({ id: changes.planId }).first("id");
+    if (!plan) throw new NotFoundError(`no plan "${changes.planId}"`);
+  }
+  const [row] = await db("customers")
+    .where({ id })
+    .update({
+      ...(changes.planId !== undefined ? { plan_id: changes.planId } : {}),
+      ...(changes.status !== undefined ? { status: changes.status } : {}),
+      updated_at: db.fn.now(),
+    })
+    .returning("*");
+  if (!row) throw new NotFoundError(`no customer "${id}"`);
+  return customerFromRow(row);
+}
+
 export async function revokeApiKey(db: Db, keyId: number): Promise<void> {
   await db("api_keys").where({ id: keyId }).whereNull("revoked_at").update({ revoked_at: db.fn.now() });
 }

@@ -8,9 +8,28 @@ export interface UsageRow extends TokenUsage {
   billableTokens: number;
   providerCostMicros: number;
   priceMicros: number;
-  source: "provider" | "estimated";
+  /** provider: counted by the LLM; estimated: by our tokenizer; ingested: reported by the customer. */
+  source: "provider" | "estimated" | "ingested";
   planId: string;
   createdAt?: Date;
+}
+
+function columnsOf(row: UsageRow) {
+  return {
+    request_id: row.requestId,
+    customer_id: row.customerId,
+    model: row.model,
+    prompt_tokens: row.promptTokens,
+    cached_tokens: row.cachedTokens,
+    completion_tokens: row.completionTokens,
+    reasoning_tokens: row.reasoningTokens,
+    billable_tokens: row.billableTokens,
+    provider_cost_micros: row.providerCostMicros,
+    price_micros: row.priceMicros,
+    source: row.source,
+    plan_id: row.planId,
+    ...(row.createdAt ? { created_at: row.createdAt } : {}),
+  };
 }
 
 /**
@@ -19,23 +38,26 @@ export interface UsageRow extends TokenUsage {
  */
 export async function recordUsage(db: Db, row: UsageRow): Promise<boolean> {
   const inserted = await db("usage_events")
-    .insert({
-      request_id: row.requestId,
-      customer_id: row.customerId,
-      model: row.model,
-      prompt_tokens: row.promptTokens,
-      cached_tokens: row.cachedTokens,
-      completion_tokens: row.completionTokens,
-      reasoning_tokens: row.reasoningTokens,
-      billable_tokens: row.billableTokens,
-      provider_cost_micros: row.providerCostMicros,
-      price_micros: row.priceMicros,
-      source: row.source,
-      plan_id: row.planId,
-      ...(row.createdAt ? { created_at: row.createdAt } : {}),
-    })
+    .insert(columnsOf(row))
     .onConflict("request_id")
     .ignore()
     .returning("id");
   return inserted.length === 1;
+}
+
+/**
+ * Writes many usage rows in one statement, skipping request ids already recorded. Returns the rows
+ * this call inserted, so callers count each row once however often a batch is retried.
+ */
+export async function recordUsageRows(
+  db: Db,
+  rows: readonly UsageRow[],
+): Promise<Array<{ billableTokens: number; createdAt: Date }>> {
+  if (rows.length === 0) return [];
+  const inserted: Array<{ billable_tokens: number; created_at: Date }> = await db("usage_events")
+    .insert(rows.map(columnsOf))
+    .onConflict("request_id")
+    .ignore()
+    .returning(["billable_tokens", "created_at"]);
+  return inserted.map((r) => ({ billableTokens: r.billable_tokens, createdAt: r.created_at }));
 }

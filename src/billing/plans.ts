@@ -112,3 +112,43 @@ export function createPlanCache(db: Db, ttlMs = 10_000) {
     },
   };
 }
+
+export async function listPlans(db: Db): Promise<Plan[]> {
+  const rows: PlanRow[] = await db("plans").orderBy("id");
+  return rows.map(planFromRow);
+}
+
+/**
+ * Creates a plan or changes the given fields of an existing one. New plans need a name and kind.
+ * Changes apply to usage priced from then on; rows already written keep the plan id that priced them.
+ */
+export async function upsertPlan(db: Db, input: Partial<Plan> & { id: string }): Promise<Plan> {
+  const columns = {
+    name: input.name,
+    kind: input.kind,
+    base_fee_micros: input.baseFeeMicros,
+    included_tokens: input.includedTokens,
+    overage_per_1k_micros: input.overagePer1kMicros,
+    hard_limit_tokens: input.hardLimitTokens,
+  };
+  const given = Object.fromEntries(Object.entries(columns).filter(([, v]) => v !== undefined));
+  return db.transaction(async (trx) => {
+    const existing = await trx("plans").where({ id: input.id }).forUpdate().first("id");
+    if (existing) {
+      const [row] = await trx("plans")
+        .where({ id: input.id })
+        .update({ ...given, updated_at: trx.fn.now() })
+        .returning("*");
+      return planFromRow(row);
+    }
+    if (!input.name || !input.kind) throw new PlanInputError("a new plan needs --name and --kind");
+    const [row] = await trx("plans")
+      .insert({ id: input.id, ...given })
+      .returning("*");
+    return planFromRow(row);
+  });
+}
+
+export class PlanInputError extends Error {
+  override name = "PlanInputError";
+}

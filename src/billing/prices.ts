@@ -73,6 +73,22 @@ export function priceFor(model: string, at: Date = new Date(), table: readonly M
   return best;
 }
 
+export type DefaultPrice = Pick<ModelPrice, "inputPerM" | "cachedInputPerM" | "outputPerM">;
+
+/**
+ * The price of a model from the table, else the operator's configured default price
+ * (`DEFAULT_MODEL_PRICE`), else undefined: the caller refuses the model.
+ */
+export function resolvePrice(
+  model: string,
+  fallback: DefaultPrice | undefined,
+  at: Date = new Date(),
+): ModelPrice | undefined {
+  const known = priceFor(model, at);
+  if (known || !fallback) return known;
+  return { model, effectiveFrom: "1970-01-01", ...fallback };
+}
+
 /**
  * Provider cost in micro-dollars, rounded half up once per request. Cached tokens are a subset of
  * prompt tokens and priced at the cached rate; reasoning tokens are already inside completion tokens.

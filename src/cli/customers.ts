@@ -1,6 +1,6 @@
-import { createApiKey, createCustomer } from "../billing/customers.js";
+import { createApiKey, createCustomer, updateCustomer, type CustomerStatus } from "../billing/customers.js";
 import { seedDefaultPlans } from "../billing/plans.js";
-import { optionalFlag, requireFlag, type CliContext } from "./context.js";
+import { optionalFlag, requireFlag, UsageError, type CliContext } from "./context.js";
 
 export async function customersCreate(ctx: CliContext): Promise<void> {
   const input = {
@@ -24,4 +24,20 @@ export async function keysCreate(ctx: CliContext): Promise<void> {
     prefix: key.prefix,
     key: key.key,
   });
+}
+
+const STATUSES: readonly CustomerStatus[] = ["active", "past_due", "suspended", "canceled"];
+
+export async function customersUpdate(ctx: CliContext): Promise<void> {
+  const id = requireFlag(ctx, "customer");
+  const planId = optionalFlag(ctx, "plan");
+  const status = optionalFlag(ctx, "status");
+  if (planId === undefined && status === undefined) throw new UsageError("give --plan and/or --status");
+  if (status !== undefined && !STATUSES.includes(status as CustomerStatus))
+    throw new UsageError(`--status must be one of ${STATUSES.join(", ")}`);
+  const customer = await updateCustomer(ctx.db(), id, {
+    planId,
+    status: status as CustomerStatus | undefined,
+  });
+  ctx.print(`customer ${customer.id} is on plan ${customer.planId}, status ${customer.status}`, customer);
 }

@@ -20,19 +20,37 @@ export function usageFromProvider(usage: OpenAI.CompletionUsage): TokenUsage {
   };
 }
 
-type Message = { role: string; content?: unknown };
+type Message = { role: string; content?: unknown; name?: unknown };
+
+/**
+ * Prompt tokens of a chat request as OpenAI's chat format counts them: 3 tokens of framing per
+ * message plus its role, content and name, and 3 to prime the reply.
+ */
+export function estimatePromptTokens(messages: readonly Message[]): number {
+  return messages.reduce(
+    (sum, m) =>
+      sum +
+      3 +
+      countPlain(m.role) +
+      countPlain(textOf(m.content)) +
+      (typeof m.name === "string" ? 1 + countPlain(m.name) : 0),
+    3,
+  );
+}
 
 /** Estimates usage with a tokenizer when a provider returns none; the row is marked `estimated`. */
 export function estimateUsage(messages: readonly Message[], completionText: string): TokenUsage {
-  // ~3 tokens of framing per message, as OpenAI's chat format adds.
-  const prompt = messages.reduce((sum, m) => sum + 3 + countTokens(textOf(m.content)), 3);
   return {
-    promptTokens: prompt,
+    promptTokens: estimatePromptTokens(messages),
     cachedTokens: 0,
-    completionTokens: countTokens(completionText),
+    completionTokens: countPlain(completionText),
     reasoningTokens: 0,
   };
 }
+
+// User text may contain "<|endoftext|>": count it as plain text instead of throwing.
+const PLAIN = { disallowedSpecial: new Set<string>() };
+const countPlain = (text: string) => countTokens(text, PLAIN);
 
 function textOf(content: unknown): string {
   if (typeof content === "string") return content;

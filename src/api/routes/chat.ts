@@ -3,11 +3,12 @@ import type { Job } from "bullmq";
 import type { WebDeps } from "../../deps.js";
 import { badRequest, HttpError, notFound, unavailable } from "../../errors.js";
 import { canonicalJson, chatRequestId, sha256 } from "../../ids.js";
-import { priceFor } from "../../billing/prices.js";
+import { resolvePrice } from "../../billing/prices.js";
 import type { ChatJobData } from "../../queues.js";
 import { chatRequestSchema, parseBody } from "../chat-request.js";
+import { holdChatQuota } from "../chat-quota.js";
 
-type Deps = Pick<WebDeps, "config" | "redis" | "queues" | "chatEvents" | "logger">;
+type Deps = Pick<WebDeps, "config" | "db" | "redis" | "queues" | "quota" | "chatEvents" | "logger">;
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -20,7 +21,7 @@ export function chatRoutes(deps: Deps): Router {
     const body = parseBody(chatRequestSchema, req.body);
     if (body.stream)
       throw badRequest("Streaming is not supported yet: omit 'stream'.", "unsupported_parameter", "stream");
-    if (!priceFor(body.model)) {
+    if (!resolvePrice(body.model, deps.config.defaultModelPrice)) {
       throw badRequest(
         `The model '${body.model}' does not exist or has no price configured.`,
         "model_not_found",
@@ -38,6 +39,7 @@ export function chatRoutes(deps: Deps): Router {
     const requestId = chatRequestId(customer.customerId, idempotencyKey);
     const bodyHash = sha256(canonicalJson(body));
     if (idempotencyKey !== undefined) await claimIdempotencyKey(deps, requestId, bodyHash);
+    const quota = await holdChatQuota(deps, customer, requestId, body, idempotencyKey !== undefined);
 
     const data: ChatJobData = {
       requestId,
@@ -46,6 +48,7 @@ export function chatRoutes(deps: Deps): Router {
       request: body,
       bodyHash,
       receivedAt: new Date().toISOString(),
+      ...(quota ? { quota } : {}),
     };
     let job: Job<ChatJobData>;
     try {
@@ -114,6 +117,8 @@ async function answerUnfinished(deps: Deps, res: Response, requestId: string): P
     return;
   }
   if (status === "failed") {
+    // The worker releases too; both are idempotent, and this one holds when the worker died first.
+    if (job!.data.quota) await deps.quota.release(job!.data.customerId, requestId, job!.data.quota);
     const error = failureOf(job!);
     res.status(error.status).json(error.toBody());
     return;

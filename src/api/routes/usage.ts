@@ -1,0 +1,116 @@
+import { Router } from "express";
+import type { WebDeps } from "../../deps.js";
+import { billingPeriod } from "../../billing/periods.js";
+import { usageSummary, type TokenTotals, type UsageSummary } from "../../billing/usage-summary.js";
+import { badRequest, unavailable } from "../../errors.js";
+import { usageBatchJobId, usageEventRequestId } from "../../ids.js";
+import type { UsageJobData } from "../../queues.js";
+import { MAX_EVENTS_PER_BATCH, validateUsageEvents } from "../usage-events.js";
+
+type Deps = Pick<WebDeps, "config" | "db" | "queues">;
+
+/** POST /v1/usage (ingest events recorded elsewhere) and GET /v1/usage (the current period). */
+export function usageRoutes(deps: Deps): Router {
+  const router = Router();
+
+  router.post("/usage", async (req, res) => {
+    const customer = req.customer!;
+    const events: unknown = req.body?.events;
+    if (!Array.isArray(events))
+      throw badRequest('The body must be {"events": [...]}.', "missing_required_parameter", "events");
+    if (events.length === 0 || events.length > MAX_EVENTS_PER_BATCH)
+      throw badRequest(`Send 1 to ${MAX_EVENTS_PER_BATCH} events per request.`, "invalid_value", "events");
+
+    const { valid, errors } = validateUsageEvents(events, { defaultPrice: deps.config.defaultModelPrice });
+    if (valid.length === 0) {
+      const error = badRequest(
+        `No event was accepted; the first problem: ${errors[0]!.message}.`,
+        "invalid_events",
+        errors[0]!.param,
+      );
+      res.status(400).json({ ...error.toBody(), errors });
+      return;
+    }
+    const data: UsageJobData = {
+      customerId: customer.customerId,
+      planId: customer.plan.id,
+      events: valid.map((e) => ({
+        requestId: usageEventRequestId(customer.customerId, e.id),
+        model: e.model,
+        promptTokens: e.promptTokens,
+        cachedTokens: e.cachedTokens,
+        completionTokens: e.completionTokens,
+        reasoningTokens: e.reasoningTokens,
+        timestamp: e.timestamp.toISOString(),
+      })),
+    };
+    const jobId = usageBatchJobId(
+      customer.customerId,
+      data.events.map((e) => e.requestId),
+    );
+    try {
+      await deps.queues.usage.add("ingest", data, { jobId });
+    } catch (err) {
+      throw unavailable("The usage queue is unavailable; retry shortly.", err);
+    }
+    res.status(202).json({
+      object: "usage.ingestion",
+      batch_id: jobId,
+      accepted: valid.length,
+      rejected: errors.length,
+      errors,
+    });
+  });
+
+  router.get("/usage", async (req, res) => {
+    const customer = req.customer!;
+    const period = await billingPeriod(deps.db, customer.customerId);
+    res.json(formatSummary(await usageSummary(deps.db, customer.customerId, customer.plan, period)));
+  });
+
+  return router;
+}
+
+const tokensOf = (t: TokenTotals) => ({
+  requests: t.requests,
+  prompt_tokens: t.promptTokens,
+  cached_tokens: t.cachedTokens,
+  completion_tokens: t.completionTokens,
+  reasoning_tokens: t.reasoningTokens,
+  billable_tokens: t.billableTokens,
+});
+
+function formatSummary(s: UsageSummary) {
+  const limit = s.plan.hardLimitTokens;
+  return {
+    object: "usage.summary",
+    period: { start: s.period.start.toISOString(), end: s.period.end.toISOString(), source: s.period.source },
+    plan: {
+      id: s.plan.id,
+      name: s.plan.name,
+      kind: s.plan.kind,
+      base_fee_micros: s.plan.baseFeeMicros,
+      included_tokens: s.plan.includedTokens,
+      overage_per_1k_micros: s.plan.overagePer1kMicros,
+      hard_limit_tokens: limit,
+    },
+    tokens: tokensOf(s.totals),
+    by_model: s.byModel.map((m) => ({ model: m.model, ...tokensOf(m) })),
+    allowance: {
+      included_tokens: s.charge.includedTokens,
+      used_tokens: s.charge.includedUsedTokens,
+      remaining_tokens: s.charge.includedRemainingTokens,
+    },
+    overage_tokens: s.charge.overageTokens,
+    hard_limit:
+      limit === null
+        ? null
+        : { limit_tokens: limit, remaining_tokens: Math.max(0, limit - s.totals.billableTokens) },
+    charges: {
+      currency: "usd",
+      base_fee_micros: s.charge.baseFeeMicros,
+      overage_micros: s.charge.overageMicros,
+      total_micros: s.charge.totalMicros,
+    },
+  };
+}
