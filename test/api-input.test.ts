@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "./helpers/db.js";
-import { ADMIN_TOKEN, startStack, type Stack } from "./helpers/stack.js";
+import { ADMIN_TOKEN, startStack, waitFor, type Stack } from "./helpers/stack.js";
 import { revokeApiKey } from "../src/billing/customers.js";
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -92,6 +92,27 @@ describe("bad input", () => {
       body: JSON.stringify(valid),
     });
     expect(res.status).toBe(401);
+  });
+
+  it("refuses a key revoked after use within a few seconds (lookups are cached briefly)", async () => {
+    const customer = await stack.customer();
+    const ask = () =>
+      fetch(`${stack.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${customer.key}`,
+          "content-type": "application/json",
+          prefer: "respond-async",
+        },
+        body: JSON.stringify(valid),
+      });
+    expect((await ask()).status).toBe(202);
+    await revokeApiKey(stack.db, customer.keyId);
+    await waitFor(async () => (await ask()).status === 401, {
+      timeoutMs: 5_000,
+      intervalMs: 200,
+      what: "401",
+    });
   });
 
   it("refuses an invalid Idempotency-Key", async () => {

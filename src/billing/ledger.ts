@@ -32,17 +32,70 @@ function columnsOf(row: UsageRow) {
   };
 }
 
+type Pending = { row: UsageRow; resolve(inserted: boolean): void; reject(err: unknown): void };
+
+// One group-commit queue per pool: rows from concurrent jobs that arrive while an INSERT is in
+// flight go out together in the next one, so a worker running hundreds of chats at once spends one
+// round trip (and one commit) on many rows instead of one each. A lone row is sent at once.
+const groups = new WeakMap<Db, { pending: Pending[]; flushing: boolean }>();
+const MAX_GROUP = 500;
+
 /**
  * Writes one usage row. The unique request id makes this the exactly-once point of the whole chain:
  * a retried, stalled or re-delivered job inserts nothing the second time. Returns whether it inserted.
  */
-export async function recordUsage(db: Db, row: UsageRow): Promise<boolean> {
+export function recordUsage(db: Db, row: UsageRow): Promise<boolean> {
+  let group = groups.get(db);
+  if (!group) groups.set(db, (group = { pending: [], flushing: false }));
+  const result = new Promise<boolean>((resolve, reject) => group.pending.push({ row, resolve, reject }));
+  if (!group.flushing) void flush(db, group);
+  return result;
+}
+
+async function flush(db: Db, group: { pending: Pending[]; flushing: boolean }): Promise<void> {
+  group.flushing = true;
+  while (group.pending.length > 0) {
+    const batch = group.pending.splice(0, MAX_GROUP);
+    try {
+      settle(
+        batch,
+        await insertRows(
+          db,
+          batch.map((p) => p.row),
+        ),
+      );
+    } catch (err) {
+      // One bad row must not fail its neighbours: retry them one by one, each with its own outcome.
+      if (batch.length === 1) batch[0]!.reject(err);
+      else
+        await Promise.all(
+          batch.map((p) =>
+            insertRows(db, [p.row]).then(
+              (ids) => settle([p], ids),
+              (e: unknown) => p.reject(e),
+            ),
+          ),
+        );
+    }
+  }
+  group.flushing = false;
+}
+
+/** The first caller of each inserted request id gets true; a duplicate in the same group gets false. */
+function settle(batch: Pending[], inserted: Set<string>): void {
+  for (const p of batch) {
+    const mine = inserted.delete(p.row.requestId);
+    p.resolve(mine);
+  }
+}
+
+async function insertRows(db: Db, rows: UsageRow[]): Promise<Set<string>> {
   const inserted = await db("usage_events")
-    .insert(columnsOf(row))
+    .insert(rows.map(columnsOf))
     .onConflict("request_id")
     .ignore()
-    .returning("id");
-  return inserted.length === 1;
+    .returning("request_id");
+  return new Set(inserted.map((r: { request_id: string }) => r.request_id));
 }
 
 /**

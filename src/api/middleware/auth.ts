@@ -1,6 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { RequestHandler } from "express";
 import { authenticateKey, type AuthenticatedCustomer } from "../../billing/customers.js";
+import { createKeyCache } from "../../billing/key-cache.js";
 import type { Db } from "../../db.js";
 import { HttpError, unauthorized } from "../../errors.js";
 
@@ -15,8 +16,12 @@ function bearer(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
-/** Authenticates a customer API key (stored as a SHA-256 hash) and refuses blocked customers. */
-export function customerAuth(db: Db): RequestHandler {
+/**
+ * Authenticates a customer API key (stored as a SHA-256 hash) and refuses blocked customers.
+ * Lookups are cached for `cacheMs`: revocations and status changes apply within that time.
+ */
+export function customerAuth(db: Db, { cacheMs = 2_000 } = {}): RequestHandler {
+  const lookup = createKeyCache((key) => authenticateKey(db, key), { ttlMs: cacheMs });
   return async (req, _res, next) => {
     const key = bearer(req.headers.authorization);
     if (!key) {
@@ -25,7 +30,7 @@ export function customerAuth(db: Db): RequestHandler {
         "missing_api_key",
       );
     }
-    const customer = await authenticateKey(db, key);
+    const customer = await lookup(key);
     if (!customer) throw unauthorized("Incorrect API key provided.");
     if (customer.status === "canceled") {
       throw new HttpError(403, "This account is canceled.", "permission_error", "account_canceled");

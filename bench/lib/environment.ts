@@ -1,0 +1,94 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { createDb, type Db } from "../../src/db.js";
+import { migrateLatest } from "../../src/migrate.js";
+import { seedDefaultPlans } from "../../src/billing/plans.js";
+import { createApiKey, createCustomer } from "../../src/billing/customers.js";
+
+const POSTGRES = "postgres://postgres@127.0.0.1:5432";
+const REDIS_URL = "redis://127.0.0.1:6379";
+
+export interface BenchEnvironment {
+  databaseUrl: string;
+  redisUrl: string;
+  /** QUEUE_PREFIX of this run: every Redis key it creates contains it. */
+  queuePrefix: string;
+  db: Db;
+  redis: Redis;
+  logDir: string;
+  /** A customer on the usage plan and its API key. */
+  customer: { id: string; key: string };
+  /** The environment of meterline's own processes (web, worker) in this run. */
+  meterlineEnv(extra?: Record<string, string>): Record<string, string>;
+  /** Drops the database and deletes every Redis key of this run. */
+  cleanup(): Promise<void>;
+}
+
+/** A fresh, migrated database on the shared Postgres and a fresh queue prefix on the shared Redis. */
+export async function createBenchEnvironment(): Promise<BenchEnvironment> {
+  const id = randomBytes(5).toString("hex");
+  const name = `meterline_bench_${id}`;
+  const queuePrefix = `bench${id}`;
+  await adminQuery(`CREATE DATABASE "${name}"`);
+  const databaseUrl = `${POSTGRES}/${name}`;
+  const db = createDb(databaseUrl, { max: 5 });
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const logDir = mkdtempSync(path.join(os.tmpdir(), `meterline-bench-${id}-`));
+  const cleanup = async () => {
+    await Promise.allSettled([db.destroy(), deleteKeys(redis, queuePrefix)]);
+    redis.disconnect();
+    await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  };
+  try {
+    await migrateLatest(db);
+    await seedDefaultPlans(db);
+    const customer = await createCustomer(db, { name: "Bench Co", planId: "usage" });
+    const key = await createApiKey(db, customer.id);
+    return {
+      databaseUrl,
+      redisUrl: REDIS_URL,
+      queuePrefix,
+      db,
+      redis,
+      logDir,
+      customer: { id: customer.id, key: key.key },
+      meterlineEnv: (extra = {}) => ({
+        NODE_ENV: "production",
+        DATABASE_URL: databaseUrl,
+        REDIS_URL,
+        QUEUE_PREFIX: queuePrefix,
+        OPENAI_API_KEY: "sk-bench",
+        LOG_LEVEL: "info",
+        ...extra,
+      }),
+      cleanup,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Deletes every key whose name contains the run's prefix (queues are `{prefix-name}:…`). */
+async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `*${prefix}*`, "COUNT", 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== "0");
+}

@@ -1,0 +1,46 @@
+import { execFile } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { expect, it } from "vitest";
+
+// The bench harness in --smoke mode (tiny durations and sizes): every row of the table is there
+// and every measured number is finite. Performance targets are reported by `npm run bench`, not
+// asserted here: this 2-core machine is shared, and a slow CI run is not a broken harness.
+const ROWS = ["B1", "B2", "B3", "B4", "B5", "a1", "a2", "b1", "b2", "c1", "c2", "d1", "d2"];
+// Rows of features that may not be built yet answer "n/a (not built yet)" instead of a number.
+const OPTIONAL_ROWS = ["e1", "f1", "g1"];
+
+it(
+  "npm run bench -- --smoke prints a table with every row and finite numbers",
+  { timeout: 120_000 },
+  async () => {
+    const json = path.join(os.tmpdir(), `meterline-bench-smoke-${process.pid}.json`);
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--import", "tsx", "bench/run.ts", "--smoke", "--json", json],
+      { cwd: path.resolve(import.meta.dirname, ".."), maxBuffer: 10 * 2 ** 20 },
+    );
+    const result = JSON.parse(readFileSync(json, "utf8")) as {
+      rows: Array<{ id: string; value: number | null; note?: string; ratio?: number | null }>;
+    };
+    rmSync(json, { force: true });
+
+    const byId = new Map(result.rows.map((r) => [r.id, r]));
+    for (const id of ROWS) {
+      const row = byId.get(id);
+      expect(row, `row ${id}`).toBeDefined();
+      expect(Number.isFinite(row!.value), `row ${id}: ${row!.note ?? row!.value}`).toBe(true);
+      expect(stdout).toContain(`| ${id}. `);
+    }
+    for (const id of ["a1", "b1"]) expect(Number.isFinite(byId.get(id)!.ratio)).toBe(true);
+    for (const id of OPTIONAL_ROWS) {
+      const row = byId.get(id);
+      expect(row, `row ${id}`).toBeDefined();
+      if (row!.value === null) expect(row!.note).toBe("n/a (not built yet)");
+      else expect(Number.isFinite(row!.value)).toBe(true);
+    }
+    expect(stdout).toMatch(/^\| row \| value \| baseline \| ratio \| target \| result \|$/m);
+  },
+);
