@@ -6,6 +6,7 @@ import type { BenchContext, Section } from "./lib/context.js";
 import { createBenchEnvironment } from "./lib/environment.js";
 import { parseOptions, SECTIONS } from "./lib/options.js";
 import { createStack } from "./lib/stack.js";
+import { compileForBench } from "./lib/children.js";
 import { renderTable, unavailable, type Row } from "./lib/table.js";
 import { baselines } from "./sections/baselines.js";
 import { addedLatency, asyncAccept, syncThroughput } from "./sections/chat-api.js";
@@ -30,8 +31,13 @@ const started = Date.now();
 const log = (message: string) =>
   process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
 
+let compiledRoot: string | undefined;
+if (options.compiled) {
+  log("compiling the processes under test (--tsx skips this)");
+  compiledRoot = compileForBench();
+}
 const env = await createBenchEnvironment();
-const stack = createStack(env, options.cpuProf);
+const stack = createStack(env, options.cpuProf, compiledRoot);
 const rows: Row[] = [];
 let interrupted = false;
 const cleanup = async () => {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
@@ -17,7 +17,7 @@ export interface Child {
 }
 
 export interface Children {
-  /** Runs `node --import tsx <script>` with its own environment; output goes to a log file. */
+  /** Runs a script (compiled, or through tsx) with its own environment; output goes to a log file. */
   start(name: string, script: string, env: Record<string, string>): Child;
   stopAll(): Promise<void>;
 }
@@ -28,16 +28,19 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
  * The processes under test. Each runs in its own OS process so the load generator (this process)
  * never shares an event loop with what it measures.
  */
-export function createChildren(logDir: string, cpuProfDir?: string): Children {
+export function createChildren(logDir: string, cpuProfDir?: string, compiledRoot?: string): Children {
   const running = new Set<Child>();
   return {
     start(name, script, env) {
       const logFile = path.join(logDir, `${name}.log`);
       const fd = openSync(logFile, "a");
-      const args = ["--import", "tsx"];
+      const args = compiledRoot ? [] : ["--import", "tsx"];
       // One directory per process: the main thread and tsx's loader thread each write a profile.
       if (cpuProfDir) args.push("--cpu-prof", "--cpu-prof-dir", path.join(cpuProfDir, name));
-      const proc = spawn(process.execPath, [...args, path.join(ROOT, script)], {
+      const entry = compiledRoot
+        ? path.join(compiledRoot, script.replace(/\.ts$/, ".js"))
+        : path.join(ROOT, script);
+      const proc = spawn(process.execPath, [...args, entry], {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
         stdio: ["ignore", fd, fd],
@@ -126,4 +129,18 @@ export async function waitForHttp(url: string, child: Child, timeoutMs = 30_000)
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+/** Compiles src/, jobs/ and the bench processes to `.bench-dist/` so they run as production does. */
+export function compileForBench(): string {
+  const out = path.join(ROOT, ".bench-dist");
+  execFileSync(
+    process.execPath,
+    [path.join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.bench.json", "--outDir", out],
+    {
+      cwd: ROOT,
+      stdio: "inherit",
+    },
+  );
+  return out;
 }

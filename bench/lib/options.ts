@@ -25,11 +25,16 @@ export interface BenchOptions {
   json: string | undefined;
   /** Run the processes under test with `node --cpu-prof` into this directory. */
   cpuProf: string | undefined;
+  /** Run the processes under test from compiled JavaScript (as in production) rather than tsx. */
+  compiled: boolean;
 }
 
 export const SECTIONS = ["baselines", "a", "b", "c", "d", "e", "f", "g"] as const;
 
-const PRESETS: Record<BenchOptions["mode"], Omit<BenchOptions, "mode" | "only" | "json" | "cpuProf">> = {
+const PRESETS: Record<
+  BenchOptions["mode"],
+  Omit<BenchOptions, "mode" | "only" | "json" | "cpuProf" | "compiled">
+> = {
   full: {
     duration: 10,
     warmup: 2,
@@ -76,6 +81,7 @@ export const USAGE = `npm run bench -- [flags]
   --report-chats <n>     chats for row f (default 10000)
   --only <list>          sections to run: ${SECTIONS.join(",")}
   --json <file>          also write the rows as JSON
+  --tsx                  run the processes under test through tsx instead of compiling them first
   --cpu-prof <dir>       profile the processes under test (node --cpu-prof)
 `;
 
@@ -96,6 +102,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       only: { type: "string" },
       json: { type: "string" },
       "cpu-prof": { type: "string" },
+      tsx: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -127,5 +134,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     only: only ? new Set(only) : undefined,
     json: values.json,
     cpuProf: values["cpu-prof"],
+    // Production runs compiled JavaScript; smoke runs skip the compile to stay seconds long.
+    compiled: !values.tsx && mode !== "smoke",
   };
 }

@@ -36,8 +36,8 @@ export interface Stack {
 }
 
 /** Starts the processes under test lazily and keeps each one for every section that needs it. */
-export function createStack(env: BenchEnvironment, cpuProfDir?: string): Stack {
-  const children = createChildren(env.logDir, cpuProfDir);
+export function createStack(env: BenchEnvironment, cpuProfDir?: string, compiledRoot?: string): Stack {
+  const children = createChildren(env.logDir, cpuProfDir, compiledRoot);
   let emulator: ReturnType<Stack["emulator"]> | undefined;
   let web: ReturnType<Stack["web"]> | undefined;
   let queue: Queue<ChatJobData> | undefined;
