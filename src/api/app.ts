@@ -7,6 +7,8 @@ import { adminReportRoutes } from "./routes/admin-reports.js";
 import { chatRoutes } from "./routes/chat.js";
 import { healthRoutes } from "./routes/health.js";
 import { usageRoutes } from "./routes/usage.js";
+import { adminDeadLetterRoutes } from "./routes/admin-dead-letters.js";
+import { stripeWebhookRoutes } from "./routes/stripe-webhooks.js";
 
 /** The HTTP API; listening is the caller's business (server.ts, npm start, tests). */
 export function createApp(deps: WebDeps): Express {
@@ -15,12 +17,15 @@ export function createApp(deps: WebDeps): Express {
   app.set("trust proxy", true);
 
   app.use(healthRoutes(deps));
+  // Raw body for the signature check: mounted before (and apart from) the /v1 JSON parser.
+  app.use(stripeWebhookRoutes(deps));
 
   if (deps.config.adminToken) {
     // Without a token the board is not served at all: an open Bull Board can delete jobs.
     app.use("/admin", adminAuth(deps.config.adminToken));
     app.use("/admin/queues", bullBoardRouter(deps.queues.all));
     app.use("/admin", adminReportRoutes(deps));
+    app.use("/admin", adminDeadLetterRoutes(deps));
   }
 
   const json = express.json({ limit: deps.config.bodyLimit });
