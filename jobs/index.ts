@@ -11,6 +11,9 @@ import { createReconcileUsageProcessor } from "./reconcile-usage.js";
 import { createReportUsageProcessor, reportBackoffStrategy } from "./report-usage.js";
 import { upsertReportingSchedules } from "./schedules.js";
 import { createIngestUsageProcessor } from "./ingest-usage.js";
+import { createApplyStripeEventProcessor } from "./apply-stripe-event.js";
+import { startStripeEventSweeper } from "./sweep-stripe-events.js";
+import { flushUsage } from "../src/billing/usage-flush.js";
 
 export interface Workers {
   workers: Worker[];
@@ -83,9 +86,29 @@ export function startWorkers(deps: Deps): Workers {
     logger.warn("STRIPE_SECRET_KEY is not set: usage stays in the ledger and is not reported to Stripe");
   }
 
+  if (config.stripeEvents.refetch && !stripe) {
+    logger.warn("STRIPE_WEBHOOK_REFETCH needs STRIPE_SECRET_KEY: applying webhook events from their payload");
+  }
+  start(
+    QUEUE.stripeEvent,
+    createApplyStripeEventProcessor({
+      ...deps,
+      stripe: config.stripeEvents.refetch ? stripe : undefined,
+      // invoice.created: report the customer's usage before Stripe finalizes the invoice.
+      flushCustomer: stripe
+        ? async (customerId) => {
+            await flushUsage(deps, { customerId });
+          }
+        : undefined,
+    }),
+    { deadLetters: true, concurrency: config.stripeEvents.concurrency },
+  );
+  const sweeper = startStripeEventSweeper(deps);
+
   return {
     workers,
     async close() {
+      sweeper.stop();
       await Promise.all(workers.map((w) => w.close()));
       connection.disconnect();
     },

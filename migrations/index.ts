@@ -4,6 +4,7 @@ import * as deadLetters from "./20261127000100_dead_letters.js";
 import * as subscriptions from "./20261127000200_subscriptions.js";
 import * as usageReports from "./20261127000400_usage_reports.js";
 import * as ingestedUsage from "./20261127000300_ingested_usage.js";
+import * as stripeEvents from "./20261127000500_stripe_events.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   "20261127000200_subscriptions": subscriptions,
   "20261127000400_usage_reports": usageReports,
   "20261127000300_ingested_usage": ingestedUsage,
+  "20261127000500_stripe_events": stripeEvents,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

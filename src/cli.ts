@@ -4,6 +4,7 @@ import { reportCommands } from "./cli/reports.js";
 import { customersCreate, customersUpdate, keysCreate } from "./cli/customers.js";
 import { plansList, plansUpsert } from "./cli/plans.js";
 import { demoSeed, pricingQuote, profitabilityReport } from "./cli/pricing.js";
+import { dlqList, dlqRedrive } from "./cli/dead-letters.js";
 
 type Command = { run: (ctx: CliContext) => Promise<void>; usage: string };
 
@@ -32,6 +33,8 @@ const COMMANDS: Record<string, Command> = {
   },
   profitability: { run: profitabilityReport, usage: "profitability [--period YYYY-MM] [--target 3]" },
   "demo:seed": { run: demoSeed, usage: "demo:seed" },
+  "dlq:list": { run: dlqList, usage: "dlq:list [--queue <queue>] [--status open|resolved|all]" },
+  "dlq:redrive": { run: dlqRedrive, usage: "dlq:redrive <dead letter id> | --all [--queue <queue>]" },
 };
 
 function help(): string {

@@ -73,6 +73,12 @@ const schema = z.object({
   QUOTA_COMPLETION_ESTIMATE_TOKENS: int(1).default(1024),
   USAGE_CONCURRENCY: int(1, 1_000).default(4),
   USAGE_ATTEMPTS: int(1, 100).default(5),
+  STRIPE_WEBHOOK_REFETCH: z.stringbool().default(false),
+  STRIPE_EVENT_ATTEMPTS: int(1, 100).default(15),
+  STRIPE_EVENT_BACKOFF_MS: int(0).default(2_000),
+  STRIPE_EVENT_CONCURRENCY: int(1, 1_000).default(10),
+  STRIPE_EVENT_SWEEP_MS: int(100).default(60_000),
+  PAYMENT_GRACE_PERIOD_MS: int(0).default(3 * 86_400_000),
 });
 
 export type Config = Readonly<{
@@ -123,6 +129,14 @@ export type Config = Readonly<{
   /** Completion tokens reserved against a hard limit when a request sets no max_tokens. */
   quotaCompletionEstimateTokens: number;
   usage: Readonly<{ concurrency: number; attempts: number }>;
+  stripeEvents: Readonly<{
+    refetch: boolean;
+    attempts: number;
+    backoffMs: number;
+    concurrency: number;
+    sweepMs: number;
+    paymentGraceMs: number;
+  }>;
 }>;
 
 export class ConfigError extends Error {
@@ -192,6 +206,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     defaultModelPrice: parseDefaultPrice(e.DEFAULT_MODEL_PRICE),
     quotaCompletionEstimateTokens: e.QUOTA_COMPLETION_ESTIMATE_TOKENS,
     usage: Object.freeze({ concurrency: e.USAGE_CONCURRENCY, attempts: e.USAGE_ATTEMPTS }),
+    stripeEvents: Object.freeze({
+      refetch: e.STRIPE_WEBHOOK_REFETCH,
+      attempts: e.STRIPE_EVENT_ATTEMPTS,
+      backoffMs: e.STRIPE_EVENT_BACKOFF_MS,
+      concurrency: e.STRIPE_EVENT_CONCURRENCY,
+      sweepMs: e.STRIPE_EVENT_SWEEP_MS,
+      paymentGraceMs: e.PAYMENT_GRACE_PERIOD_MS,
+    }),
   });
 }
 

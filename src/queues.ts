@@ -10,6 +10,7 @@ export const QUEUE = {
   stripeReport: "stripe-report",
   reconcile: "reconcile",
   usage: "usage",
+  stripeEvent: "stripe-event",
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
@@ -102,12 +103,32 @@ export function usageJobOptions(config: Config): JobsOptions {
   };
 }
 
+/**
+ * `stripe-event` jobs: "apply" (jobId = Stripe event id) applies one stored event; "suspend"
+ * (jobId per customer and past-due episode, delayed by the grace period) re-checks a past-due customer.
+ */
+export const stripeEventJobSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("apply"), eventId: z.string() }),
+  z.object({ kind: z.literal("suspend"), customerId: z.string(), since: z.string() }),
+]);
+export type StripeEventJobData = z.infer<typeof stripeEventJobSchema>;
+
+export function stripeEventJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.stripeEvents.attempts,
+    backoff: { type: "exponential", delay: config.stripeEvents.backoffMs, jitter: 0.5 },
+    removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
+    removeOnFail: { age: 7 * 86_400 },
+  };
+}
+
 export interface Queues {
   chat: Queue<ChatJobData>;
   usageFlush: Queue;
   stripeReport: Queue<StripeReportJobData>;
   reconcile: Queue<ReconcileJobData>;
   usage: Queue<UsageJobData>;
+  stripeEvent: Queue<StripeEventJobData>;
   all: Queue[];
   byName(name: string): Queue | undefined;
   close(): Promise<void>;
@@ -127,13 +148,15 @@ export function createQueues(connection: Redis, config: Config): Queues {
   const stripeReport = queue<StripeReportJobData>(QUEUE.stripeReport, stripeReportJobOptions(config));
   const reconcile = queue<ReconcileJobData>(QUEUE.reconcile, scheduled);
   const usage = queue<UsageJobData>(QUEUE.usage, usageJobOptions(config));
-  const all = [chat, usage, usageFlush, stripeReport, reconcile] as Queue[];
+  const stripeEvent = queue<StripeEventJobData>(QUEUE.stripeEvent, stripeEventJobOptions(config));
+  const all = [chat, usage, usageFlush, stripeReport, reconcile, stripeEvent] as Queue[];
   return {
     chat,
     usage,
     usageFlush,
     stripeReport,
     reconcile,
+    stripeEvent,
     all,
     byName: (name) => all.find((q) => q.name === name),
     close: async () => {

@@ -10,6 +10,8 @@ import { chatRoutes } from "./routes/chat.js";
 import { healthRoutes } from "./routes/health.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { usageRoutes } from "./routes/usage.js";
+import { adminDeadLetterRoutes } from "./routes/admin-dead-letters.js";
+import { stripeWebhookRoutes } from "./routes/stripe-webhooks.js";
 
 /** The HTTP API; listening is the caller's business (server.ts, npm start, tests). */
 export function createApp(deps: WebDeps): Express {
@@ -22,12 +24,15 @@ export function createApp(deps: WebDeps): Express {
   // With METRICS_PORT set, metrics are served on that port instead (src/metrics-server.ts).
   if (deps.config.adminToken && !deps.config.metricsPort)
     app.use(metricsRoutes({ metrics: deps.metrics, adminToken: deps.config.adminToken }));
+  // Raw body for the signature check: mounted before (and apart from) the /v1 JSON parser.
+  app.use(stripeWebhookRoutes(deps));
 
   if (deps.config.adminToken) {
     // Without a token the board is not served at all: an open Bull Board can delete jobs.
     app.use("/admin", adminAuth(deps.config.adminToken));
     app.use("/admin/queues", bullBoardRouter(deps.queues.all));
     app.use("/admin", adminReportRoutes(deps));
+    app.use("/admin", adminDeadLetterRoutes(deps));
   }
 
   const json = express.json({ limit: deps.config.bodyLimit });

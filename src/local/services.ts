@@ -182,33 +182,57 @@ async function probeRedis(url: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------
 // Postgres
 
+/**
+ * The contract shared by Postgres and Redis: a URL the user set must answer (never a silent
+ * fallback); without one, the local default if it answers; else undefined, and the caller starts one.
+ */
+async function resolveConfigured(opts: {
+  service: "postgres" | "redis";
+  variable: string;
+  url: string | undefined;
+  defaultUrl: string;
+  probe: (url: string) => Promise<unknown>;
+  log: Log;
+}): Promise<ResolvedService | undefined> {
+  const { service, variable, url, defaultUrl, probe, log } = opts;
+  if (url) {
+    try {
+      await probe(url);
+    } catch (err) {
+      throw new Error(`${variable} is unreachable: ${maskUrl(url)} (${describeError(err, url)})`, {
+        cause: err,
+      });
+    }
+    log(`${service}: using ${variable} ${maskUrl(url)}`);
+    return { url, source: "env", stop: noop };
+  }
+  try {
+    await probe(defaultUrl);
+    log(`${service}: using local server ${defaultUrl}`);
+    return { url: defaultUrl, source: "local", stop: noop };
+  } catch (err) {
+    log(
+      `${service}: ${defaultUrl} not usable (${describeError(err, defaultUrl)}); starting one under the data dir`,
+    );
+    return undefined;
+  }
+}
+
 export async function resolvePostgres(opts: {
   url?: string;
   dataDir: string;
   log: Log;
 }): Promise<ResolvedService> {
-  const { url, log } = opts;
-  if (url) {
-    try {
-      await connectOrCreate(url);
-    } catch (err) {
-      throw new Error(`DATABASE_URL is unreachable: ${maskUrl(url)} (${describeError(err, url)})`, {
-        cause: err,
-      });
-    }
-    log(`postgres: using DATABASE_URL ${maskUrl(url)}`);
-    return { url, source: "env", stop: noop };
-  }
-
-  try {
-    await connectOrCreate(DEFAULT_DATABASE_URL);
-    log(`postgres: using local server ${DEFAULT_DATABASE_URL}`);
-    return { url: DEFAULT_DATABASE_URL, source: "local", stop: noop };
-  } catch (err) {
-    log(
-      `postgres: ${DEFAULT_DATABASE_URL} not usable (${describeError(err, DEFAULT_DATABASE_URL)}); starting embedded Postgres`,
-    );
-  }
+  const { log } = opts;
+  const found = await resolveConfigured({
+    service: "postgres",
+    variable: "DATABASE_URL",
+    url: opts.url,
+    defaultUrl: DEFAULT_DATABASE_URL,
+    probe: connectOrCreate,
+    log,
+  });
+  if (found) return found;
 
   const dir = path.resolve(opts.dataDir, "postgres");
   return startEmbeddedPostgres({ dir, port: EMBEDDED_PG_PORT, allowOtherPort: true, log });
@@ -483,26 +507,16 @@ export async function resolveRedis(opts: {
   dataDir: string;
   log: Log;
 }): Promise<ResolvedService> {
-  const { url, log } = opts;
-  if (url) {
-    try {
-      await probeRedis(url);
-    } catch (err) {
-      throw new Error(`REDIS_URL is unreachable: ${maskUrl(url)} (${describeError(err, url)})`, {
-        cause: err,
-      });
-    }
-    log(`redis: using REDIS_URL ${maskUrl(url)}`);
-    return { url, source: "env", stop: noop };
-  }
-
-  try {
-    await probeRedis(DEFAULT_REDIS_URL);
-    log(`redis: using local server ${DEFAULT_REDIS_URL}`);
-    return { url: DEFAULT_REDIS_URL, source: "local", stop: noop };
-  } catch (err) {
-    log(`redis: ${DEFAULT_REDIS_URL} not reachable (${describeError(err, "")}); spawning redis-server`);
-  }
+  const { log } = opts;
+  const found = await resolveConfigured({
+    service: "redis",
+    variable: "REDIS_URL",
+    url: opts.url,
+    defaultUrl: DEFAULT_REDIS_URL,
+    probe: probeRedis,
+    log,
+  });
+  if (found) return found;
 
   const dir = path.resolve(opts.dataDir, "redis");
   let port = SPAWNED_REDIS_PORT;

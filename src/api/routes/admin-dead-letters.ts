@@ -1,0 +1,61 @@
+import { Router } from "express";
+import { z } from "zod";
+import type { Deps } from "../../deps.js";
+import { listDeadLetters, redriveDeadLetter } from "../../dead-letters.js";
+import { badRequest, notFound } from "../../errors.js";
+
+type AdminDeps = Pick<Deps, "db" | "queues" | "logger">;
+
+const listQuery = z.object({
+  queue: z.string().min(1).optional(),
+  status: z.enum(["open", "resolved", "all"]).default("open"),
+  limit: z.coerce.number().int().min(1).max(1_000).default(100),
+});
+const redriveAllQuery = z.object({ queue: z.string().min(1).optional() });
+
+function parse<T>(schema: z.ZodType<T>, input: unknown): T {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  throw badRequest(
+    `Invalid ${issue.path.join(".")}: ${issue.message}`,
+    "invalid_parameter",
+    issue.path.join("."),
+  );
+}
+
+/** The dead-letter admin API, under /admin (the caller puts admin auth in front). */
+export function adminDeadLetterRoutes(deps: AdminDeps): Router {
+  const router = Router();
+  const queues = deps.queues.byName;
+
+  router.get("/dead-letters", async (req, res) => {
+    const filter = parse(listQuery, req.query);
+    res.json({ object: "list", data: await listDeadLetters(deps.db, filter) });
+  });
+
+  // Redrive every open dead letter, or only one queue's. Registered before /:id so "redrive" is not an id.
+  router.post("/dead-letters/redrive", async (req, res) => {
+    const { queue } = parse(redriveAllQuery, req.query);
+    if (queue && !queues(queue)) throw badRequest(`Unknown queue "${queue}".`, "unknown_queue", "queue");
+    const letters = await listDeadLetters(deps.db, { queue, status: "open", limit: 10_000 });
+    const data = [];
+    for (const letter of letters) {
+      data.push({ id: letter.id, outcome: await redriveDeadLetter(deps.db, queues, letter.id) });
+    }
+    deps.logger.info({ queue, count: data.length }, "dead letters redriven");
+    res.json({ object: "list", data });
+  });
+
+  router.post("/dead-letters/:id/redrive", async (req, res) => {
+    const id = Number(req.params.id);
+    if (!Number.isSafeInteger(id) || id <= 0)
+      throw badRequest("Dead letter ids are positive integers.", "invalid_id", "id");
+    const outcome = await redriveDeadLetter(deps.db, queues, id);
+    if (outcome === "not-found") throw notFound(`No dead letter ${id}.`);
+    deps.logger.info({ id, outcome }, "dead letter redriven");
+    res.json({ id, outcome });
+  });
+
+  return router;
+}

@@ -1,0 +1,136 @@
+import Stripe from "stripe";
+import { z } from "zod";
+import type { Db } from "../db.js";
+import { PermanentError } from "../errors.js";
+import {
+  customerStatusByStripeId,
+  followSubscription,
+  markDeleted,
+  markPaid,
+  markPastDue,
+} from "./customer-status.js";
+import type { StoredStripeEvent } from "./stripe-events.js";
+import { applySubscription, stripeSubscriptionSchema } from "./subscriptions.js";
+
+export interface StripeEventDeps {
+  db: Db;
+  /** Set when STRIPE_WEBHOOK_REFETCH is on: subscriptions are read back from Stripe, not the payload. */
+  stripe?: { subscriptions: Pick<Stripe["subscriptions"], "retrieve"> };
+  /** Sends a customer's unreported usage to Stripe; invoice.created calls it before the invoice finalizes. */
+  flushCustomer?: (customerId: string) => Promise<void>;
+}
+
+export interface StripeEventOutcome {
+  status: "processed" | "ignored";
+  note?: string;
+  /** A customer now past_due: the caller schedules the suspension check for the end of its grace. */
+  pastDue?: { customerId: string; since: Date };
+}
+
+const eventSchema = z.looseObject({
+  id: z.string(),
+  type: z.string(),
+  created: z.number().int(),
+  data: z.looseObject({ object: z.looseObject({ id: z.string().optional() }) }),
+});
+const ref = z.union([z.string(), z.looseObject({ id: z.string() })]);
+const idOf = (value: z.infer<typeof ref>) => (typeof value === "string" ? value : value.id);
+const invoiceSchema = z.looseObject({ id: z.string(), customer: ref });
+const customerSchema = z.looseObject({ id: z.string() });
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new PermanentError(`malformed ${what}: ${result.error.issues[0]?.message}`, 400);
+  return result.data;
+}
+
+const ignored = (note: string): StripeEventOutcome => ({ status: "ignored", note });
+
+/** Applies one stored Stripe event to subscriptions and customers; safe to run again for the same event. */
+export async function applyStripeEvent(
+  deps: StripeEventDeps,
+  stored: StoredStripeEvent,
+): Promise<StripeEventOutcome> {
+  const event = parse(eventSchema, stored.payload, "event");
+  const object = event.data.object;
+  switch (event.type) {
+    case "customer.subscription.created":
+    case "customer.subscription.updated":
+    case "customer.subscription.deleted":
+      return subscriptionEvent(deps, event.created, object);
+    case "invoice.created": {
+      const invoice = parse(invoiceSchema, object, "invoice");
+      const customer = await customerStatusByStripeId(deps.db, idOf(invoice.customer));
+      if (!customer) return ignored("no customer with this Stripe customer id");
+      await deps.flushCustomer?.(customer.customerId);
+      return { status: "processed" };
+    }
+    case "invoice.payment_failed": {
+      const stripeCustomerId = idOf(parse(invoiceSchema, object, "invoice").customer);
+      await markPastDue(deps.db, stripeCustomerId, event.created);
+      // Read back rather than trust the update: a retry of this event must still schedule the check.
+      const customer = await customerStatusByStripeId(deps.db, stripeCustomerId);
+      if (!customer) return ignored("no customer with this Stripe customer id");
+      return customer.status === "past_due" && customer.pastDueSince
+        ? { status: "processed", pastDue: { customerId: customer.customerId, since: customer.pastDueSince } }
+        : { status: "processed" };
+    }
+    case "invoice.paid": {
+      const stripeCustomerId = idOf(parse(invoiceSchema, object, "invoice").customer);
+      await markPaid(deps.db, stripeCustomerId, event.created);
+      return (await customerStatusByStripeId(deps.db, stripeCustomerId))
+        ? { status: "processed" }
+        : ignored("no customer with this Stripe customer id");
+    }
+    case "customer.deleted": {
+      const { id } = parse(customerSchema, object, "customer");
+      await markDeleted(deps.db, id, event.created);
+      return { status: "processed" };
+    }
+    default:
+      return ignored(`event type ${event.type} is not handled`);
+  }
+}
+
+async function subscriptionEvent(
+  deps: StripeEventDeps,
+  created: number,
+  object: unknown,
+): Promise<StripeEventOutcome> {
+  let source = object;
+  if (deps.stripe) {
+    const id = parse(z.looseObject({ id: z.string() }), object, "subscription").id;
+    source = await refetch(deps.stripe, id);
+  }
+  const sub = parse(stripeSubscriptionSchema, source, "subscription");
+  // The subscription and the customer it drives change together, or a retry would see half of it.
+  return deps.db.transaction(async (trx) => {
+    const applied = await applySubscription(trx, sub, created, { fresh: deps.stripe !== undefined });
+    if (!applied) return ignored("an event at least as new was already applied to this subscription");
+    if (applied.customerId) await followSubscription(trx, applied.customerId, sub.status, applied.planId);
+    return { status: "processed" };
+  });
+}
+
+async function refetch(stripe: NonNullable<StripeEventDeps["stripe"]>, id: string): Promise<unknown> {
+  try {
+    return await stripe.subscriptions.retrieve(id);
+  } catch (err) {
+    // 4xx (e.g. the subscription is not in this account) cannot get better; anything else is retried.
+    if (
+      err instanceof Stripe.errors.StripeInvalidRequestError ||
+      err instanceof Stripe.errors.StripeAuthenticationError
+    ) {
+      throw new PermanentError(
+        `re-fetching subscription ${id}: ${err.message}`,
+        400,
+        "invalid_request_error",
+        null,
+        {
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+}
