@@ -48,7 +48,7 @@ export function createMetrics(queues: () => readonly Queue[]) {
     }),
     stripeReports: new Counter({
       name: "meterline_stripe_reports_total",
-      help: "Stripe meter-event reports by outcome (sent, duplicate, rate_limited, retry, failed)",
+      help: "Stripe meter-event calls by outcome (sent, duplicate, rate-limited, retryable, permanent)",
       labelNames: ["outcome"] as const,
       registers,
     }),
