@@ -3,6 +3,7 @@ import type { Config } from "../src/config.js";
 import type { Db } from "../src/db.js";
 import { PermanentError } from "../src/errors.js";
 import type { Logger } from "../src/logger.js";
+import type { Metrics } from "../src/metrics.js";
 import { suspendIfOverdue } from "../src/billing/customer-status.js";
 import { applyStripeEvent, type StripeEventDeps } from "../src/billing/stripe-event-handlers.js";
 import { claimStripeEvent, finishStripeEvent } from "../src/billing/stripe-events.js";
@@ -13,6 +14,7 @@ type Deps = StripeEventDeps & {
   logger: Logger;
   queues: Pick<Queues, "stripeEvent">;
   config: Pick<Config, "stripeEvents">;
+  metrics: Pick<Metrics, "webhookEvents">;
 };
 
 /** The suspension check of one past-due episode: one job per customer and start of the episode. */
@@ -40,12 +42,14 @@ export function createApplyStripeEventProcessor(deps: Deps) {
       }
       await finishStripeEvent(db, eventId, outcome.status, outcome.note ?? null);
       log.info({ status: outcome.status, note: outcome.note }, "stripe event applied");
+      deps.metrics.webhookEvents.inc({ type: stored.type, outcome: outcome.status });
       return { eventId, status: outcome.status };
     } catch (err) {
       const permanent = err instanceof PermanentError || err instanceof UnrecoverableError;
       const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       const message = err instanceof Error ? err.message : String(err);
       await finishStripeEvent(db, eventId, final ? "dead" : "received", message);
+      deps.metrics.webhookEvents.inc({ type: stored.type, outcome: final ? "dead" : "retry" });
       throw permanent ? new UnrecoverableError(message) : err;
     }
   }

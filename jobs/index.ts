@@ -5,6 +5,7 @@ import { QUEUE, queuePrefix, type QueueName } from "../src/queues.js";
 import { createWorkerRedis } from "../src/redis.js";
 import { releaseFailedChatQuota } from "../src/billing/quota.js";
 import { createChatCompletionProcessor } from "./chat-completion.js";
+import { observeJobs } from "./observe-jobs.js";
 import { createFlushUsageProcessor } from "./flush-usage.js";
 import { createReconcileUsageProcessor } from "./reconcile-usage.js";
 import { createReportUsageProcessor, reportBackoffStrategy } from "./report-usage.js";
@@ -53,6 +54,7 @@ export function startWorkers(deps: Deps): Workers {
       );
     });
     if (deadLetters) attachDeadLetters(worker, deps.db, logger);
+    observeJobs(worker, name, deps.metrics, deadLetters === true);
     workers.push(worker);
     return worker;
   };

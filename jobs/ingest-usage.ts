@@ -2,6 +2,7 @@ import { UnrecoverableError, type Job } from "bullmq";
 import type { Config } from "../src/config.js";
 import type { Db } from "../src/db.js";
 import type { Logger } from "../src/logger.js";
+import { countTokens, type Metrics } from "../src/metrics.js";
 import { recordUsageRows, type UsageRow } from "../src/billing/ledger.js";
 import { billingPeriod } from "../src/billing/periods.js";
 import { listPriceMicros, type Plan } from "../src/billing/plans.js";
@@ -15,6 +16,7 @@ type Deps = {
   plans: { get(id: string): Promise<Plan> };
   quota: Pick<Quota, "add">;
   config: Pick<Config, "defaultModelPrice">;
+  metrics: Pick<Metrics, "tokens">;
 };
 
 /** Writes one accepted batch of ingested usage events as usage rows, each at most once. */
@@ -45,6 +47,8 @@ export function createIngestUsageProcessor(deps: Deps) {
       };
     });
     const inserted = await recordUsageRows(deps.db, rows);
+    const insertedIds = new Set(inserted.map((r) => r.requestId));
+    for (const row of rows) if (insertedIds.has(row.requestId)) countTokens(deps.metrics, row);
 
     // Only rows this attempt inserted count toward the quota counter, so a retry adds nothing twice.
     const period = await billingPeriod(deps.db, data.customerId);

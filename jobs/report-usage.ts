@@ -3,6 +3,7 @@ import type { Config } from "../src/config.js";
 import type { Db } from "../src/db.js";
 import { RetryableError } from "../src/errors.js";
 import type { Logger } from "../src/logger.js";
+import type { Metrics } from "../src/metrics.js";
 import { stripeReportJobSchema, type StripeReportJobData } from "../src/queues.js";
 import type { Redis } from "../src/redis.js";
 import { createMeterLock } from "../src/billing/meter-lock.js";
@@ -22,6 +23,7 @@ type Deps = {
   config: Config;
   stripe: Pick<StripeClient, "billing">;
   queues: { stripeReport: Pick<Queue<StripeReportJobData>, "rateLimit"> };
+  metrics: Pick<Metrics, "stripeReports">;
 };
 
 // Stripe accepts timestamps from the past 35 days; an hour of margin covers queueing and clocks.
@@ -101,6 +103,7 @@ export function createReportUsageProcessor(deps: Deps) {
     }
 
     const outcome = error === undefined ? "sent" : classifyMeterEventError(error);
+    deps.metrics.stripeReports.inc({ outcome });
     if (outcome === "sent" || outcome === "duplicate") {
       await markReportSent(db, report.id, stripeCustomerId);
       log.info({ value: report.value, duplicate: outcome === "duplicate" }, "usage report sent to Stripe");

@@ -43,6 +43,14 @@ const schema = z.object({
   WORKER_STALLED_INTERVAL_MS: int(1000).default(30_000),
   IDEMPOTENCY_TTL_S: int(60).default(86_400),
   JOB_RETENTION_S: int(60).default(86_400),
+  CHAT_STREAM_TTL_S: int(60).default(3_600),
+  SHUTDOWN_TIMEOUT_MS: int(1_000, 25_000).default(20_000),
+  RATE_LIMIT_PER_MINUTE: int(0).default(600),
+  RATE_LIMIT_PLANS: z
+    .string()
+    .regex(/^([\w-]+=\d+)(,[\w-]+=\d+)*$/, "must look like free=60,pro=600")
+    .optional(),
+  METRICS_PORT: int(1, 65535).optional(),
   STRIPE_METER_EVENT_NAME: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,100}$/, "1-100 letters, digits, _ . - only")
@@ -97,6 +105,13 @@ export type Config = Readonly<{
   worker: Readonly<{ lockMs: number; stalledIntervalMs: number }>;
   idempotencyTtlS: number;
   jobRetentionS: number;
+  /** How long a stream's relayed chunks stay in Redis (replays with the same Idempotency-Key). */
+  streamTtlS: number;
+  /** Both processes stop within this after SIGTERM (Heroku kills at 30 s). */
+  shutdownTimeoutMs: number;
+  /** Requests per minute per API key; 0 turns the limit off. `perPlan` overrides by plan id. */
+  rateLimit: Readonly<{ perMinute: number; perPlan: Readonly<Record<string, number>> }>;
+  metricsPort: number | undefined;
   stripe: Readonly<{ meterEventName: string; timeoutMs: number }>;
   reporting: Readonly<{
     flushIntervalMs: number;
@@ -162,6 +177,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     worker: Object.freeze({ lockMs: e.WORKER_LOCK_MS, stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS }),
     idempotencyTtlS: e.IDEMPOTENCY_TTL_S,
     jobRetentionS: e.JOB_RETENTION_S,
+    streamTtlS: e.CHAT_STREAM_TTL_S,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    rateLimit: Object.freeze({
+      perMinute: e.RATE_LIMIT_PER_MINUTE,
+      perPlan: Object.freeze(
+        Object.fromEntries(
+          (e.RATE_LIMIT_PLANS?.split(",") ?? []).map((pair) => {
+            const [plan, limit] = pair.split("=");
+            return [plan!, Number(limit)];
+          }),
+        ),
+      ),
+    }),
+    metricsPort: e.METRICS_PORT,
     stripe: Object.freeze({ meterEventName: e.STRIPE_METER_EVENT_NAME, timeoutMs: e.STRIPE_TIMEOUT_MS }),
     reporting: Object.freeze({
       flushIntervalMs: e.USAGE_FLUSH_INTERVAL_MS,

@@ -6,6 +6,8 @@ import { createLogger, type Logger } from "./logger.js";
 import { createQueueEvents, createQueues, QUEUE, type Queues } from "./queues.js";
 import { createProducerRedis, createWorkerRedis, type Redis } from "./redis.js";
 import { createPlanCache } from "./billing/plans.js";
+import { createMetrics, type Metrics } from "./metrics.js";
+import { createStreamReaders, type StreamReaders } from "./api/stream-readers.js";
 import { createStripeClient, type StripeClient } from "./billing/stripe-client.js";
 import { createQuota, type Quota } from "./billing/quota.js";
 
@@ -18,6 +20,7 @@ export interface Deps {
   queues: Queues;
   llm: Llm;
   plans: ReturnType<typeof createPlanCache>;
+  metrics: Metrics;
   /** Undefined without STRIPE_SECRET_KEY: usage then stays in the ledger, unreported. */
   stripe: StripeClient | undefined;
   quota: Quota;
@@ -28,6 +31,9 @@ export interface Deps {
 
 export interface WebDeps extends Deps {
   chatEvents: QueueEvents;
+  streamReaders: StreamReaders;
+  /** Aborted near the shutdown deadline: requests still waiting on a job answer 202 instead. */
+  draining: AbortController;
 }
 
 /** The composition root shared by web, worker, CLI and tests. */
@@ -53,6 +59,7 @@ export function createDeps(config: Config, name = "meterline"): Deps {
     queues,
     llm,
     plans: createPlanCache(db),
+    metrics: createMetrics(() => queues.all),
     stripe: createStripeClient(config),
     quota: createQuota({ db, redis, prefix: config.queuePrefix }),
     databaseUrl,
@@ -72,10 +79,14 @@ export function createWebDeps(config: Config): WebDeps {
   eventsConnection.on("error", () => {});
   const chatEvents = createQueueEvents(QUEUE.chat, eventsConnection, config);
   chatEvents.on("error", () => {});
+  const streamReaders = createStreamReaders(deps.redisUrl);
   return {
     ...deps,
     chatEvents,
+    streamReaders,
+    draining: new AbortController(),
     async close() {
+      streamReaders.close();
       await chatEvents.close();
       eventsConnection.disconnect();
       await deps.close();

@@ -34,6 +34,8 @@ export const chatJobSchema = z.object({
   // The OpenAI request as the client sent it (validated at the API), minus streaming flags.
   request: z.looseObject({ model: z.string(), messages: z.array(z.looseObject({ role: z.string() })) }),
   bodyHash: z.string(),
+  // Relay the answer as chunks through the request's Redis stream (src/chat-stream.ts).
+  stream: z.boolean().optional(),
   receivedAt: z.string(),
   // Kept on the job once the LLM answered, so a retry never pays the LLM twice.
   completion: z.looseObject({ id: z.string(), model: z.string() }).optional(),

@@ -26,3 +26,11 @@ export function createProducerRedis(url: string): Redis {
 export function createWorkerRedis(url: string): Redis {
   return new Redis(url, { ...base(url), maxRetriesPerRequest: null });
 }
+
+/**
+ * Blocking reader (XREAD BLOCK on a relayed stream): never the shared producer connection, whose
+ * command timeout would cut a block short and whose pipeline a block would stall for everyone.
+ */
+export function createReaderRedis(url: string): Redis {
+  return new Redis(url, { ...base(url), maxRetriesPerRequest: 1 });
+}

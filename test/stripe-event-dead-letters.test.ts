@@ -32,10 +32,10 @@ beforeAll(async () => {
     if (broken) throw new Error("usage flush failed: Stripe meter API unreachable");
     flushed.push(id);
   };
-  const { config, db, logger, queues } = stack.web;
+  const { config, db, logger, queues, metrics } = stack.web;
   worker = new Worker(
     QUEUE.stripeEvent,
-    createApplyStripeEventProcessor({ db, logger, queues, config, flushCustomer }),
+    createApplyStripeEventProcessor({ db, logger, queues, config, flushCustomer, metrics }),
     {
       connection: createWorkerRedis("redis://127.0.0.1:6379"),
       prefix: queuePrefix(config.queuePrefix, QUEUE.stripeEvent),
@@ -102,6 +102,10 @@ describe("stripe-event dead letters", () => {
     });
     expect(await (await stack.web.queues.stripeEvent.getJob(eventId))?.getState()).toBe("failed");
     expect(flushed).toEqual([]);
+    const webhooks = await stack.web.metrics.webhookEvents.get();
+    const count = (outcome: string) =>
+      webhooks.values.find((v) => v.labels.type === "invoice.created" && v.labels.outcome === outcome)?.value;
+    expect([count("received"), count("retry"), count("dead")]).toEqual([1, 2, 1]);
 
     broken = false;
     expect(await admin("POST", `/dead-letters/${letterId}/redrive`)).toEqual({

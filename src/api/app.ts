@@ -3,9 +3,12 @@ import type { WebDeps } from "../deps.js";
 import { bullBoardRouter } from "./bull-board.js";
 import { adminAuth, customerAuth } from "./middleware/auth.js";
 import { errorHandler, notFoundHandler } from "./middleware/errors.js";
+import { rateLimit } from "./middleware/rate-limit.js";
+import { requestLog } from "./middleware/request-log.js";
 import { adminReportRoutes } from "./routes/admin-reports.js";
 import { chatRoutes } from "./routes/chat.js";
 import { healthRoutes } from "./routes/health.js";
+import { metricsRoutes } from "./routes/metrics.js";
 import { usageRoutes } from "./routes/usage.js";
 import { adminDeadLetterRoutes } from "./routes/admin-dead-letters.js";
 import { stripeWebhookRoutes } from "./routes/stripe-webhooks.js";
@@ -16,7 +19,11 @@ export function createApp(deps: WebDeps): Express {
   app.disable("x-powered-by");
   app.set("trust proxy", true);
 
+  app.use(requestLog(deps));
   app.use(healthRoutes(deps));
+  // With METRICS_PORT set, metrics are served on that port instead (src/metrics-server.ts).
+  if (deps.config.adminToken && !deps.config.metricsPort)
+    app.use(metricsRoutes({ metrics: deps.metrics, adminToken: deps.config.adminToken }));
   // Raw body for the signature check: mounted before (and apart from) the /v1 JSON parser.
   app.use(stripeWebhookRoutes(deps));
 
@@ -29,7 +36,7 @@ export function createApp(deps: WebDeps): Express {
   }
 
   const json = express.json({ limit: deps.config.bodyLimit });
-  app.use("/v1", customerAuth(deps.db), json, chatRoutes(deps), usageRoutes(deps));
+  app.use("/v1", customerAuth(deps.db), rateLimit(deps), json, chatRoutes(deps), usageRoutes(deps));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

@@ -22,7 +22,12 @@ export async function startWeb(
     port: actualPort,
     stop: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        // Keep-alive sockets go idle as their last response ends: close them as they do.
+        const idle = setInterval(() => server.closeIdleConnections(), 250);
+        server.close(() => {
+          clearInterval(idle);
+          resolve();
+        });
         server.closeIdleConnections();
       }),
   };

@@ -105,12 +105,18 @@ async function insertRows(db: Db, rows: UsageRow[]): Promise<Set<string>> {
 export async function recordUsageRows(
   db: Db,
   rows: readonly UsageRow[],
-): Promise<Array<{ billableTokens: number; createdAt: Date }>> {
+): Promise<Array<{ requestId: string; billableTokens: number; createdAt: Date }>> {
   if (rows.length === 0) return [];
-  const inserted: Array<{ billable_tokens: number; created_at: Date }> = await db("usage_events")
+  const inserted: Array<{ request_id: string; billable_tokens: number; created_at: Date }> = await db(
+    "usage_events",
+  )
     .insert(rows.map(columnsOf))
     .onConflict("request_id")
     .ignore()
-    .returning(["billable_tokens", "created_at"]);
-  return inserted.map((r) => ({ billableTokens: r.billable_tokens, createdAt: r.created_at }));
+    .returning(["request_id", "billable_tokens", "created_at"]);
+  return inserted.map((r) => ({
+    requestId: r.request_id,
+    billableTokens: r.billable_tokens,
+    createdAt: r.created_at,
+  }));
 }

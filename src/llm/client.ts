@@ -6,6 +6,8 @@ export type ChatRequest = OpenAI.ChatCompletionCreateParamsNonStreaming;
 
 export interface Llm {
   complete(request: ChatRequest, options?: { signal?: AbortSignal }): Promise<ChatCompletion>;
+  /** Streams chunks, always asking the provider for a final usage chunk; errors are classified. */
+  stream(request: ChatRequest, options?: { signal?: AbortSignal }): AsyncIterable<OpenAI.ChatCompletionChunk>;
 }
 
 /** The LLM behind meterline, through the official SDK. Retries are the queue's job, not the SDK's. */
@@ -20,6 +22,16 @@ export function createLlm(options: { apiKey: string; baseURL?: string; timeoutMs
     async complete(request, { signal } = {}) {
       try {
         return await client.chat.completions.create({ ...request, stream: false }, { signal });
+      } catch (err) {
+        throw classifyLlmError(err);
+      }
+    },
+    async *stream(request, { signal } = {}) {
+      try {
+        // Usage is always requested: a stream without it would be billed from an estimate.
+        const params = { ...request, stream: true as const, stream_options: { include_usage: true } };
+        const stream = await client.chat.completions.create(params, { signal });
+        for await (const chunk of stream) yield chunk;
       } catch (err) {
         throw classifyLlmError(err);
       }

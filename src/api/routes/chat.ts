@@ -7,8 +7,13 @@ import { resolvePrice } from "../../billing/prices.js";
 import type { ChatJobData } from "../../queues.js";
 import { chatRequestSchema, parseBody } from "../chat-request.js";
 import { holdChatQuota } from "../chat-quota.js";
+import { unlessDraining } from "../drain.js";
+import { relayChatStream } from "../sse.js";
 
-type Deps = Pick<WebDeps, "config" | "db" | "redis" | "queues" | "quota" | "chatEvents" | "logger">;
+type Deps = Pick<
+  WebDeps,
+  "config" | "db" | "redis" | "queues" | "quota" | "chatEvents" | "logger" | "streamReaders" | "draining"
+>;
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -19,8 +24,6 @@ export function chatRoutes(deps: Deps): Router {
   router.post("/chat/completions", async (req, res) => {
     const customer = req.customer!;
     const body = parseBody(chatRequestSchema, req.body);
-    if (body.stream)
-      throw badRequest("Streaming is not supported yet: omit 'stream'.", "unsupported_parameter", "stream");
     if (!resolvePrice(body.model, deps.config.defaultModelPrice)) {
       throw badRequest(
         `The model '${body.model}' does not exist or has no price configured.`,
@@ -41,13 +44,18 @@ export function chatRoutes(deps: Deps): Router {
     if (idempotencyKey !== undefined) await claimIdempotencyKey(deps, requestId, bodyHash);
     const quota = await holdChatQuota(deps, customer, requestId, body, idempotencyKey !== undefined);
 
+    const respondAsync = /\brespond-async\b/i.test(req.header("prefer") ?? "");
+    // Async requests are polled, never streamed; the worker always asks the provider for usage.
+    const { stream, stream_options: streamOptions, ...request } = body;
+    const streaming = stream === true && !respondAsync;
     const data: ChatJobData = {
       requestId,
       customerId: customer.customerId,
       planId: customer.plan.id,
-      request: body,
+      request,
       bodyHash,
       receivedAt: new Date().toISOString(),
+      ...(streaming ? { stream: true } : {}),
       ...(quota ? { quota } : {}),
     };
     let job: Job<ChatJobData>;
@@ -59,9 +67,19 @@ export function chatRoutes(deps: Deps): Router {
     }
     res.setHeader("meterline-request-id", requestId);
 
-    if (/\brespond-async\b/i.test(req.header("prefer") ?? "")) return accepted(res, requestId);
+    if (respondAsync) return accepted(res, requestId);
+    if (streaming) {
+      const finished = async () => {
+        const stored = await getJob(deps, requestId);
+        return stored?.finishedOn ? (stored.returnvalue ?? undefined) : undefined;
+      };
+      return relayChatStream(deps, req, res, requestId, streamOptions?.include_usage === true, finished);
+    }
     try {
-      const completion = await job.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs);
+      const completion = await unlessDraining(
+        job.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs),
+        deps.draining.signal,
+      );
       res.json(completion);
     } catch {
       await answerUnfinished(deps, res, requestId);

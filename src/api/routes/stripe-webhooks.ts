@@ -4,7 +4,7 @@ import type { Deps } from "../../deps.js";
 import { badRequest, unavailable } from "../../errors.js";
 import { storeStripeEvent } from "../../billing/stripe-events.js";
 
-type WebhookDeps = Pick<Deps, "config" | "db" | "queues" | "logger">;
+type WebhookDeps = Pick<Deps, "config" | "db" | "queues" | "logger" | "metrics">;
 
 /**
  * POST /webhooks/stripe: verify the signature on the raw body, store the event, enqueue it, answer
@@ -42,6 +42,7 @@ export function stripeWebhookRoutes(deps: WebhookDeps): Router {
         // Not stored: a 503 makes Stripe deliver it again later.
         throw unavailable("Could not store the event; retry later.", err);
       }
+      deps.metrics.webhookEvents.inc({ type: event.type, outcome: stored ? "received" : "duplicate" });
       if (stored) {
         try {
           await deps.queues.stripeEvent.add(

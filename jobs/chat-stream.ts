@@ -1,0 +1,234 @@
+import { UnrecoverableError, type Job } from "bullmq";
+import type { Config } from "../src/config.js";
+import type { Db } from "../src/db.js";
+import { PermanentError } from "../src/errors.js";
+import type { Logger } from "../src/logger.js";
+import type { Metrics } from "../src/metrics.js";
+import type { Redis } from "../src/redis.js";
+import { billChat } from "../src/billing/bill-chat.js";
+import type { Plan } from "../src/billing/plans.js";
+import type { Quota } from "../src/billing/quota.js";
+import {
+  chatCancelKey,
+  chatStreamKey,
+  entryFields,
+  parseEntry,
+  type StreamEntry,
+  type StreamError,
+} from "../src/chat-stream.js";
+import type { ChatCompletion, ChatRequest, Llm } from "../src/llm/client.js";
+import {
+  createChunkAccumulator,
+  type ChatCompletionChunk,
+  type ChunkAccumulator,
+} from "../src/llm/stream.js";
+import { estimateUsage, usageFromProvider } from "../src/llm/usage.js";
+import type { ChatJobData } from "../src/queues.js";
+import { requeueIfShuttingDown } from "./requeue.js";
+
+export type ChatStreamerDeps = {
+  config: Pick<Config, "queuePrefix" | "streamTtlS" | "defaultModelPrice">;
+  db: Db;
+  redis: Pick<Redis, "pipeline" | "exists">;
+  llm: Pick<Llm, "stream">;
+  plans: { get(id: string): Promise<Plan> };
+  metrics: Pick<Metrics, "tokens">;
+  quota: Pick<Quota, "settle">;
+};
+
+// Cancellation is checked with every chunk written; while the provider is silent (before the first
+// token, or stalled) it is also polled at this interval.
+const IDLE_CANCEL_CHECK_MS = 500;
+
+const streamError = (status: number, message: string, type: string, code: string | null): StreamError => ({
+  status,
+  error: { message, type, param: null, code },
+});
+
+/**
+ * The streaming branch of a chat job: relays the provider's chunks into the request's Redis stream,
+ * stops when the client went away, and bills exactly once what was produced — from the provider's
+ * usage chunk, or estimated (and marked so) when there is none or the stream was cut short.
+ */
+export function createChatStreamer(deps: ChatStreamerDeps) {
+  return async (
+    job: Job<ChatJobData>,
+    data: ChatJobData,
+    log: Logger,
+    run: { token?: string; signal?: AbortSignal },
+  ): Promise<ChatCompletion> => {
+    const out = streamWriter(deps, data.requestId);
+    const acc = createChunkAccumulator();
+
+    const settle = async (clientError?: StreamError): Promise<ChatCompletion> => {
+      const usage = acc.usage
+        ? { tokens: usageFromProvider(acc.usage), source: "provider" as const }
+        : { tokens: estimateUsage(data.request.messages, acc.text), source: "estimated" as const };
+      const completion = acc.toCompletion(data.request.model);
+      // The row goes in before [DONE]: a client that saw the end can already see its usage.
+      const { inserted, billableTokens } = await billChat(deps, data, completion.model, usage);
+      const error: StreamEntry[] = clientError ? [{ type: "error", data: JSON.stringify(clientError) }] : [];
+      await out.append(...error, { type: "end" });
+      log.info({ inserted, billableTokens, source: usage.source }, "stream usage recorded");
+      return completion;
+    };
+
+    // A retry after the worker died mid-stream: the client already saw what the stream holds and a
+    // second generation cannot be spliced in, so bill what the stream holds and end it.
+    const { earlier, cancelled: leftEarly } = await out.begin();
+    if (earlier.length > 0) {
+      for (const entry of earlier) addEntry(acc, entry);
+      log.warn({ entries: earlier.length }, "settling a stream that an earlier attempt began");
+      const ended = earlier.some((e) => e.type === "end" || e.type === "error");
+      return settle(
+        ended || acc.usage
+          ? undefined
+          : streamError(
+              502,
+              "The worker relaying this stream stopped mid-answer; the partial answer was billed. Retry the request.",
+              "server_error",
+              "stream_interrupted",
+            ),
+      );
+    }
+
+    if (leftEarly) {
+      // The client left while the job waited in the queue: nothing was generated, nothing to bill.
+      log.info("client disconnected before the answer started");
+      await out.append({ type: "end" });
+      return acc.toCompletion(data.request.model);
+    }
+
+    const controller = new AbortController();
+    let cancelled = false;
+    run.signal?.addEventListener("abort", () => controller.abort("shutdown"), { once: true });
+    let lastChunkAt = Date.now();
+    const poll = setInterval(() => {
+      if (Date.now() - lastChunkAt < IDLE_CANCEL_CHECK_MS) return;
+      out.cancelled().then(
+        (yes) => {
+          if (!yes) return;
+          cancelled = true;
+          controller.abort("cancelled");
+        },
+        () => {},
+      );
+    }, IDLE_CANCEL_CHECK_MS);
+    try {
+      for await (const chunk of deps.llm.stream(data.request as ChatRequest, { signal: controller.signal })) {
+        lastChunkAt = Date.now();
+        acc.add(chunk);
+        if (await out.append(...entriesOf(chunk))) {
+          cancelled = true;
+          controller.abort("cancelled");
+          break;
+        }
+      }
+    } catch (err) {
+      if (!controller.signal.aborted) return failed(job, data, acc, err, out, settle);
+    } finally {
+      clearInterval(poll);
+    }
+
+    if (cancelled) {
+      log.info({ completionChars: acc.text.length }, "client disconnected: generation stopped");
+      return settle();
+    }
+    if (controller.signal.aborted) {
+      // Shutting down. Nothing shown yet: another worker can run the whole job again.
+      if (!acc.started) await requeueIfShuttingDown(job, run);
+      return settle(
+        streamError(
+          503,
+          "The worker relaying this stream shut down; the partial answer was billed. Retry the request.",
+          "server_error",
+          "worker_shutdown",
+        ),
+      );
+    }
+    return settle();
+  };
+}
+
+/** A provider failure mid-stream. Before any output the job retries as usual; after it, it settles. */
+async function failed(
+  job: Job<ChatJobData>,
+  data: ChatJobData,
+  acc: ChunkAccumulator,
+  err: unknown,
+  out: StreamWriter,
+  settle: (clientError?: StreamError) => Promise<ChatCompletion>,
+): Promise<ChatCompletion> {
+  const message = err instanceof Error ? err.message : String(err);
+  if (acc.started) {
+    return settle(
+      streamError(502, `The upstream LLM failed mid-answer: ${message}`, "server_error", "upstream_error"),
+    );
+  }
+  if (err instanceof PermanentError) {
+    const error = streamError(err.status, err.message, err.type, err.code);
+    await job.updateData({ ...data, error: { status: err.status, ...error.error } });
+    await out.append({ type: "error", data: JSON.stringify(error) }, { type: "end" });
+    throw new UnrecoverableError(err.message);
+  }
+  if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+    const error = streamError(
+      502,
+      `The upstream LLM failed after ${job.attemptsMade + 1} attempts: ${message}`,
+      "server_error",
+      "upstream_error",
+    );
+    await out.append({ type: "error", data: JSON.stringify(error) }, { type: "end" });
+  }
+  throw err;
+}
+
+/** Content and usage go in separate entries: the client sees the usage chunk only if it asked. */
+function entriesOf(chunk: ChatCompletionChunk): StreamEntry[] {
+  const { usage, ...content } = chunk;
+  const entries: StreamEntry[] = [];
+  if (!usage || chunk.choices.length > 0) entries.push({ type: "chunk", data: JSON.stringify(content) });
+  if (usage) entries.push({ type: "usage", data: JSON.stringify({ ...chunk, choices: [] }) });
+  return entries;
+}
+
+function addEntry(acc: ChunkAccumulator, entry: StreamEntry): void {
+  if (entry.type === "chunk" || entry.type === "usage") acc.add(JSON.parse(entry.data));
+}
+
+type StreamWriter = ReturnType<typeof streamWriter>;
+
+function streamWriter(deps: ChatStreamerDeps, requestId: string) {
+  const key = chatStreamKey(deps.config, requestId);
+  const cancelKey = chatCancelKey(deps.config, requestId);
+  const ttlMs = deps.config.streamTtlS * 1000;
+  return {
+    /** What an earlier attempt wrote, and whether the client already left: one round trip. */
+    async begin(): Promise<{ earlier: StreamEntry[]; cancelled: boolean }> {
+      const results = await exec(deps.redis.pipeline().xrange(key, "-", "+").exists(cancelKey));
+      const rows = results[0]?.[1] as [string, string[]][];
+      const earlier = rows.map(([, fields]) => parseEntry(fields)).filter((e) => e !== undefined);
+      return { earlier, cancelled: results[1]?.[1] === 1 };
+    },
+    /** Appends entries and refreshes the TTL; returns whether the client asked to stop. One round trip. */
+    async append(...entries: StreamEntry[]): Promise<boolean> {
+      const pipeline = deps.redis.pipeline();
+      for (const entry of entries) pipeline.xadd(key, ...(entryFields(entry) as ["*", ...string[]]));
+      pipeline.pexpire(key, ttlMs);
+      pipeline.exists(cancelKey);
+      const results = await exec(pipeline);
+      return results.at(-1)?.[1] === 1;
+    },
+    async cancelled(): Promise<boolean> {
+      return (await deps.redis.exists(cancelKey)) === 1;
+    },
+  };
+}
+
+/** Runs a pipeline; the first command error is thrown (ioredis only reports them per command). */
+async function exec(pipeline: ReturnType<Redis["pipeline"]>): Promise<[Error | null, unknown][]> {
+  const results = (await pipeline.exec()) ?? [];
+  const failure = results.find(([error]) => error);
+  if (failure) throw failure[0];
+  return results;
+}

@@ -1,0 +1,106 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Queue } from "bullmq";
+
+const JOB_STATES = [
+  "waiting",
+  "active",
+  "delayed",
+  "prioritized",
+  "waiting-children",
+  "failed",
+  "completed",
+] as const;
+
+/**
+ * Every Prometheus metric meterline exports, on a registry of its own per process (never the global
+ * default registry: tests run several apps in one process). Queue sizes are read at scrape time.
+ */
+export function createMetrics(queues: () => readonly Queue[]) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "meterline_" });
+  const registers = [registry];
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: "meterline_http_request_duration_seconds",
+      help: "HTTP request durations by method, route and status",
+      labelNames: ["method", "route", "status"] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: "meterline_rate_limited_total",
+      help: "Requests refused with 429 by the per-key rate limit",
+      registers,
+    }),
+    jobDuration: new Histogram({
+      name: "meterline_job_duration_seconds",
+      help: "Job attempt durations by queue and outcome (completed, retry, failed)",
+      labelNames: ["queue", "outcome"] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    }),
+    tokens: new Counter({
+      name: "meterline_tokens_total",
+      help: "Tokens recorded in the usage ledger by model and type (prompt, cached, completion, reasoning)",
+      labelNames: ["model", "type", "source"] as const,
+      registers,
+    }),
+    stripeReports: new Counter({
+      name: "meterline_stripe_reports_total",
+      help: "Stripe meter-event calls by outcome (sent, duplicate, rate-limited, retryable, permanent)",
+      labelNames: ["outcome"] as const,
+      registers,
+    }),
+    deadLetters: new Counter({
+      name: "meterline_dead_letters_total",
+      help: "Jobs that failed for good and were recorded as dead letters, by queue",
+      labelNames: ["queue"] as const,
+      registers,
+    }),
+    webhookEvents: new Counter({
+      name: "meterline_webhook_events_total",
+      help: "Stripe webhook events by type and outcome: received/duplicate at intake, then the worker's status (applied, ignored, …), retry or dead",
+      labelNames: ["type", "outcome"] as const,
+      registers,
+    }),
+    queueJobs: new Gauge({
+      name: "meterline_queue_jobs",
+      help: "Jobs per queue and state, read from Redis at scrape time",
+      labelNames: ["queue", "state"] as const,
+      registers,
+      async collect() {
+        this.reset();
+        await Promise.all(
+          queues().map(async (queue) => {
+            // Redis down: leave this queue out of the scrape rather than fail it.
+            const counts = await queue.getJobCounts(...JOB_STATES).catch(() => undefined);
+            for (const state of JOB_STATES) {
+              if (counts) this.set({ queue: queue.name, state }, counts[state] ?? 0);
+            }
+          }),
+        );
+      },
+    }),
+  };
+}
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Counts a ledger row's tokens by model, type and source; call once per row actually inserted. */
+export function countTokens(
+  metrics: Pick<Metrics, "tokens">,
+  row: {
+    model: string;
+    source: string;
+    promptTokens: number;
+    cachedTokens: number;
+    completionTokens: number;
+    reasoningTokens: number;
+  },
+): void {
+  const labels = { model: row.model, source: row.source };
+  metrics.tokens.inc({ ...labels, type: "prompt" }, row.promptTokens);
+  metrics.tokens.inc({ ...labels, type: "cached" }, row.cachedTokens);
+  metrics.tokens.inc({ ...labels, type: "completion" }, row.completionTokens);
+  metrics.tokens.inc({ ...labels, type: "reasoning" }, row.reasoningTokens);
+}

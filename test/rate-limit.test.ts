@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "./helpers/db.js";
+import { startStack, type Stack } from "./helpers/stack.js";
+import { createWebDeps, type WebDeps } from "../src/deps.js";
+import { startWeb } from "../src/api/listen.js";
+
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let stack: Stack;
+let second: { deps: WebDeps; url: string; stop(): Promise<void> };
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  stack = await startStack({
+    databaseUrl: database.url,
+    env: { RATE_LIMIT_PER_MINUTE: "60", RATE_LIMIT_PLANS: "pro=0" },
+  });
+  // A second web process: its own deps and connections, the same Redis and queue prefix.
+  const deps = createWebDeps(stack.config);
+  const web = await startWeb(deps, 0);
+  second = { deps, url: `http://127.0.0.1:${web.port}`, stop: web.stop };
+});
+afterAll(async () => {
+  await second?.stop();
+  await second?.deps.close();
+  await stack?.close();
+  await database?.drop();
+});
+
+const chat = (base: string, key: string) =>
+  fetch(`${base}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", prefer: "respond-async" },
+    body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }),
+  });
+
+describe("the per-key rate limit", () => {
+  it("is shared by two web apps: the 61st request in the minute gets 429 with Retry-After", async () => {
+    const { key } = await stack.customer();
+    const statuses: number[] = [];
+    for (let i = 0; i < 60; i++) statuses.push((await chat(i % 2 ? second.url : stack.url, key)).status);
+    expect(statuses.every((s) => s === 202)).toBe(true);
+
+    const limited = await chat(second.url, key);
+    expect(limited.status).toBe(429);
+    const retryAfter = Number(limited.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(await limited.json()).toMatchObject({
+      error: { type: "rate_limit_error", code: "rate_limit_exceeded" },
+    });
+    expect((await chat(stack.url, key)).status).toBe(429);
+
+    // Limits are per key: another customer's key is untouched.
+    const other = await stack.customer();
+    expect((await chat(stack.url, other.key)).status).toBe(202);
+  });
+
+  it("follows the plan's override (0 = unlimited)", async () => {
+    const { key } = await stack.customer({ planId: "pro" });
+    const statuses = await Promise.all(
+      Array.from({ length: 70 }, () => chat(stack.url, key).then((r) => r.status)),
+    );
+    expect(statuses.filter((s) => s === 202)).toHaveLength(70);
+  });
+});

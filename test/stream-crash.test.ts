@@ -1,0 +1,72 @@
+import { spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import OpenAI from "openai";
+import { countTokens } from "gpt-tokenizer";
+import { createTestDatabase } from "./helpers/db.js";
+import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let stack: Stack;
+
+const fastStall = { WORKER_LOCK_MS: "1500", WORKER_STALLED_INTERVAL_MS: "1000" };
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  stack = await startStack({ databaseUrl: database.url, worker: false, emulator: { chunkDelayMs: 150 } });
+});
+afterAll(async () => {
+  await stack?.close();
+  await database?.drop();
+});
+
+describe("a worker killed mid-stream", () => {
+  it("ends the client's stream with a stream_interrupted error and bills the relayed text once", async () => {
+    const { customerId, openai } = await stack.customer();
+    const child = spawn(process.execPath, ["--import", "tsx", "jobs/worker.ts"], {
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_URL: database.url,
+        REDIS_URL: stack.config.redisUrl,
+        QUEUE_PREFIX: stack.config.queuePrefix,
+        OPENAI_API_KEY: "sk-test",
+        OPENAI_BASE_URL: stack.emulator.url,
+        LOG_LEVEL: "silent",
+        ...fastStall,
+      },
+      stdio: "ignore",
+    });
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+
+    const content = Array.from({ length: 40 }, (_, i) => `word${i}`).join(" ");
+    const stream = await openai.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content }],
+      stream: true,
+    });
+    let text = "";
+    let seen = 0;
+    let rescuing: Promise<unknown> | undefined;
+    const error = await (async () => {
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta?.content ?? "";
+        if (chunk.choices[0]?.delta?.content && ++seen === 3) {
+          child.kill("SIGKILL");
+          rescuing = exited.then(() => stack.startWorker(fastStall));
+        }
+      }
+    })().catch((err: unknown) => err);
+    await rescuing;
+
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe("stream_interrupted");
+    expect(seen).toBeGreaterThanOrEqual(3);
+    const rows = await waitFor(async () => {
+      const found = await stack.db("usage_events").where({ customer_id: customerId });
+      return found.length > 0 ? found : undefined;
+    });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ source: "estimated", completion_tokens: countTokens(text) });
+    // The retry billed what had been relayed instead of asking the provider again.
+    expect(stack.emulator.calls).toBe(1);
+  });
+});

@@ -1,0 +1,92 @@
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "./helpers/db.js";
+import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let stack: Stack;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  stack = await startStack({ databaseUrl: database.url, emulator: { latencyMs: 1_500 } });
+});
+afterAll(async () => {
+  await stack?.close();
+  await database?.drop();
+});
+
+/** A web process as a child (`node --import tsx src/server.ts`) on a free port. */
+async function spawnWeb(env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
+    env: {
+      PATH: process.env.PATH,
+      PORT: "0",
+      DATABASE_URL: database.url,
+      REDIS_URL: stack.config.redisUrl,
+      QUEUE_PREFIX: stack.config.queuePrefix,
+      LOG_LEVEL: "info",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let port = 0;
+  const lines = createInterface({ input: child.stdout! });
+  for await (const line of lines) {
+    const entry = JSON.parse(line) as { msg: string; port?: number };
+    if (entry.msg === "web listening") {
+      port = entry.port!;
+      break;
+    }
+  }
+  child.stdout!.resume(); // keep draining its log so it never blocks on a full pipe
+  return { child, exited, url: `http://127.0.0.1:${port}/v1/chat/completions` };
+}
+
+async function chatInFlight(url: string, key: string) {
+  const before = stack.emulator.calls;
+  const response = fetch(url, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "finish me" }] }),
+  });
+  await waitFor(() => stack.emulator.calls > before, { what: "the job to call the LLM" });
+  return { response }; // wrapped: returning the promise itself would wait for it
+}
+
+describe("SIGTERM to a web process", () => {
+  it("stops accepting, finishes the requests in flight, and exits cleanly", async () => {
+    const { key } = await stack.customer();
+    const web = await spawnWeb();
+    const inFlight = await chatInFlight(web.url, key);
+    web.child.kill("SIGTERM");
+
+    const res = await inFlight.response;
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { object: string }).object).toBe("chat.completion");
+    expect(await web.exited).toBe(0);
+    await expect(fetch(web.url, { method: "POST" })).rejects.toThrow();
+  });
+
+  it("answers 202 near the deadline to a request whose job is still running; the job completes", async () => {
+    const { customerId, key } = await stack.customer();
+    stack.emulator.setLatency(6_000);
+    try {
+      const web = await spawnWeb({ SHUTDOWN_TIMEOUT_MS: "4000" });
+      const inFlight = await chatInFlight(web.url, key);
+      web.child.kill("SIGTERM");
+
+      const res = await inFlight.response;
+      expect(res.status).toBe(202);
+      const requestId = res.headers.get("meterline-request-id")!;
+      expect(res.headers.get("location")).toBe(`/v1/chats/${requestId}`);
+      expect(await web.exited).toBe(0);
+      const job = (await stack.web.queues.chat.getJob(requestId))!;
+      await job.waitUntilFinished(stack.web.chatEvents, 20_000);
+      expect(await stack.db("usage_events").where({ customer_id: customerId })).toHaveLength(1);
+    } finally {
+      stack.emulator.setLatency(1_500);
+    }
+  });
+});
