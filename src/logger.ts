@@ -21,5 +21,7 @@ export function createLogger(level: string, name: string, destination?: Destinat
       censor: "[redacted]",
     },
   };
-  return destination ? pino(options, destination) : pino(options);
+  // Asynchronous writes to stdout: a synchronous write per log line showed up as the largest single
+  // cost of the request path in profiles. pino flushes what is buffered when the process exits.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }

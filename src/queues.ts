@@ -33,7 +33,8 @@ export const chatJobSchema = z.object({
   planId: z.string(),
   // The OpenAI request as the client sent it (validated at the API), minus streaming flags.
   request: z.looseObject({ model: z.string(), messages: z.array(z.looseObject({ role: z.string() })) }),
-  bodyHash: z.string(),
+  // Hash of the request body, kept only for Idempotency-Key requests (same key, other body → 422).
+  bodyHash: z.string().optional(),
   // Relay the answer as chunks through the request's Redis stream (src/chat-stream.ts).
   stream: z.boolean().optional(),
   receivedAt: z.string(),

@@ -20,6 +20,9 @@ export function createApp(deps: WebDeps): Express {
   app.set("trust proxy", true);
 
   app.use(requestLog(deps));
+  // The hot path first, so chat requests do not walk the health, metrics and admin routers.
+  const json = express.json({ limit: deps.config.bodyLimit });
+  app.use("/v1", customerAuth(deps.db), rateLimit(deps), json, chatRoutes(deps), usageRoutes(deps));
   app.use(healthRoutes(deps));
   // With METRICS_PORT set, metrics are served on that port instead (src/metrics-server.ts).
   if (deps.config.adminToken && !deps.config.metricsPort)
@@ -34,9 +37,6 @@ export function createApp(deps: WebDeps): Express {
     app.use("/admin", adminReportRoutes(deps));
     app.use("/admin", adminDeadLetterRoutes(deps));
   }
-
-  const json = express.json({ limit: deps.config.bodyLimit });
-  app.use("/v1", customerAuth(deps.db), rateLimit(deps), json, chatRoutes(deps), usageRoutes(deps));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

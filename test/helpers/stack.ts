@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import OpenAI from "openai";
+import { Redis } from "ioredis";
 import { loadConfig, type Config } from "../../src/config.js";
 import { createDeps, createWebDeps, type Deps, type WebDeps } from "../../src/deps.js";
 import { startWeb } from "../../src/api/listen.js";
@@ -98,8 +99,30 @@ export async function startStack(opts: {
     async close() {
       await Promise.allSettled(extraWorkers.map((w) => w.close()));
       await server.stop();
+      await deleteKeys(config.redisUrl ?? "redis://127.0.0.1:6379", config.queuePrefix);
       await web.close();
       await emulator.close();
     },
   };
+}
+
+/** Removes every Redis key of one test's prefix, so the shared Redis does not fill up run after run. */
+async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  redis.on("error", () => {});
+  try {
+    await redis.connect();
+    for (const pattern of [`{${prefix}-*`, `${prefix}:*`]) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+        cursor = next;
+        if (keys.length) await redis.unlink(...keys);
+      } while (cursor !== "0");
+    }
+  } catch {
+    // A test that stopped its own Redis has nothing left to clean.
+  } finally {
+    redis.disconnect();
+  }
 }

@@ -40,8 +40,9 @@ export function chatRoutes(deps: Deps): Router {
       );
     }
     const requestId = chatRequestId(customer.customerId, idempotencyKey);
-    const bodyHash = sha256(canonicalJson(body));
-    if (idempotencyKey !== undefined) await claimIdempotencyKey(deps, requestId, bodyHash);
+    // Only a keyed request can be repeated, so only it pays for hashing its body.
+    const bodyHash = idempotencyKey === undefined ? undefined : sha256(canonicalJson(body));
+    if (bodyHash !== undefined) await claimIdempotencyKey(deps, requestId, bodyHash);
     const quota = await holdChatQuota(deps, customer, requestId, body, idempotencyKey !== undefined);
 
     const respondAsync = /\brespond-async\b/i.test(req.header("prefer") ?? "");
@@ -53,7 +54,7 @@ export function chatRoutes(deps: Deps): Router {
       customerId: customer.customerId,
       planId: customer.plan.id,
       request,
-      bodyHash,
+      ...(bodyHash ? { bodyHash } : {}),
       receivedAt: new Date().toISOString(),
       ...(streaming ? { stream: true } : {}),
       ...(quota ? { quota } : {}),
