@@ -9,7 +9,8 @@ import { createApiKey, createCustomer } from "../billing/customers.js";
 import { startWorkers } from "../../jobs/index.js";
 import { resolvePostgres, resolveRedis, type ResolvedService } from "./services.js";
 import { startOpenAIEmulator } from "./openai-emulator.js";
-import { startStripeEmulator } from "./stripe-emulator.js";
+import { startStripeEmulator, type StripeEmulator } from "./stripe-emulator.js";
+import { setupStripe } from "../billing/stripe-setup.js";
 
 /**
  * `npm start`: the whole stack on one machine for a newcomer — Postgres and Redis (found or
@@ -45,14 +46,13 @@ async function main() {
       `OPENAI_API_KEY is not set: chats are answered by the local OpenAI emulator at ${openai.url}`,
     );
   }
-  let stripeEmulatorUrl: string | undefined;
+  let stripeEmulator: StripeEmulator | undefined;
   if (!initial.stripeSecretKey) {
-    const stripe = await startStripeEmulator({
+    const stripe = (stripeEmulator = await startStripeEmulator({
       webhookSecret: initial.stripeWebhookSecret,
       webhookUrl: `http://127.0.0.1:${initial.port}/webhooks/stripe`,
-    });
+    }));
     stops.push(() => stripe.close());
-    stripeEmulatorUrl = stripe.url;
     overrides.STRIPE_SECRET_KEY = "sk_test_local_emulator";
     overrides.STRIPE_API_BASE = stripe.url;
     overrides.STRIPE_WEBHOOK_SECRET = initial.stripeWebhookSecret ?? "whsec_meterline_emulator";
@@ -72,6 +72,14 @@ async function main() {
     (await web.db("customers").where({ name: "Demo Co" }).first("id")) ??
     (await createCustomer(web.db, { name: "Demo Co", email: "demo@example.com", planId: "pro" }));
   const key = await createApiKey(web.db, demo.id);
+  if (stripeEmulator && web.stripe) {
+    // The emulator starts empty every time: give it the meter, products and prices of the plans,
+    // and the demo customer a Stripe customer, so usage flows all the way to a meter event.
+    await setupStripe({ db: web.db, config, stripe: web.stripe });
+    const { id } = stripeEmulator.createCustomer({ name: "Demo Co", email: "demo@example.com" });
+    await web.db("customers").where({ id: demo.id }).update({ stripe_customer_id: id });
+    log(`Stripe emulator: meter, products and prices created; Demo Co is ${id}`);
+  }
 
   const workerDeps = createDeps(config, "worker");
   const workers = startWorkers(workerDeps);
@@ -96,7 +104,9 @@ async function main() {
   say(`  API          ${base}/v1`);
   say(`  Bull Board   ${base}/admin/queues  (user: admin, password: ${config.adminToken})`);
   say(`  Admin token  ${config.adminToken}`);
-  if (stripeEmulatorUrl) say(`  Stripe emu   ${stripeEmulatorUrl}`);
+  if (stripeEmulator) {
+    say(`  Stripe emu   ${stripeEmulator.url}  (meter events: ${stripeEmulator.url}/_emulator/meter_events)`);
+  }
   say(`  Demo customer ${demo.id} on plan "pro", API key (new on every start):`);
   say(`    ${key.key}`);
   say();
