@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "./helpers/db.js";
 import { startStack, waitFor, type Stack } from "./helpers/stack.js";
@@ -14,24 +13,6 @@ afterAll(async () => {
   await stack?.close();
   await database?.drop();
 });
-
-function spawnWorker(env: Record<string, string>) {
-  const child = spawn(process.execPath, ["--import", "tsx", "jobs/worker.ts"], {
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: database.url,
-      REDIS_URL: stack.config.redisUrl,
-      QUEUE_PREFIX: stack.config.queuePrefix,
-      OPENAI_API_KEY: "sk-test",
-      OPENAI_BASE_URL: stack.emulator.url,
-      LOG_LEVEL: "silent",
-      ...env,
-    },
-    stdio: "ignore",
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, exited };
-}
 
 async function enqueue20(key: string): Promise<string[]> {
   const ids = await Promise.all(
@@ -60,7 +41,7 @@ const rowsFor = (customerId: string) => stack.db("usage_events").where({ custome
 describe("SIGTERM to a worker with 20 slow jobs active", () => {
   it("lets them finish before it exits when they finish within the deadline", async () => {
     const { customerId, key } = await stack.customer();
-    const { child, exited } = spawnWorker({ SHUTDOWN_TIMEOUT_MS: "20000" });
+    const { child, exited } = stack.spawnWorkerProcess({ SHUTDOWN_TIMEOUT_MS: "20000" });
     const before = stack.emulator.calls;
     const ids = await enqueue20(key);
     await waitFor(() => stack.emulator.calls - before >= 20, { timeoutMs: 20_000, what: "20 active jobs" });
@@ -75,7 +56,7 @@ describe("SIGTERM to a worker with 20 slow jobs active", () => {
 
   it("hands the unfinished ones back at the deadline; a second worker completes them, billed once each", async () => {
     const { customerId, key } = await stack.customer();
-    const { child, exited } = spawnWorker({ SHUTDOWN_TIMEOUT_MS: "1000" });
+    const { child, exited } = stack.spawnWorkerProcess({ SHUTDOWN_TIMEOUT_MS: "1000" });
     const before = stack.emulator.calls;
     const ids = await enqueue20(key);
     await waitFor(() => stack.emulator.calls - before >= 20, { timeoutMs: 20_000, what: "20 active jobs" });

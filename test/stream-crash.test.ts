@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { countTokens } from "gpt-tokenizer";
@@ -22,20 +21,7 @@ afterAll(async () => {
 describe("a worker killed mid-stream", () => {
   it("ends the client's stream with a stream_interrupted error and bills the relayed text once", async () => {
     const { customerId, openai } = await stack.customer();
-    const child = spawn(process.execPath, ["--import", "tsx", "jobs/worker.ts"], {
-      env: {
-        PATH: process.env.PATH,
-        DATABASE_URL: database.url,
-        REDIS_URL: stack.config.redisUrl,
-        QUEUE_PREFIX: stack.config.queuePrefix,
-        OPENAI_API_KEY: "sk-test",
-        OPENAI_BASE_URL: stack.emulator.url,
-        LOG_LEVEL: "silent",
-        ...fastStall,
-      },
-      stdio: "ignore",
-    });
-    const exited = new Promise((resolve) => child.once("exit", resolve));
+    const { child, exited } = stack.spawnWorkerProcess(fastStall);
 
     const content = Array.from({ length: 40 }, (_, i) => `word${i}`).join(" ");
     const stream = await openai.chat.completions.create({

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "./helpers/db.js";
 import { startStack, waitFor, type Stack } from "./helpers/stack.js";
@@ -20,20 +19,7 @@ afterAll(async () => {
 describe("a worker that dies mid-job", () => {
   it("leaves a stalled job that another worker finishes, with exactly one usage row", async () => {
     const { customerId, key } = await stack.customer();
-    const child = spawn(process.execPath, ["--import", "tsx", "jobs/worker.ts"], {
-      env: {
-        PATH: process.env.PATH,
-        DATABASE_URL: database.url,
-        REDIS_URL: stack.config.redisUrl,
-        QUEUE_PREFIX: stack.config.queuePrefix,
-        OPENAI_API_KEY: "sk-test",
-        OPENAI_BASE_URL: stack.emulator.url,
-        LOG_LEVEL: "silent",
-        ...fastStall,
-      },
-      stdio: "ignore",
-    });
-    const exited = new Promise((resolve) => child.once("exit", resolve));
+    const { child, exited } = stack.spawnWorkerProcess(fastStall);
 
     const res = await fetch(`${stack.url}/v1/chat/completions`, {
       method: "POST",

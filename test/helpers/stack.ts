@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import OpenAI from "openai";
 import { Redis } from "ioredis";
@@ -29,6 +30,8 @@ export interface Stack {
   startWorker(
     env?: Record<string, string>,
   ): Promise<{ deps: Deps; workers: Workers; close(): Promise<void> }>;
+  /** Runs `jobs/worker.ts` as a separate OS process on this stack (for kill and SIGTERM tests). */
+  spawnWorkerProcess(env?: Record<string, string>): { child: ChildProcess; exited: Promise<number | null> };
   customer(opts?: {
     planId?: string;
   }): Promise<{ customerId: string; key: string; keyId: number; openai: OpenAI }>;
@@ -90,6 +93,14 @@ export async function startStack(opts: {
     db: web.db,
     workers,
     startWorker,
+    spawnWorkerProcess(env = {}) {
+      const child = spawn(process.execPath, ["--import", "tsx", "jobs/worker.ts"], {
+        env: { PATH: process.env.PATH, ...baseEnv, ...env },
+        stdio: "ignore",
+      });
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      return { child, exited };
+    },
     async customer({ planId } = {}) {
       const customer = await createCustomer(web.db, { name: "Test Co", planId });
       const key = await createApiKey(web.db, customer.id);
