@@ -42,7 +42,8 @@ const schema = z.object({
   WORKER_LOCK_MS: int(1000).default(30_000),
   WORKER_STALLED_INTERVAL_MS: int(1000).default(30_000),
   IDEMPOTENCY_TTL_S: int(60).default(86_400),
-  JOB_RETENTION_S: int(60).default(86_400),
+  // Async results are promised for at least 24 hours.
+  JOB_RETENTION_S: int(86_400).default(86_400),
   CHAT_STREAM_TTL_S: int(60).default(3_600),
   SHUTDOWN_TIMEOUT_MS: int(1_000, 25_000).default(20_000),
   RATE_LIMIT_PER_MINUTE: int(0).default(600),

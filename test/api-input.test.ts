@@ -83,6 +83,20 @@ describe("bad input", () => {
     }
   });
 
+  it("records when a key was last used", async () => {
+    const customer = await stack.customer();
+    const res = await fetch(`${stack.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${customer.key}`, "content-type": "application/json" },
+      body: JSON.stringify(valid),
+    });
+    expect(res.status).toBe(200);
+    const row = await waitFor(() =>
+      stack.db("api_keys").where({ id: customer.keyId }).whereNotNull("last_used_at").first(),
+    );
+    expect(row.last_used_at).toBeInstanceOf(Date);
+  });
+
   it("refuses a revoked key with 401", async () => {
     const customer = await stack.customer();
     await revokeApiKey(stack.db, customer.keyId);

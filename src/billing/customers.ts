@@ -105,6 +105,7 @@ export async function authenticateKey(db: Db, key: string): Promise<Authenticate
       "p.hard_limit_tokens",
     );
   if (!row) return undefined;
+  touchKey(db, row.key_id);
   return {
     customerId: row.customer_id,
     status: row.status,
@@ -122,4 +123,18 @@ function customerFromRow(row: Record<string, unknown>): Customer {
     stripeCustomerId: (row.stripe_customer_id as string | null) ?? null,
     status: row.status as CustomerStatus,
   };
+}
+
+/**
+ * Records that a key was used, at most once a minute per key (the API caches lookups, so this runs
+ * on a cache miss only). Best effort: a failed touch never fails the request.
+ */
+function touchKey(db: Db, keyId: number): void {
+  db("api_keys")
+    .where({ id: keyId })
+    .andWhere((q) =>
+      q.whereNull("last_used_at").orWhere("last_used_at", "<", db.raw("now() - interval '1 minute'")),
+    )
+    .update({ last_used_at: db.fn.now() })
+    .catch(() => {});
 }
