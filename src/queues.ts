@@ -151,6 +151,9 @@ export function createQueues(connection: Redis, config: Config): Queues {
   const usage = queue<UsageJobData>(QUEUE.usage, usageJobOptions(config));
   const stripeEvent = queue<StripeEventJobData>(QUEUE.stripeEvent, stripeEventJobOptions(config));
   const all = [chat, usage, usageFlush, stripeReport, reconcile, stripeEvent] as Queue[];
+  // A queue without an error listener makes BullMQ console.error every reconnect during a Redis
+  // outage (its job scheduler forwards errors to the queue). Outages surface as 503s and /readyz.
+  for (const queue of all) queue.on("error", () => {});
   return {
     chat,
     usage,
