@@ -110,6 +110,32 @@ describe("a chat request", () => {
     expect(await rowsFor(customerId)).toHaveLength(0);
   });
 
+  it("runs a chat that ran out of retries again when the client repeats its Idempotency-Key", async () => {
+    const { customerId, openai } = await stack.customer();
+    const headers = { "Idempotency-Key": "flaky-upstream" };
+    stack.emulator.injectFault({ kind: "status", status: 500, times: 3 });
+    const err = await openai.chat.completions.create(ask("try again"), { headers }).catch((e) => e);
+    expect(err.status).toBe(502);
+
+    const completion = await openai.chat.completions.create(ask("try again"), { headers });
+    expect(completion.object).toBe("chat.completion");
+    const again = await openai.chat.completions.create(ask("try again"), { headers });
+    expect(again).toEqual(completion);
+    expect(await rowsFor(customerId)).toHaveLength(1);
+  });
+
+  it("answers a repeated provider 400 from the failed job, without calling the LLM again", async () => {
+    const { openai } = await stack.customer();
+    const headers = { "Idempotency-Key": "bad-request" };
+    stack.emulator.injectFault({ kind: "status", status: 400, times: 1, message: "Invalid 'messages'." });
+    await openai.chat.completions.create(ask("bad"), { headers }).catch((e) => e);
+    const before = stack.emulator.calls;
+    const err = await openai.chat.completions.create(ask("bad"), { headers }).catch((e) => e);
+    expect(err.status).toBe(400);
+    expect(err.error.message).toBe("Invalid 'messages'.");
+    expect(stack.emulator.calls).toBe(before);
+  });
+
   it("answers 202 with a Location for Prefer: respond-async, and the chat can be fetched by its owner only", async () => {
     const { key } = await stack.customer();
     const other = await stack.customer();

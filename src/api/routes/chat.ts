@@ -43,7 +43,11 @@ export function chatRoutes(deps: Deps): Router {
     // Only a keyed request can be repeated, so only it pays for hashing its body.
     const bodyHash = idempotencyKey === undefined ? undefined : sha256(canonicalJson(body));
     if (bodyHash !== undefined) await claimIdempotencyKey(deps, requestId, bodyHash);
-    const quota = await holdChatQuota(deps, customer, requestId, body, idempotencyKey !== undefined);
+    // A keyed repeat of a chat whose retries ran out on transient provider errors runs it again, as
+    // a client retrying a 502 expects; a chat that succeeded or failed on its own 4xx answers as before.
+    const rerun = bodyHash !== undefined ? await transientlyFailedJob(deps, requestId) : undefined;
+    const quota = await holdChatQuota(deps, customer, requestId, body, bodyHash !== undefined && !rerun);
+    if (rerun) await runAgain(rerun, quota);
 
     const respondAsync = /\brespond-async\b/i.test(req.header("prefer") ?? "");
     // Async requests are polled, never streamed; the worker always asks the provider for usage.
@@ -117,6 +121,24 @@ async function claimIdempotencyKey(deps: Deps, requestId: string, bodyHash: stri
       "invalid_request_error",
       "idempotency_key_reused",
     );
+  }
+}
+
+async function transientlyFailedJob(deps: Deps, id: string): Promise<Job<ChatJobData> | undefined> {
+  const job = await getJob(deps, id);
+  const failedTransiently = job?.finishedOn && !job.returnvalue && !job.data.error && !job.data.stream;
+  return failedTransiently ? job : undefined;
+}
+
+/** Back to the wait list with a fresh retry budget; a concurrent repeat that got there first wins. */
+async function runAgain(job: Job<ChatJobData>, quota: ChatJobData["quota"]): Promise<void> {
+  try {
+    if (quota) await job.updateData({ ...job.data, quota });
+    await job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
+  } catch (err) {
+    if ((await job.getState().catch(() => "unknown")) === "failed") {
+      throw unavailable("The request queue is unavailable; retry shortly.", err);
+    }
   }
 }
 
