@@ -6,7 +6,7 @@ import { HttpError, unavailable } from "../errors.js";
 import { estimatePromptTokens } from "../llm/usage.js";
 import type { ChatRequestBody } from "./chat-request.js";
 
-type Deps = Pick<WebDeps, "config" | "db" | "queues" | "quota">;
+type Deps = Pick<WebDeps, "config" | "db" | "quota">;
 
 /**
  * Reserves a chat's estimated tokens against its customer's hard limit before it is enqueued, or
@@ -18,7 +18,8 @@ export async function holdChatQuota(
   customer: AuthenticatedCustomer,
   requestId: string,
   body: ChatRequestBody,
-  keyed: boolean,
+  /** A job under this request id already holds (or has settled) the reservation. */
+  jobHoldsQuota: boolean,
 ): Promise<QuotaHold | undefined> {
   const limitTokens = customer.plan.hardLimitTokens;
   if (limitTokens === null) return undefined;
@@ -27,7 +28,7 @@ export async function holdChatQuota(
   const tokens = estimatePromptTokens(body.messages) + completion;
   const period = await billingPeriod(deps.db, customer.customerId);
   try {
-    if (keyed && (await deps.queues.chat.getJob(requestId))) return undefined;
+    if (jobHoldsQuota) return undefined;
     const result = await deps.quota.reserve({
       customerId: customer.customerId,
       requestId,

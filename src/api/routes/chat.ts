@@ -45,8 +45,9 @@ export function chatRoutes(deps: Deps): Router {
     if (bodyHash !== undefined) await claimIdempotencyKey(deps, requestId, bodyHash);
     // A keyed repeat of a chat whose retries ran out on transient provider errors runs it again, as
     // a client retrying a 502 expects; a chat that succeeded or failed on its own 4xx answers as before.
-    const rerun = bodyHash !== undefined ? await transientlyFailedJob(deps, requestId) : undefined;
-    const quota = await holdChatQuota(deps, customer, requestId, body, bodyHash !== undefined && !rerun);
+    const existing = bodyHash !== undefined ? await getJob(deps, requestId) : undefined;
+    const rerun = existing && failedTransiently(existing) ? existing : undefined;
+    const quota = await holdChatQuota(deps, customer, requestId, body, existing !== undefined && !rerun);
     if (rerun) await runAgain(rerun, quota);
 
     const respondAsync = /\brespond-async\b/i.test(req.header("prefer") ?? "");
@@ -124,10 +125,8 @@ async function claimIdempotencyKey(deps: Deps, requestId: string, bodyHash: stri
   }
 }
 
-async function transientlyFailedJob(deps: Deps, id: string): Promise<Job<ChatJobData> | undefined> {
-  const job = await getJob(deps, id);
-  const failedTransiently = job?.finishedOn && !job.returnvalue && !job.data.error && !job.data.stream;
-  return failedTransiently ? job : undefined;
+function failedTransiently(job: Job<ChatJobData>): boolean {
+  return Boolean(job.finishedOn && !job.returnvalue && !job.data.error && !job.data.stream);
 }
 
 /** Back to the wait list with a fresh retry budget; a concurrent repeat that got there first wins. */
