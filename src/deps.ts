@@ -50,6 +50,8 @@ export function createDeps(config: Config, name = "meterline"): Deps {
     apiKey: config.openaiApiKey ?? "unset",
     baseURL: config.openaiBaseUrl,
     timeoutMs: config.chat.llmTimeoutMs,
+    // Every chat slot may hold a connection; keep them all between calls instead of reconnecting.
+    maxIdleConnections: config.chat.concurrency,
   });
   return {
     config,

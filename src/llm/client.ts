@@ -1,5 +1,6 @@
 import OpenAI from "openai";
 import { PermanentError, RetryableError } from "../errors.js";
+import { createHttpFetch } from "./http-fetch.js";
 
 export type ChatCompletion = OpenAI.ChatCompletion;
 export type ChatRequest = OpenAI.ChatCompletionCreateParamsNonStreaming;
@@ -11,12 +12,18 @@ export interface Llm {
 }
 
 /** The LLM behind meterline, through the official SDK. Retries are the queue's job, not the SDK's. */
-export function createLlm(options: { apiKey: string; baseURL?: string; timeoutMs: number }): Llm {
+export function createLlm(options: {
+  apiKey: string;
+  baseURL?: string;
+  timeoutMs: number;
+  maxIdleConnections?: number;
+}): Llm {
   const client = new OpenAI({
     apiKey: options.apiKey,
     baseURL: options.baseURL,
     timeout: options.timeoutMs,
     maxRetries: 0,
+    fetch: createHttpFetch({ maxFreeSockets: options.maxIdleConnections }),
   });
   return {
     async complete(request, { signal } = {}) {
