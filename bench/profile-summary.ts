@@ -28,10 +28,25 @@ const where = (url: string) => {
   if (url === "") return "(native/vm)";
   return url.replace(/^file:\/\/.*?\/(src|jobs|bench)\//, "$1/");
 };
+const parentOf = new Map<number, number>();
+for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id);
+// Node internals and native frames (socket writes, streams, timers) charged to the nearest package or
+// project file above them: what each library costs with the runtime work it causes.
+const owner = (id: number): string => {
+  for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+    const { callFrame: f } = byId.get(at)!;
+    const w = where(f.url);
+    if (w !== "(native/vm)" && !w.startsWith("node:")) return w;
+  }
+  const { callFrame: f } = byId.get(id)!;
+  return f.functionName.startsWith("(") ? f.functionName : where(f.url);
+};
 const add = (map: Map<string, number>, key: string, us: number) => map.set(key, (map.get(key) ?? 0) + us);
 const fns = new Map<string, number>();
 const pkgs = new Map<string, number>();
+const owners = new Map<string, number>();
 for (const [id, us] of selfUs) {
+  add(owners, owner(id), us);
   const { callFrame: f } = byId.get(id)!;
   add(fns, `${f.functionName || "(anonymous)"} ${where(f.url)}:${f.lineNumber + 1}`, us);
   add(pkgs, where(f.url), us);
@@ -46,3 +61,4 @@ const print = (title: string, map: Map<string, number>) => {
 console.log(`${file}: ${(total / 1e6).toFixed(1)} s sampled`);
 print("self time by package / file", pkgs);
 print("self time by function", fns);
+print("self time charged to the nearest package or project file", owners);

@@ -47,7 +47,7 @@ export function createChatCompletionProcessor(deps: Deps) {
     const usage = completion.usage
       ? { tokens: usageFromProvider(completion.usage), source: "provider" as const }
       : {
-          tokens: estimateUsage(data.request.messages, completion.choices[0]?.message?.content ?? ""),
+          tokens: await estimateUsage(data.request.messages, completion.choices[0]?.message?.content ?? ""),
           source: "estimated" as const,
         };
     const { inserted, billableTokens } = await billChat(deps, data, completion.model, usage);

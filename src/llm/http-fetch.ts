@@ -111,38 +111,76 @@ type Meta = { status: number; statusText: string; headers: Headers; url: string 
 
 /**
  * The parts of `Response` a client reads from a whole body, without building web streams for it;
- * `body` and `clone()` fall back to a real `Response` for the rare caller that wants them.
+ * `body`, `formData()` and `clone()` fall back to a real `Response` for the rare caller that wants them.
  */
+class BufferedResponse {
+  readonly ok: boolean;
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: Headers;
+  readonly url: string;
+  readonly redirected = false;
+  readonly type = "basic";
+  #buffer: Buffer;
+  #used = false;
+
+  constructor(meta: Meta, buffer: Buffer) {
+    this.ok = meta.status >= 200 && meta.status < 300;
+    this.status = meta.status;
+    this.statusText = meta.statusText;
+    this.headers = meta.headers;
+    this.url = meta.url;
+    this.#buffer = buffer;
+  }
+
+  get bodyUsed(): boolean {
+    return this.#used;
+  }
+
+  get body(): ReadableStream<Uint8Array> | null {
+    return this.#real().body;
+  }
+
+  async text(): Promise<string> {
+    return this.#take().toString("utf8");
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(this.#take().toString("utf8"));
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    return new Uint8Array(this.#take()).buffer;
+  }
+
+  async bytes(): Promise<Uint8Array> {
+    return new Uint8Array(this.#take());
+  }
+
+  async blob(): Promise<Blob> {
+    return new Blob([this.#take()]);
+  }
+
+  async formData(): Promise<FormData> {
+    return this.#real().formData();
+  }
+
+  clone(): Response {
+    return this.#real();
+  }
+
+  #take(): Buffer {
+    if (this.#used) throw new TypeError("Body is unusable: Body has already been read");
+    this.#used = true;
+    return this.#buffer;
+  }
+
+  #real(): Response {
+    const nullBody = this.status === 204 || this.status === 304;
+    return new Response(nullBody ? null : this.#buffer, this);
+  }
+}
+
 function bufferedResponse(meta: Meta, buffer: Buffer): Response {
-  let used = false;
-  const take = () => {
-    if (used) throw new TypeError("Body is unusable: Body has already been read");
-    used = true;
-    return buffer;
-  };
-  const nullBody = meta.status === 204 || meta.status === 304;
-  const real = () => new Response(nullBody ? null : buffer, meta);
-  const response = {
-    ...meta,
-    ok: meta.status >= 200 && meta.status < 300,
-    redirected: false,
-    type: "basic",
-    get bodyUsed() {
-      return used;
-    },
-    get body() {
-      return real().body;
-    },
-    text: async () => take().toString("utf8"),
-    json: async () => JSON.parse(take().toString("utf8")) as unknown,
-    arrayBuffer: async () => {
-      const b = take();
-      return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
-    },
-    bytes: async () => new Uint8Array(take()),
-    blob: async () => new Blob([take()]),
-    formData: async () => real().formData(),
-    clone: () => real(),
-  };
-  return response as unknown as Response;
+  return new BufferedResponse(meta, buffer) as unknown as Response;
 }

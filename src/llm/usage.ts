@@ -1,5 +1,4 @@
 import type OpenAI from "openai";
-import { countTokens } from "gpt-tokenizer";
 import type { TokenUsage } from "../billing/prices.js";
 
 /**
@@ -26,7 +25,8 @@ type Message = { role: string; content?: unknown; name?: unknown };
  * Prompt tokens of a chat request as OpenAI's chat format counts them: 3 tokens of framing per
  * message plus its role, content and name, and 3 to prime the reply.
  */
-export function estimatePromptTokens(messages: readonly Message[]): number {
+export async function estimatePromptTokens(messages: readonly Message[]): Promise<number> {
+  const countPlain = await plainCounter();
   return messages.reduce(
     (sum, m) =>
       sum +
@@ -39,18 +39,28 @@ export function estimatePromptTokens(messages: readonly Message[]): number {
 }
 
 /** Estimates usage with a tokenizer when a provider returns none; the row is marked `estimated`. */
-export function estimateUsage(messages: readonly Message[], completionText: string): TokenUsage {
+export async function estimateUsage(
+  messages: readonly Message[],
+  completionText: string,
+): Promise<TokenUsage> {
+  const countPlain = await plainCounter();
   return {
-    promptTokens: estimatePromptTokens(messages),
+    promptTokens: await estimatePromptTokens(messages),
     cachedTokens: 0,
     completionTokens: countPlain(completionText),
     reasoningTokens: 0,
   };
 }
 
-// User text may contain "<|endoftext|>": count it as plain text instead of throwing.
-const PLAIN = { disallowedSpecial: new Set<string>() };
-const countPlain = (text: string) => countTokens(text, PLAIN);
+// The tokenizer's tables cost about 70 MB of memory and a moment to load, and most answers carry the
+// provider's usage: load them on first use, once.
+let counter: Promise<(text: string) => number> | undefined;
+const plainCounter = () =>
+  (counter ??= import("gpt-tokenizer").then(({ countTokens }) => {
+    // User text may contain "<|endoftext|>": count it as plain text instead of throwing.
+    const plain = { disallowedSpecial: new Set<string>() };
+    return (text: string) => countTokens(text, plain);
+  }));
 
 function textOf(content: unknown): string {
   if (typeof content === "string") return content;
