@@ -7,6 +7,7 @@ import { resolvePrice } from "../../billing/prices.js";
 import type { ChatJobData } from "../../queues.js";
 import { chatRequestSchema, parseBody } from "../chat-request.js";
 import { holdChatQuota } from "../chat-quota.js";
+import { listenForChatOutcome } from "../chat-outcome.js";
 import { unlessDraining } from "../drain.js";
 import { relayChatStream } from "../sse.js";
 
@@ -64,11 +65,21 @@ export function chatRoutes(deps: Deps): Router {
       ...(streaming ? { stream: true } : {}),
       ...(quota ? { quota } : {}),
     };
+    // A synchronous chat this request creates is awaited by listening before the add (chat-outcome.ts).
+    const outcome =
+      !respondAsync && !streaming && existing === undefined
+        ? await listenForChatOutcome(deps.chatEvents, requestId, deps.config.chat.waitMs).catch(
+            (err: unknown) => {
+              throw unavailable("The request queue is unavailable; retry shortly.", err);
+            },
+          )
+        : undefined;
     let job: Job<ChatJobData>;
     try {
       // A repeated request id is ignored by BullMQ while the job exists: the first payload wins.
       job = await deps.queues.chat.add("chat", data, { jobId: requestId });
     } catch (err) {
+      outcome?.cancel();
       throw unavailable("The request queue is unavailable; retry shortly.", err);
     }
     res.setHeader("meterline-request-id", requestId);
@@ -83,12 +94,14 @@ export function chatRoutes(deps: Deps): Router {
     }
     try {
       const completion = await unlessDraining(
-        job.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs),
+        outcome?.finished ?? job.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs),
         deps.draining.signal,
       );
       res.json(completion);
     } catch {
       await answerUnfinished(deps, res, requestId);
+    } finally {
+      outcome?.cancel();
     }
   });
 
