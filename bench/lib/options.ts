@@ -40,7 +40,7 @@ const PRESETS: Record<
     warmup: 2,
     connections: 50,
     jobs: 20_000,
-    chats: 3_000,
+    chats: 6_000,
     inFlight: 1_000,
     llmLatencyMs: 1_000,
     reportChats: 10_000,
@@ -50,7 +50,7 @@ const PRESETS: Record<
     warmup: 1,
     connections: 50,
     jobs: 5_000,
-    chats: 2_000,
+    chats: 3_000,
     inFlight: 1_000,
     llmLatencyMs: 1_000,
     reportChats: 2_000,
@@ -75,7 +75,7 @@ export const USAGE = `npm run bench -- [flags]
   --warmup <s>           unmeasured seconds before each HTTP row (default 2)
   --connections <n>      connections for the throughput rows (default 50)
   --jobs <n>             jobs per raw BullMQ baseline (default 20000)
-  --chats <n>            chats for row d (default 3000)
+  --chats <n>            chats for row d (default 6000)
   --in-flight <n>        chats in flight for row d (default 1000)
   --llm-latency <ms>     emulator latency for row d (default 1000)
   --report-chats <n>     chats for row f (default 10000)
