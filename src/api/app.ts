@@ -17,6 +17,8 @@ import { stripeWebhookRoutes } from "./routes/stripe-webhooks.js";
 export function createApp(deps: WebDeps): Express {
   const app = express();
   app.disable("x-powered-by");
+  // API answers are never revalidated by clients: hashing every body for an ETag is wasted work.
+  app.set("etag", false);
   app.set("trust proxy", true);
 
   app.use(requestLog(deps));
