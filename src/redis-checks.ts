@@ -35,12 +35,33 @@ export async function redisProductionWarnings(redis: Pick<Redis, "info" | "confi
   return warnings;
 }
 
-/** At boot in production: log each unsafe Redis setting loudly; never stops the process. */
-export async function warnAboutRedis(redis: Pick<Redis, "info" | "config">, logger: Logger): Promise<void> {
+type Checked = Pick<Redis, "info" | "config" | "status" | "once" | "off">;
+
+/**
+ * At boot in production: log each unsafe Redis setting loudly; never stops the process. Waits for
+ * the connection first: the API's connection does not queue commands while it connects.
+ */
+export async function warnAboutRedis(redis: Checked, logger: Logger, readyWithinMs = 10_000): Promise<void> {
   try {
+    await connected(redis, readyWithinMs);
     for (const warning of await redisProductionWarnings(redis))
       logger.error(`UNSAFE REDIS FOR PRODUCTION: ${warning}`);
   } catch (err) {
     logger.warn({ err: (err as Error).message }, "could not check Redis settings at boot");
   }
+}
+
+async function connected(redis: Checked, withinMs: number): Promise<void> {
+  if (redis.status === "ready") return;
+  await new Promise<void>((resolve, reject) => {
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      redis.off("ready", onReady);
+      reject(new Error(`Redis was not ready within ${withinMs} ms`));
+    }, withinMs);
+    redis.once("ready", onReady);
+  });
 }

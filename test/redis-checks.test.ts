@@ -2,7 +2,9 @@ import { rmSync } from "node:fs";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedisServer, tempDir, type RedisServerHandle } from "./helpers/redis-server.js";
-import { redisProductionWarnings } from "../src/redis-checks.js";
+import { redisProductionWarnings, warnAboutRedis } from "../src/redis-checks.js";
+import { createProducerRedis } from "../src/redis.js";
+import { createLogger } from "../src/logger.js";
 
 // A private Redis: these tests change its configuration.
 let server: RedisServerHandle;
@@ -33,5 +35,22 @@ describe("the production Redis boot check", () => {
     await redis.config("SET", "maxmemory-policy", "noeviction");
     await redis.config("SET", "appendonly", "yes");
     expect(await redisProductionWarnings(redis)).toEqual([]);
+  });
+
+  it("checks on a producer connection that is still connecting, instead of failing at once", async () => {
+    await redis.config("SET", "maxmemory-policy", "allkeys-lru");
+    const lines: string[] = [];
+    const logger = createLogger("info", "test", { write: (line: string) => void lines.push(line) });
+    // enableOfflineQueue is off on the API's connection: a command sent before "ready" fails.
+    const fresh = createProducerRedis(server.url);
+    try {
+      await warnAboutRedis(fresh, logger);
+    } finally {
+      fresh.disconnect();
+    }
+    const messages = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(messages.some((m) => /UNSAFE REDIS FOR PRODUCTION: .*allkeys-lru/.test(m))).toBe(true);
+    expect(messages.some((m) => /could not check/.test(m))).toBe(false);
+    await redis.config("SET", "maxmemory-policy", "noeviction");
   });
 });
