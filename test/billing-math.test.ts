@@ -23,6 +23,21 @@ describe("provider cost", () => {
   });
 });
 
+describe("price effective dates", () => {
+  it("takes the price in effect on the request's UTC day, on either side of a change", () => {
+    const table = [
+      { model: "m", effectiveFrom: "2026-01-01", inputPerM: 1, cachedInputPerM: 1, outputPerM: 1 },
+      { model: "m", effectiveFrom: "2026-06-01", inputPerM: 2, cachedInputPerM: 2, outputPerM: 2 },
+    ];
+    const at = (iso: string) => priceFor("m", new Date(iso), table)?.inputPerM;
+    expect(at("2026-05-31T23:59:59.999Z")).toBe(1);
+    expect(at("2026-06-01T00:00:00.000Z")).toBe(2);
+    expect(at("2026-05-31T12:00:00.000Z")).toBe(1);
+    expect(at("2025-12-31T23:59:59.999Z")).toBeUndefined();
+    expect(at("2027-01-01T00:00:00.000Z")).toBe(2);
+  });
+});
+
 describe("the allowance boundary and per-1K overage", () => {
   it("includes exactly the allowance, then prices each token at the per-1K rate, rounded half up on the total", () => {
     expect(periodCharge(pro, 2_000_000)).toMatchObject({

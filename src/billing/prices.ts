@@ -57,7 +57,7 @@ export interface TokenUsage {
  * family's price: the longest known name that prefixes the model wins.
  */
 export function priceFor(model: string, at: Date = new Date(), table: readonly ModelPrice[] = MODEL_PRICES) {
-  const day = at.toISOString().slice(0, 10);
+  const day = utcDay(at);
   let best: ModelPrice | undefined;
   for (const price of table) {
     const matches = model === price.model || model.startsWith(`${price.model}-`);
@@ -71,6 +71,19 @@ export function priceFor(model: string, at: Date = new Date(), table: readonly M
     }
   }
   return best;
+}
+
+// The UTC day of `at` as YYYY-MM-DD. Every chat is priced on the request path: formatting a date per
+// call showed in the web process's profile, so the current day's string is kept until the day ends.
+const DAY_MS = 86_400_000;
+let lastDay = { from: 0, to: 0, day: "" };
+function utcDay(at: Date): string {
+  const t = at.getTime();
+  if (t < lastDay.from || t >= lastDay.to) {
+    const from = Math.floor(t / DAY_MS) * DAY_MS;
+    lastDay = { from, to: from + DAY_MS, day: new Date(from).toISOString().slice(0, 10) };
+  }
+  return lastDay.day;
 }
 
 export type DefaultPrice = Pick<ModelPrice, "inputPerM" | "cachedInputPerM" | "outputPerM">;
