@@ -36,6 +36,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.close();
   await events?.close();
+  // The shared Redis keeps nothing of this file's queue.
+  await queue?.obliterate({ force: true });
   await queue?.close();
   connection.disconnect();
   await database?.drop();
