@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "./helpers/db.js";
 import { startStack, waitFor, type Stack } from "./helpers/stack.js";
 import type { ChatJobData } from "../src/queues.js";
+import { chatCompletion } from "./helpers/completions.js";
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let stack: Stack;
@@ -19,14 +20,12 @@ describe("the chat job", () => {
   it("bills from the answer kept on the job instead of calling the LLM again", async () => {
     const { customerId } = await stack.customer();
     const before = stack.emulator.calls;
-    const completion = {
+    const completion = chatCompletion({
       id: "chatcmpl-kept",
-      object: "chat.completion",
-      created: 1,
-      model: "gpt-4o-mini",
-      choices: [{ index: 0, message: { role: "assistant", content: "kept" }, finish_reason: "stop" }],
-      usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 },
-    };
+      content: "kept",
+      promptTokens: 11,
+      completionTokens: 7,
+    });
     const data: ChatJobData = {
       requestId: "chat_kept_answer",
       customerId,

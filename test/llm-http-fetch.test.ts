@@ -6,15 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLlm } from "../src/llm/client.js";
 import { PermanentError, RetryableError } from "../src/errors.js";
 import { startOpenAIEmulator, type OpenAIEmulator } from "../src/local/openai-emulator.js";
+import { chatCompletion } from "./helpers/completions.js";
 
-const completion = {
-  id: "chatcmpl-1",
-  object: "chat.completion",
-  created: 1,
-  model: "gpt-4o-mini",
-  choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }],
-  usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
-};
+const completion = chatCompletion({ id: "chatcmpl-1", content: "hi", promptTokens: 3, completionTokens: 1 });
 const request = { model: "gpt-4o-mini", messages: [{ role: "user" as const, content: "hello" }] };
 
 // A provider whose behaviour each test picks by the user message; it counts the connections it sees.
