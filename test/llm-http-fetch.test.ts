@@ -32,6 +32,12 @@ beforeAll(async () => {
         );
         return;
       }
+      if (mode === "cut") {
+        res.writeHead(200, { "content-type": "application/json", "content-length": "1000" });
+        res.write('{"id":"chatcmpl-');
+        setTimeout(() => res.destroy(), 20);
+        return;
+      }
       if (mode === "gzip") {
         res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" });
         res.end(zlib.gzipSync(JSON.stringify({ ...completion, id: "chatcmpl-gzip" })));
@@ -80,6 +86,16 @@ describe("the LLM client's node:http transport", () => {
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).status).toBe(400);
     expect((err as Error).message).toBe("max_tokens is too large");
+  });
+
+  it("fails at once, retryably, when the connection is cut in the middle of the answer", async () => {
+    const llm = createLlm({ apiKey: "sk-test", baseURL, timeoutMs: 30_000 });
+    const started = Date.now();
+    const err = await llm
+      .complete({ ...request, messages: [{ role: "user", content: "cut" }] })
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(RetryableError);
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it("turns a provider that never answers into a retryable timeout", async () => {

@@ -63,6 +63,7 @@ export function createHttpFetch(options: HttpFetchOptions = {}): typeof fetch {
         for (let i = 0; i < res.rawHeaders.length; i += 2)
           headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
         const meta = { status, statusText: res.statusMessage ?? "", headers, url: url.href };
+        // A connection cut mid-answer errors the response (Node emits "aborted" as an error).
         res.on("error", (err) => settle(() => reject(err)));
         const decoded = decode(res, headers);
         if (headers.get("content-type")?.startsWith("text/event-stream")) {
