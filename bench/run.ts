@@ -7,6 +7,7 @@ import { createBenchEnvironment } from "./lib/environment.js";
 import { parseOptions, SECTIONS } from "./lib/options.js";
 import { createStack } from "./lib/stack.js";
 import { compileForBench } from "./lib/children.js";
+import { createCpuSplit } from "./lib/cpu-split.js";
 import { renderTable, unavailable, type Row } from "./lib/table.js";
 import { baselines } from "./sections/baselines.js";
 import { addedLatency, asyncAccept, syncThroughput } from "./sections/chat-api.js";
@@ -39,6 +40,7 @@ if (options.compiled) {
 const env = await createBenchEnvironment();
 const stack = createStack(env, options.cpuProf, compiledRoot);
 const rows: Row[] = [];
+const cpuSplit = createCpuSplit(() => stack.children.running());
 let interrupted = false;
 const cleanup = async () => {
   await stack.close().catch((err) => log(`stopping processes: ${String(err)}`));
@@ -62,6 +64,7 @@ try {
     if (options.only && !options.only.has(name)) continue;
     if (interrupted) break;
     const section = SECTION_RUNNERS[name];
+    cpuSplit.section(name);
     try {
       rows.push(...(await section.run(ctx)));
     } catch (err) {
@@ -71,12 +74,19 @@ try {
     }
   }
 } finally {
+  cpuSplit.stop();
   await cleanup();
 }
 
 const cpus = os.cpus();
 const machine = `${cpus.length} × ${cpus[0]?.model.trim() ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.version}, ${os.platform()} ${os.release()}`;
 process.stdout.write(`\nmeterline bench (${options.mode}), ${machine}\n\n${renderTable(rows)}\n`);
+const split = cpuSplit.render();
+if (split) {
+  process.stdout.write(
+    `\nCPU by process during each section, in cores busy on average (${cpus.length} = all of this machine):\n\n${split}\n`,
+  );
+}
 process.stdout.write(`\n${((Date.now() - started) / 1000).toFixed(0)} s in total\n`);
 if (options.json) writeFileSync(options.json, JSON.stringify({ mode: options.mode, machine, rows }, null, 2));
 process.exit(0);

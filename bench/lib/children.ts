@@ -19,6 +19,8 @@ export interface Child {
 export interface Children {
   /** Runs a script (compiled, or through tsx) with its own environment; output goes to a log file. */
   start(name: string, script: string, env: Record<string, string>): Child;
+  /** The children still running. */
+  running(): Child[];
   stopAll(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ export function createChildren(logDir: string, cpuProfDir?: string, compiledRoot
       proc.once("exit", () => running.delete(child));
       return child;
     },
+    running: () => [...running].filter((c) => !c.exited),
     async stopAll() {
       await Promise.all([...running].map((c) => c.stop()));
     },

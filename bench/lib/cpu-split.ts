@@ -1,0 +1,106 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+
+// Linux reports CPU time in /proc in USER_HZ ticks, which is 100 on every mainstream build.
+const TICK_S = 0.01;
+
+/** CPU seconds (user + system, every thread) of a process, or undefined once it is gone. */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * TICK_S;
+  } catch {
+    return undefined;
+  }
+}
+
+function pidsNamed(names: readonly string[]): Array<{ name: string; pid: number }> {
+  const found: Array<{ name: string; pid: number }> = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const comm = readFileSync(`/proc/${entry}/comm`, "utf8").trim();
+      if (names.includes(comm)) found.push({ name: comm, pid: Number(entry) });
+    } catch {
+      // The process ended between readdir and read.
+    }
+  }
+  return found;
+}
+
+export interface CpuSplit {
+  /** Starts counting CPU for a section (and ends the previous one). */
+  section(name: string): void;
+  /** Ends the current section and stops sampling. */
+  stop(): void;
+  /** A markdown table: average cores busy per process during each section, or "" off Linux. */
+  render(): string;
+}
+
+/**
+ * Where the machine's CPU goes during each section: the processes under test, Redis and Postgres
+ * (every `postgres` process) and the bench process itself (the load generator), sampled from /proc
+ * every `intervalMs`. A process that exits loses at most its last interval.
+ */
+export function createCpuSplit(
+  processes: () => Array<{ name: string; pid: number }>,
+  intervalMs = 250,
+): CpuSplit {
+  if (!existsSync("/proc/self/stat")) return { section() {}, stop() {}, render: () => "" };
+  const sections: Array<{ name: string; started: number; ended?: number; cpu: Map<string, number> }> = [];
+  const last = new Map<number, number>();
+  let services: Array<{ name: string; pid: number }> = [];
+  let samples = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  const sample = () => {
+    const current = sections.at(-1);
+    if (samples++ % 4 === 0) services = pidsNamed(["redis-server", "postgres"]);
+    const watched = [...processes(), ...services, { name: "bench (load)", pid: process.pid }];
+    for (const { name, pid } of watched) {
+      const now = cpuSeconds(pid);
+      if (now === undefined) continue;
+      const before = last.get(pid);
+      last.set(pid, now);
+      if (before !== undefined && current && current.ended === undefined)
+        current.cpu.set(name, (current.cpu.get(name) ?? 0) + (now - before));
+    }
+  };
+  const end = () => {
+    const current = sections.at(-1);
+    if (current && current.ended === undefined) {
+      sample();
+      current.ended = performance.now();
+    }
+  };
+
+  return {
+    section(name) {
+      end();
+      sample();
+      sections.push({ name, started: performance.now(), cpu: new Map() });
+      timer ??= setInterval(sample, intervalMs).unref();
+    },
+    stop() {
+      end();
+      clearInterval(timer);
+      timer = undefined;
+    },
+    render() {
+      if (sections.length === 0) return "";
+      const names = [...new Set(sections.flatMap((s) => [...s.cpu.keys()]))];
+      const cell = (n: number) => n.toFixed(2);
+      const rows = sections.map((s) => {
+        const wall = ((s.ended ?? performance.now()) - s.started) / 1000;
+        const cores = names.map((n) => (s.cpu.get(n) ?? 0) / wall);
+        const total = cores.reduce((a, b) => a + b, 0);
+        return `| ${s.name} | ${wall.toFixed(1)} | ${cores.map(cell).join(" | ")} | ${cell(total)} |`;
+      });
+      return [
+        `| section | wall s | ${names.join(" | ")} | all |`,
+        `|---|---|${names.map(() => "---|").join("")}---|`,
+        ...rows,
+      ].join("\n");
+    },
+  };
+}
