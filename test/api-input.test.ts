@@ -1,20 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
-import { ADMIN_TOKEN, startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, useStack, waitFor } from "./helpers/stack.js";
 import { revokeApiKey } from "../src/billing/customers.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
+const stack = useStack({ env: { BODY_LIMIT: "64kb" } });
 let key: string;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({ databaseUrl: database.url, env: { BODY_LIMIT: "64kb" } });
   key = (await stack.customer()).key;
-});
-afterAll(async () => {
-  await stack?.close();
-  await database?.drop();
 });
 
 async function post(body: string | undefined, headers: Record<string, string> = {}) {

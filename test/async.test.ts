@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type OpenAI from "openai";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { useStack, waitFor } from "./helpers/stack.js";
 
 type ChatStatus = {
   status: string;
@@ -9,22 +8,8 @@ type ChatStatus = {
   error?: { message: string; type: string };
 };
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  // The model takes longer than a synchronous caller is willing to wait.
-  stack = await startStack({
-    databaseUrl: database.url,
-    env: { CHAT_WAIT_MS: "300" },
-    emulator: { latencyMs: 1_200 },
-  });
-});
-afterAll(async () => {
-  await stack?.close();
-  await database?.drop();
-});
+// The model takes longer than a synchronous caller is willing to wait.
+const stack = useStack({ env: { CHAT_WAIT_MS: "300" }, emulator: { latencyMs: 1_200 } });
 
 const post = (key: string, headers: Record<string, string> = {}) =>
   fetch(`${stack.url}/v1/chat/completions`, {

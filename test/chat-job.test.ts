@@ -1,20 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { describe, expect, it } from "vitest";
+import { useStack, waitFor } from "./helpers/stack.js";
 import type { ChatJobData } from "../src/queues.js";
 import { chatCompletion } from "./helpers/completions.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({ databaseUrl: database.url });
-});
-afterAll(async () => {
-  await stack?.close();
-  await database?.drop();
-});
+const stack = useStack();
 
 describe("the chat job", () => {
   it("bills from the answer kept on the job instead of calling the LLM again", async () => {

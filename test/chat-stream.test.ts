@@ -1,22 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { countTokens } from "gpt-tokenizer";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { useStack, waitFor } from "./helpers/stack.js";
 import { answerFor, type EmulatorRequestRecord } from "../src/local/openai-emulator.js";
 import { chatStreamKey } from "../src/chat-stream.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({ databaseUrl: database.url, env: { CHAT_ATTEMPTS: "3" } });
-});
-afterAll(async () => {
-  await stack?.close();
-  await database?.drop();
-});
+const stack = useStack({ env: { CHAT_ATTEMPTS: "3" } });
 
 const rowsFor = (customerId: string) => stack.db("usage_events").where({ customer_id: customerId });
 const LONG = Array.from({ length: 40 }, (_, i) => `word${i}`).join(" ");

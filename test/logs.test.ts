@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { useStack, waitFor } from "./helpers/stack.js";
 import { createDeps, type Deps } from "../src/deps.js";
 import { startWeb } from "../src/api/listen.js";
 import { createLogger } from "../src/logger.js";
 import { startWorkers, type Workers } from "../jobs/index.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
+const stack = useStack({ worker: false });
 let web: Awaited<ReturnType<typeof startWeb>>;
 let workerDeps: Deps;
 let workers: Workers;
@@ -15,8 +13,6 @@ const lines: Record<string, unknown>[] = [];
 const sink = { write: (line: string) => void lines.push(JSON.parse(line)) };
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({ databaseUrl: database.url, worker: false });
   // The same web and worker, logging at info into memory.
   web = await startWeb({ ...stack.web, logger: createLogger("info", "web", sink) }, 0);
   workerDeps = createDeps(stack.config, "worker");
@@ -26,8 +22,6 @@ afterAll(async () => {
   await workers?.close();
   await workerDeps?.close();
   await web?.stop();
-  await stack?.close();
-  await database?.drop();
 });
 
 describe("logs", () => {

@@ -1,20 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
-import { ADMIN_TOKEN, startStack, type Stack } from "./helpers/stack.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, useStack, type Stack } from "./helpers/stack.js";
 import { startMetricsServer } from "../src/metrics-server.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
+const stack = useStack({ worker: false });
 let worker: Awaited<ReturnType<Stack["startWorker"]>>;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({ databaseUrl: database.url, worker: false });
   worker = await stack.startWorker();
-});
-afterAll(async () => {
-  await stack?.close();
-  await database?.drop();
 });
 
 type Sample = { name: string; labels: Record<string, string>; value: number };

@@ -1,14 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { useStack, waitFor } from "./helpers/stack.js";
 import { createWebDeps } from "../src/deps.js";
 import { startWeb } from "../src/api/listen.js";
 import { upsertPlan } from "../src/billing/plans.js";
 import { updateCustomer } from "../src/billing/customers.js";
 import { estimatePromptTokens } from "../src/llm/usage.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
+const stack = useStack({ env: { CHAT_ATTEMPTS: "2" }, emulator: { latencyMs: 50 } });
 // A second web process on the same Redis and Postgres: the quota must hold across both.
 let second: { url: string; close(): Promise<void> };
 
@@ -20,12 +18,6 @@ const MAX_TOKENS = 5;
 const perRequest = (await estimatePromptTokens(messages)) + MAX_TOKENS;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({
-    databaseUrl: database.url,
-    env: { CHAT_ATTEMPTS: "2" },
-    emulator: { latencyMs: 50 },
-  });
   const web = createWebDeps(stack.config);
   await Promise.all([...web.queues.all.map((q) => q.waitUntilReady()), web.chatEvents.waitUntilReady()]);
   const server = await startWeb(web, 0);
@@ -39,8 +31,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await second?.close();
-  await stack?.close();
-  await database?.drop();
 });
 
 async function cappedCustomer(requests: number) {

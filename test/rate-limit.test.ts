@@ -1,19 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, type Stack } from "./helpers/stack.js";
+import { useStack } from "./helpers/stack.js";
 import { createWebDeps, type WebDeps } from "../src/deps.js";
 import { startWeb } from "../src/api/listen.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
+const stack = useStack({ env: { RATE_LIMIT_PER_MINUTE: "60", RATE_LIMIT_PLANS: "pro=0" } });
 let second: { deps: WebDeps; url: string; stop(): Promise<void> };
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({
-    databaseUrl: database.url,
-    env: { RATE_LIMIT_PER_MINUTE: "60", RATE_LIMIT_PLANS: "pro=0" },
-  });
   // A second web process: its own deps and connections, the same Redis and queue prefix.
   const deps = createWebDeps(stack.config);
   const web = await startWeb(deps, 0);
@@ -22,8 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await second?.stop();
   await second?.deps.close();
-  await stack?.close();
-  await database?.drop();
 });
 
 const chat = (base: string, key: string) =>

@@ -1,18 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { describe, expect, it } from "vitest";
+import { useStack, waitFor } from "./helpers/stack.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({ databaseUrl: database.url, worker: false, emulator: { latencyMs: 2_500 } });
-});
-afterAll(async () => {
-  await stack?.close();
-  await database?.drop();
-});
+const stack = useStack({ worker: false, emulator: { latencyMs: 2_500 } });
 
 async function enqueue20(key: string): Promise<string[]> {
   const ids = await Promise.all(

@@ -1,22 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { countTokens } from "gpt-tokenizer";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { useStack, waitFor } from "./helpers/stack.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
+const stack = useStack({ worker: false, emulator: { chunkDelayMs: 150 } });
 
 const fastStall = { WORKER_LOCK_MS: "1500", WORKER_STALLED_INTERVAL_MS: "1000" };
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({ databaseUrl: database.url, worker: false, emulator: { chunkDelayMs: 150 } });
-});
-afterAll(async () => {
-  await stack?.close();
-  await database?.drop();
-});
 
 describe("a worker killed mid-stream", () => {
   it("ends the client's stream with a stream_interrupted error and bills the relayed text once", async () => {

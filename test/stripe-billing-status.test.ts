@@ -2,30 +2,23 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { invoiceObject, type StripeEmulator } from "../src/local/stripe-emulator.js";
 import { suspendJobId } from "../jobs/apply-stripe-event.js";
 import { createApiKey } from "../src/billing/customers.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { useStack, waitFor } from "./helpers/stack.js";
 import { startWebhookEmulator, waitForEvents, WEBHOOK_SECRET } from "./helpers/stripe-webhooks.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
+const stack = useStack({
+  env: {
+    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    PAYMENT_GRACE_PERIOD_MS: "3000",
+    STRIPE_EVENT_BACKOFF_MS: "50",
+  },
+});
 let emu: StripeEmulator;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({
-    databaseUrl: database.url,
-    env: {
-      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      PAYMENT_GRACE_PERIOD_MS: "3000",
-      STRIPE_EVENT_BACKOFF_MS: "50",
-    },
-  });
   emu = await startWebhookEmulator(stack.url);
 });
 afterAll(async () => {
   await emu?.close();
-  await stack?.close();
-  await database?.drop();
 });
 
 let clock = Math.floor(Date.now() / 1000);

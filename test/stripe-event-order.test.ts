@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { subscriptionObject, type StripeEmulator } from "../src/local/stripe-emulator.js";
 import { createCustomer } from "../src/billing/customers.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, type Stack } from "./helpers/stack.js";
+import { useStack } from "./helpers/stack.js";
 import {
   deliver,
   inParallel,
@@ -11,8 +10,7 @@ import {
   WEBHOOK_SECRET,
 } from "./helpers/stripe-webhooks.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
+const stack = useStack({ env: { STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_EVENT_CONCURRENCY: "20" } });
 let emu: StripeEmulator;
 
 const PRICES: Record<string, string> = {
@@ -22,11 +20,6 @@ const PRICES: Record<string, string> = {
 };
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({
-    databaseUrl: database.url,
-    env: { STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_EVENT_CONCURRENCY: "20" },
-  });
   emu = await startWebhookEmulator(stack.url);
   for (const [plan, price] of Object.entries(PRICES)) {
     await stack
@@ -37,8 +30,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await emu?.close();
-  await stack?.close();
-  await database?.drop();
 });
 
 const T0 = 1_800_000_000;

@@ -1,23 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, type Stack } from "./helpers/stack.js";
+import { describe, expect, it } from "vitest";
+import { useStack } from "./helpers/stack.js";
 import { recordUsage } from "../src/billing/ledger.js";
 import type { ChatJobData } from "../src/queues.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({
-    databaseUrl: database.url,
-    env: { DEFAULT_MODEL_PRICE: "1000000,500000,3000000" },
-  });
-});
-afterAll(async () => {
-  await stack?.close();
-  await database?.drop();
-});
+const stack = useStack({ env: { DEFAULT_MODEL_PRICE: "1000000,500000,3000000" } });
 
 type Summary = {
   period: { start: string; end: string; source: string };

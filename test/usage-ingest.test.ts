@@ -1,24 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { describe, expect, it } from "vitest";
+import { useStack, waitFor } from "./helpers/stack.js";
 import { usageEventRequestId } from "../src/ids.js";
 import { validateUsageEvents } from "../src/api/usage-events.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  // An unknown model is accepted only at this configured default price.
-  stack = await startStack({
-    databaseUrl: database.url,
-    env: { DEFAULT_MODEL_PRICE: "1000000,500000,3000000" },
-  });
-});
-afterAll(async () => {
-  await stack?.close();
-  await database?.drop();
-});
+// An unknown model is accepted only at this configured default price.
+const stack = useStack({ env: { DEFAULT_MODEL_PRICE: "1000000,500000,3000000" } });
 
 type IngestBody = {
   batch_id: string;

@@ -1,20 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { describe, expect, it } from "vitest";
+import { useStack, waitFor } from "./helpers/stack.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
+const stack = useStack({ worker: false, emulator: { latencyMs: 800 } });
 
 const fastStall = { WORKER_LOCK_MS: "1500", WORKER_STALLED_INTERVAL_MS: "1000" };
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({ databaseUrl: database.url, worker: false, emulator: { latencyMs: 800 } });
-});
-afterAll(async () => {
-  await stack?.close();
-  await database?.drop();
-});
 
 describe("a worker that dies mid-job", () => {
   it("leaves a stalled job that another worker finishes, with exactly one usage row", async () => {

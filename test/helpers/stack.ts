@@ -13,6 +13,8 @@ import {
   type OpenAIEmulatorOptions,
 } from "../../src/local/openai-emulator.js";
 import type { Db } from "../../src/db.js";
+import { afterAll, beforeAll } from "vitest";
+import { createTestDatabase } from "./db.js";
 import { waitFor } from "./wait.js";
 
 export { waitFor };
@@ -136,4 +138,29 @@ async function deleteKeys(url: string, prefix: string): Promise<void> {
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * The usual setup of a test file: a fresh database and a stack on it, started before the file's
+ * tests and closed (database dropped) after them. The returned stack forwards to the one
+ * `beforeAll` starts, so tests use it as they would use startStack's.
+ */
+export function useStack(opts: Omit<Parameters<typeof startStack>[0], "databaseUrl"> = {}): Stack {
+  let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  let started: Stack | undefined;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    started = await startStack({ ...opts, databaseUrl: database.url });
+  });
+  afterAll(async () => {
+    await started?.close();
+    await database?.drop();
+  });
+  return new Proxy({} as Stack, {
+    get(_, property) {
+      if (!started) throw new Error("the test stack is used before beforeAll started it");
+      // Unbound on purpose: the stack's methods are closures, and `db` is a function with properties.
+      return Reflect.get(started, property);
+    },
+  });
 }
