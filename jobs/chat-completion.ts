@@ -7,8 +7,9 @@ import type { Plan } from "../src/billing/plans.js";
 import type { Quota } from "../src/billing/quota.js";
 import type { Config } from "../src/config.js";
 import { classifyLlmError, type ChatCompletion, type ChatRequest, type Llm } from "../src/llm/client.js";
+import { capCompletion } from "../src/llm/completion-cap.js";
 import { estimateUsage, usageFromProvider } from "../src/llm/usage.js";
-import { chatJobSchema, type ChatJobData } from "../src/queues.js";
+import { chatJobSchema, type AbandonedChat, type ChatJobData } from "../src/queues.js";
 import { createChatStreamer, type ChatStreamerDeps } from "./chat-stream.js";
 import { requeueIfShuttingDown } from "./requeue.js";
 
@@ -21,11 +22,18 @@ type Deps = ChatStreamerDeps & {
   config: Pick<Config, "defaultModelPrice">;
 };
 
-/** Processes one chat: call the LLM at most once per answer, then write the usage row exactly once. */
+/**
+ * Processes one chat: call the LLM at most once per answer — with its completion capped at what a
+ * hard limit reserved — then write the usage row (and a kept chat's answer) exactly once.
+ */
 export function createChatCompletionProcessor(deps: Deps) {
   const streamChat = createChatStreamer(deps);
   // `signal` aborts when a shutting-down worker gives its active jobs back (jobs/shutdown.ts).
-  return async (job: Job<ChatJobData>, token?: string, signal?: AbortSignal): Promise<ChatCompletion> => {
+  return async (
+    job: Job<ChatJobData>,
+    token?: string,
+    signal?: AbortSignal,
+  ): Promise<ChatCompletion | AbandonedChat> => {
     const data = chatJobSchema.parse(job.data);
     const log = deps.logger.child({
       requestId: data.requestId,
@@ -34,15 +42,10 @@ export function createChatCompletionProcessor(deps: Deps) {
     });
     if (data.stream) return streamChat(job, data, log, { token, signal });
 
-    let completion = data.completion as ChatCompletion | undefined;
-    if (completion) {
-      log.info("reusing the LLM answer kept on the job");
-    } else {
-      completion = await callLlm(deps.llm, data.request as ChatRequest, job, data, { token, signal });
-      // Keep the answer on the job before the ledger write: if this worker dies between the two,
-      // the retry bills from this answer instead of paying the LLM twice.
-      await job.updateData({ ...data, completion: completion as unknown as ChatJobData["completion"] });
-    }
+    const kept = data.completion as ChatCompletion | undefined;
+    if (kept) log.info("reusing the LLM answer kept on the job");
+    const request = capCompletion(data.request as ChatRequest, data.quota?.completionTokens);
+    const completion = kept ?? (await callLlm(deps.llm, request, job, data, { token, signal }));
 
     const usage = completion.usage
       ? { tokens: usageFromProvider(completion.usage), source: "provider" as const }
@@ -50,7 +53,17 @@ export function createChatCompletionProcessor(deps: Deps) {
           tokens: await estimateUsage(data.request.messages, completion.choices[0]?.message?.content ?? ""),
           source: "estimated" as const,
         };
-    const { inserted, billableTokens } = await billChat(deps, data, completion.model, usage);
+    let billed: Awaited<ReturnType<typeof billChat>>;
+    try {
+      billed = await billChat(deps, data, completion, usage);
+    } catch (err) {
+      // The ledger could not be written (Postgres away): keep the answer on the job so the retry
+      // bills it instead of paying the LLM twice. Redis holds the completion only then.
+      if (!kept)
+        await job.updateData({ ...data, completion: completion as unknown as ChatJobData["completion"] });
+      throw err;
+    }
+    const { inserted, billableTokens } = billed;
     log.info(
       { inserted, billableTokens, source: usage.source },
       inserted ? "usage recorded" : "usage already recorded",

@@ -23,17 +23,18 @@ import {
   type ChunkAccumulator,
 } from "../src/llm/stream.js";
 import { estimateUsage, usageFromProvider } from "../src/llm/usage.js";
-import type { ChatJobData } from "../src/queues.js";
+import { capCompletion } from "../src/llm/completion-cap.js";
+import type { AbandonedChat, ChatJobData } from "../src/queues.js";
 import { requeueIfShuttingDown } from "./requeue.js";
 
 export type ChatStreamerDeps = {
   config: Pick<Config, "queuePrefix" | "streamTtlS" | "defaultModelPrice">;
   db: Db;
-  redis: Pick<Redis, "pipeline" | "exists">;
+  redis: Pick<Redis, "pipeline" | "exists" | "del">;
   llm: Pick<Llm, "stream">;
   plans: { get(id: string): Promise<Plan> };
   metrics: Pick<Metrics, "tokens">;
-  quota: Pick<Quota, "settle">;
+  quota: Pick<Quota, "settle" | "release">;
 };
 
 // Cancellation is checked with every chunk written; while the provider is silent (before the first
@@ -56,7 +57,7 @@ export function createChatStreamer(deps: ChatStreamerDeps) {
     data: ChatJobData,
     log: Logger,
     run: { token?: string; signal?: AbortSignal },
-  ): Promise<ChatCompletion> => {
+  ): Promise<ChatCompletion | AbandonedChat> => {
     const out = streamWriter(deps, data.requestId);
     const acc = createChunkAccumulator();
 
@@ -66,7 +67,7 @@ export function createChatStreamer(deps: ChatStreamerDeps) {
         : { tokens: await estimateUsage(data.request.messages, acc.text), source: "estimated" as const };
       const completion = acc.toCompletion(data.request.model);
       // The row goes in before [DONE]: a client that saw the end can already see its usage.
-      const { inserted, billableTokens } = await billChat(deps, data, completion.model, usage);
+      const { inserted, billableTokens } = await billChat(deps, data, completion, usage);
       const error: StreamEntry[] = clientError ? [{ type: "error", data: JSON.stringify(clientError) }] : [];
       await out.append(...error, { type: "end" });
       log.info({ inserted, billableTokens, source: usage.source }, "stream usage recorded");
@@ -93,10 +94,13 @@ export function createChatStreamer(deps: ChatStreamerDeps) {
     }
 
     if (leftEarly) {
-      // The client left while the job waited in the queue: nothing was generated, nothing to bill.
-      log.info("client disconnected before the answer started");
-      await out.append({ type: "end" });
-      return acc.toCompletion(data.request.model);
+      // Nobody waits for this answer (the client left, or the relay gave up, while the job was
+      // queued): call no provider, bill nothing, give the hold back, and leave no trace a keyed
+      // retry would replay — it runs the chat for real.
+      if (data.quota) await deps.quota.release(data.customerId, data.requestId, data.quota);
+      await out.clear();
+      log.info("stream abandoned before it started: no provider call, nothing billed");
+      return { abandoned: true };
     }
 
     const controller = new AbortController();
@@ -114,9 +118,19 @@ export function createChatStreamer(deps: ChatStreamerDeps) {
         () => {},
       );
     }, IDLE_CANCEL_CHECK_MS);
+    // Every content delta is at least one token: a provider that ignores the cap is cut off here.
+    const cap = data.quota?.completionTokens;
+    let deltas = 0;
+    let capped = false;
     try {
-      for await (const chunk of deps.llm.stream(data.request as ChatRequest, { signal: controller.signal })) {
+      const request = capCompletion(data.request as ChatRequest, cap);
+      for await (const chunk of deps.llm.stream(request, { signal: controller.signal })) {
         lastChunkAt = Date.now();
+        if (chunk.choices[0]?.delta?.content && cap !== undefined && ++deltas > cap) {
+          capped = true;
+          controller.abort("limit");
+          break;
+        }
         acc.add(chunk);
         if (await out.append(...entriesOf(chunk))) {
           cancelled = true;
@@ -132,6 +146,13 @@ export function createChatStreamer(deps: ChatStreamerDeps) {
 
     if (cancelled) {
       log.info({ completionChars: acc.text.length }, "client disconnected: generation stopped");
+      return settle();
+    }
+    if (capped) {
+      log.warn({ cap }, "the provider ignored the completion cap: stream stopped at the reservation");
+      const stop = lengthChunk(acc.toCompletion(data.request.model));
+      acc.add(stop);
+      await out.append(...entriesOf(stop));
       return settle();
     }
     if (controller.signal.aborted) {
@@ -192,6 +213,13 @@ function entriesOf(chunk: ChatCompletionChunk): StreamEntry[] {
   return entries;
 }
 
+/** The chunk that ends a stream cut at its reservation, as a provider's own cap would. */
+function lengthChunk(sofar: ChatCompletion): ChatCompletionChunk {
+  const { id, created, model } = sofar;
+  const choices = [{ index: 0, delta: {}, finish_reason: "length" as const }];
+  return { id, created, model, object: "chat.completion.chunk", choices };
+}
+
 function addEntry(acc: ChunkAccumulator, entry: StreamEntry): void {
   if (entry.type === "chunk" || entry.type === "usage") acc.add(JSON.parse(entry.data));
 }
@@ -221,6 +249,10 @@ function streamWriter(deps: ChatStreamerDeps, requestId: string) {
     },
     async cancelled(): Promise<boolean> {
       return (await deps.redis.exists(cancelKey)) === 1;
+    },
+    /** Removes the stream and its cancel mark: nothing of this attempt is left to replay. */
+    async clear(): Promise<void> {
+      await deps.redis.del(key, cancelKey);
     },
   };
 }

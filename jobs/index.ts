@@ -3,13 +3,14 @@ import type { Deps } from "../src/deps.js";
 import { attachDeadLetters } from "../src/dead-letters.js";
 import { QUEUE, queuePrefix, type QueueName } from "../src/queues.js";
 import { createWorkerRedis } from "../src/redis.js";
-import { releaseFailedChatQuota } from "../src/billing/quota.js";
+import { onChatFailedForGood } from "./chat-failures.js";
 import { createChatCompletionProcessor } from "./chat-completion.js";
 import { observeJobs } from "./observe-jobs.js";
 import { createFlushUsageProcessor } from "./flush-usage.js";
 import { createReconcileUsageProcessor } from "./reconcile-usage.js";
 import { createReportUsageProcessor, reportBackoffStrategy } from "./report-usage.js";
-import { upsertReportingSchedules } from "./schedules.js";
+import { upsertMaintenanceSchedules, upsertReportingSchedules } from "./schedules.js";
+import { createPurgeChatsProcessor } from "./purge-chats.js";
 import { createIngestUsageProcessor } from "./ingest-usage.js";
 import { createApplyStripeEventProcessor } from "./apply-stripe-event.js";
 import { startStripeEventSweeper } from "./sweep-stripe-events.js";
@@ -62,7 +63,7 @@ export function startWorkers(deps: Deps): Workers {
   const chat = start(QUEUE.chat, createChatCompletionProcessor(deps), {
     concurrency: config.chat.concurrency,
   });
-  releaseFailedChatQuota(chat, deps.quota, logger);
+  onChatFailedForGood(chat, deps);
   start(QUEUE.usage, createIngestUsageProcessor(deps), {
     concurrency: config.usage.concurrency,
     deadLetters: true,
@@ -104,6 +105,11 @@ export function startWorkers(deps: Deps): Workers {
     { deadLetters: true, concurrency: config.stripeEvents.concurrency },
   );
   const sweeper = startStripeEventSweeper(deps);
+
+  start(QUEUE.maintenance, createPurgeChatsProcessor(deps));
+  upsertMaintenanceSchedules(deps.queues, config).catch((err: unknown) =>
+    logger.error({ err }, "could not schedule the purge of expired chat claims"),
+  );
 
   return {
     workers,

@@ -15,3 +15,15 @@ export async function upsertReportingSchedules(
     { name: "reconcile", data: {} },
   );
 }
+
+/** Housekeeping that runs whether or not Stripe is configured. */
+export async function upsertMaintenanceSchedules(
+  queues: Pick<Queues, "maintenance">,
+  config: Config,
+): Promise<void> {
+  await queues.maintenance.upsertJobScheduler(
+    "purge-chats",
+    { every: config.chatPurgeIntervalMs },
+    { name: "purge-chats" },
+  );
+}

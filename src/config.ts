@@ -42,6 +42,7 @@ const schema = z.object({
   WORKER_LOCK_MS: int(1000).default(30_000),
   WORKER_STALLED_INTERVAL_MS: int(1000).default(30_000),
   IDEMPOTENCY_TTL_S: int(60).default(86_400),
+  CHAT_PURGE_INTERVAL_MS: int(1_000).default(600_000),
   // Async results are promised for at least 24 hours.
   JOB_RETENTION_S: int(86_400).default(86_400),
   CHAT_STREAM_TTL_S: int(60).default(3_600),
@@ -104,8 +105,12 @@ export type Config = Readonly<{
     llmTimeoutMs: number;
   }>;
   worker: Readonly<{ lockMs: number; stalledIntervalMs: number }>;
+  /** How long a keyed chat's claim and outcome are kept in Postgres. */
   idempotencyTtlS: number;
+  /** How long async results are promised (kept in Postgres) and finished jobs stay in Redis. */
   jobRetentionS: number;
+  /** How often expired chat claims and outcomes are purged from Postgres. */
+  chatPurgeIntervalMs: number;
   /** How long a stream's relayed chunks stay in Redis (replays with the same Idempotency-Key). */
   streamTtlS: number;
   /** Both processes stop within this after SIGTERM (Heroku kills at 30 s). */
@@ -178,6 +183,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     worker: Object.freeze({ lockMs: e.WORKER_LOCK_MS, stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS }),
     idempotencyTtlS: e.IDEMPOTENCY_TTL_S,
     jobRetentionS: e.JOB_RETENTION_S,
+    chatPurgeIntervalMs: e.CHAT_PURGE_INTERVAL_MS,
     streamTtlS: e.CHAT_STREAM_TTL_S,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     rateLimit: Object.freeze({

@@ -1,13 +1,18 @@
 import { createHash, randomUUID } from "node:crypto";
 
 /**
- * The request id of a chat: the BullMQ job id and the usage row's unique key. With an
- * Idempotency-Key it is derived from (customer, key) so retries from the client land on the same
- * job and row. BullMQ job ids may not contain ":" nor be all digits; both forms start with "chat_".
+ * The request id of a chat: the BullMQ job id and the usage row's unique key. Fresh for every new
+ * request, keyed or not: a repeated Idempotency-Key finds its request id in Postgres
+ * (chat_requests), and a key reused after its claim expired gets a new id, so it is billed anew.
+ * BullMQ job ids may not contain ":" nor be all digits; the id starts with "chat_".
  */
-export function chatRequestId(customerId: string, idempotencyKey?: string): string {
-  if (idempotencyKey === undefined) return `chat_${randomUUID().replaceAll("-", "")}`;
-  return `chat_${sha256(`${customerId}\u0000${idempotencyKey}`).slice(0, 40)}`;
+export function newChatRequestId(): string {
+  return `chat_${randomUUID().replaceAll("-", "")}`;
+}
+
+/** What a chat's Idempotency-Key is stored as: keys are the customer's own, unique per customer. */
+export function idempotencyKeyHash(customerId: string, idempotencyKey: string): string {
+  return sha256(`${customerId}\u0000${idempotencyKey}`);
 }
 
 /**

@@ -11,6 +11,7 @@ export const QUEUE = {
   reconcile: "reconcile",
   usage: "usage",
   stripeEvent: "stripe-event",
+  maintenance: "maintenance",
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
@@ -38,12 +39,22 @@ export const chatJobSchema = z.object({
   // Relay the answer as chunks through the request's Redis stream (src/chat-stream.ts).
   stream: z.boolean().optional(),
   receivedAt: z.string(),
-  // Kept on the job once the LLM answered, so a retry never pays the LLM twice.
+  // Keyed and async chats: their outcome is kept in Postgres (chat_requests) this many seconds.
+  keepS: z.number().int().positive().optional(),
+  // Kept on the job when the LLM answered but the ledger write failed, so the retry does not pay
+  // the LLM twice.
   completion: z.looseObject({ id: z.string(), model: z.string() }).optional(),
   // Set when the job failed for good, so the API can answer with the provider's status.
   error: chatErrorSchema.optional(),
   // The tokens reserved against a hard limit and the period they count in; settled by the job.
-  quota: z.object({ periodStart: z.string(), tokens: z.number().int().nonnegative() }).optional(),
+  // `completionTokens` of them are the completion's share: the provider's completion is capped there.
+  quota: z
+    .object({
+      periodStart: z.string(),
+      tokens: z.number().int().nonnegative(),
+      completionTokens: z.number().int().positive().optional(),
+    })
+    .optional(),
 });
 export type ChatJobData = z.infer<typeof chatJobSchema>;
 
@@ -51,11 +62,15 @@ export function chatJobOptions(config: Config): JobsOptions {
   return {
     attempts: config.chat.attempts,
     backoff: { type: "exponential", delay: config.chat.backoffMs, jitter: 0.5 },
-    // waitUntilFinished and repeated Idempotency-Keys read the finished job: keep it by age.
-    removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
-    removeOnFail: { age: 7 * 86_400 },
+    // Finished chats stay a while for waiting requests and Bull Board; what a repeated key or a
+    // poll is promised lives in Postgres (chat_requests), so the count only bounds Redis memory.
+    removeOnComplete: { age: config.jobRetentionS, count: 10_000 },
+    removeOnFail: { age: 7 * 86_400, count: 10_000 },
   };
 }
+
+/** What a streaming chat job returns when its client left before it started: nothing ran. */
+export type AbandonedChat = { abandoned: true };
 
 export const stripeReportJobSchema = z.object({ reportId: z.number().int().positive() });
 export type StripeReportJobData = z.infer<typeof stripeReportJobSchema>;
@@ -130,6 +145,7 @@ export interface Queues {
   reconcile: Queue<ReconcileJobData>;
   usage: Queue<UsageJobData>;
   stripeEvent: Queue<StripeEventJobData>;
+  maintenance: Queue;
   all: Queue[];
   byName(name: string): Queue | undefined;
   close(): Promise<void>;
@@ -150,7 +166,8 @@ export function createQueues(connection: Redis, config: Config): Queues {
   const reconcile = queue<ReconcileJobData>(QUEUE.reconcile, scheduled);
   const usage = queue<UsageJobData>(QUEUE.usage, usageJobOptions(config));
   const stripeEvent = queue<StripeEventJobData>(QUEUE.stripeEvent, stripeEventJobOptions(config));
-  const all = [chat, usage, usageFlush, stripeReport, reconcile, stripeEvent] as Queue[];
+  const maintenance = queue(QUEUE.maintenance, scheduled);
+  const all = [chat, usage, usageFlush, stripeReport, reconcile, stripeEvent, maintenance] as Queue[];
   // A queue without an error listener makes BullMQ console.error every reconnect during a Redis
   // outage (its job scheduler forwards errors to the queue). Outages surface as 503s and /readyz.
   for (const queue of all) queue.on("error", () => {});
@@ -161,6 +178,7 @@ export function createQueues(connection: Redis, config: Config): Queues {
     stripeReport,
     reconcile,
     stripeEvent,
+    maintenance,
     all,
     byName: (name) => all.find((q) => q.name === name),
     close: async () => {

@@ -10,7 +10,8 @@ type Deps = Pick<WebDeps, "config" | "db" | "quota">;
 
 /**
  * Reserves a chat's estimated tokens against its customer's hard limit before it is enqueued, or
- * answers 402. Plans without a hard limit pay nothing for this. A repeated Idempotency-Key whose job
+ * answers 402. The reservation is the prompt estimate plus the completion's cap (`max_completion_tokens`,
+ * `max_tokens`, or QUOTA_COMPLETION_ESTIMATE_TOKENS); the worker holds the provider to that cap. Plans without a hard limit pay nothing for this. A repeated Idempotency-Key whose job
  * already exists reserves nothing: that job holds (or has settled) the reservation.
  */
 export async function holdChatQuota(
@@ -36,7 +37,7 @@ export async function holdChatQuota(
       limitTokens,
       tokens,
     });
-    if (result.ok) return { periodStart: period.start.toISOString(), tokens };
+    if (result.ok) return { periodStart: period.start.toISOString(), tokens, completionTokens: completion };
     const remaining = Math.max(0, limitTokens - result.usedTokens);
     throw new HttpError(
       402,

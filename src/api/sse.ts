@@ -38,12 +38,17 @@ export async function relayChatStream(
   const connection = deps.streamReaders.acquire();
   let finished = false;
   let gone = false;
-  res.once("close", () => {
-    if (finished) return;
-    gone = true;
+  // Billed for what was served: whenever nobody will read the rest — the client left, or this relay
+  // gave up — the worker is told to stop, and bills only what the provider produced until then.
+  const cancel = () => {
     deps.redis
       .set(chatCancelKey(deps.config, requestId), "1", "EX", deps.config.streamTtlS)
       .catch((err: unknown) => deps.logger.warn({ err, requestId }, "could not signal a stream cancel"));
+  };
+  res.once("close", () => {
+    if (finished) return;
+    gone = true;
+    cancel();
   });
   const open = () => {
     if (res.headersSent) return;
@@ -75,6 +80,7 @@ export async function relayChatStream(
         )) as typeof reply;
       } catch (err) {
         if (!res.headersSent) throw unavailable("The request queue is unavailable; retry shortly.", err);
+        cancel();
         write(
           JSON.stringify({ error: serverError("The stream was lost; retry the request.", "stream_lost") }),
         );
@@ -84,11 +90,8 @@ export async function relayChatStream(
         // Nothing at all after a full block: the job has not started, or its stream expired.
         const completion = await finishedChat();
         if (completion) {
-          open();
-          for (const chunk of chunksOf(completion))
-            if (!chunk.usage || includeUsage) write(JSON.stringify(chunk));
-          write("[DONE]");
           finished = true;
+          replayCompletion(res, completion, includeUsage);
           break;
         }
       }
@@ -104,8 +107,13 @@ export async function relayChatStream(
           }
           continue;
         }
+        cancel();
         const timeout = {
-          error: serverError("No answer from the model in time; retry the request.", "timeout"),
+          error: serverError(
+            "No answer from the model in time; the request was cancelled and is billed only for what " +
+              "the model produced before the cancel. Retry the request.",
+            "timeout",
+          ),
         };
         if (!res.headersSent) res.status(504).json(timeout);
         else write(JSON.stringify(timeout));
@@ -139,6 +147,20 @@ export async function relayChatStream(
     deps.streamReaders.release(connection);
     if (!res.writableEnded && res.headersSent) res.end();
   }
+}
+
+/** A finished chat as a whole stream: its chunks, the usage chunk if asked for, then [DONE]. */
+export function replayCompletion(res: Response, completion: ChatCompletion, includeUsage: boolean): void {
+  if (!res.headersSent) {
+    res.status(200).set({
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      "x-accel-buffering": "no",
+    });
+  }
+  for (const chunk of chunksOf(completion))
+    if (!chunk.usage || includeUsage) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+  res.end("data: [DONE]\n\n");
 }
 
 const serverError = (message: string, code: string) => ({ message, type: "server_error", param: null, code });

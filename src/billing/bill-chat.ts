@@ -2,6 +2,7 @@ import { UnrecoverableError } from "bullmq";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import { countTokens, type Metrics } from "../metrics.js";
+import type { ChatCompletion } from "../llm/client.js";
 import type { ChatJobData } from "../queues.js";
 import { recordUsage } from "./ledger.js";
 import { listPriceMicros, type Plan } from "./plans.js";
@@ -19,32 +20,47 @@ type Deps = {
 export type ChatUsage = { tokens: TokenUsage; source: "provider" | "estimated" };
 
 /**
- * Prices a chat's usage, writes its one usage row (unique request id) and settles its quota hold,
- * for the plain and the streaming path alike. Returns whether this call inserted the row.
+ * Prices a chat's usage, writes its one usage row (unique request id) — with the answer, when the
+ * chat is kept (keyed or async), in the same transaction — and settles its quota hold, for the plain
+ * and the streaming path alike. Returns whether this call inserted the row.
  */
 export async function billChat(
   deps: Deps,
   data: ChatJobData,
-  answeredModel: string | undefined,
+  completion: ChatCompletion,
   usage: ChatUsage,
 ): Promise<{ inserted: boolean; billableTokens: number }> {
   const plan = await deps.plans.get(data.planId);
+  const answeredModel = completion.model;
   const price =
     (answeredModel && priceFor(answeredModel)) ||
     resolvePrice(data.request.model, deps.config.defaultModelPrice);
   if (!price) throw new UnrecoverableError(`no price for model ${data.request.model}`);
   const billableTokens = usage.tokens.promptTokens + usage.tokens.completionTokens;
-  const inserted = await recordUsage(deps.db, {
-    requestId: data.requestId,
-    customerId: data.customerId,
-    model: data.request.model,
-    ...usage.tokens,
-    billableTokens,
-    providerCostMicros: providerCostMicros(usage.tokens, price),
-    priceMicros: listPriceMicros(plan, billableTokens),
-    source: usage.source,
-    planId: plan.id,
-  });
+  const outcome = data.keepS
+    ? {
+        requestId: data.requestId,
+        customerId: data.customerId,
+        keepS: data.keepS,
+        status: "succeeded" as const,
+        response: completion,
+      }
+    : undefined;
+  const inserted = await recordUsage(
+    deps.db,
+    {
+      requestId: data.requestId,
+      customerId: data.customerId,
+      model: data.request.model,
+      ...usage.tokens,
+      billableTokens,
+      providerCostMicros: providerCostMicros(usage.tokens, price),
+      priceMicros: listPriceMicros(plan, billableTokens),
+      source: usage.source,
+      planId: plan.id,
+    },
+    outcome,
+  );
   // After the row, keyed by request id: a retry that finds the row already written still settles,
   // and a second settle of the same request changes nothing.
   if (data.quota) await deps.quota.settle(data.customerId, data.requestId, data.quota, billableTokens);

@@ -1,4 +1,6 @@
+import type { Knex } from "knex";
 import type { Db } from "../db.js";
+import { storeChatOutcomes, type ChatOutcome } from "../chat-requests.js";
 import type { TokenUsage } from "./prices.js";
 
 export interface UsageRow extends TokenUsage {
@@ -32,7 +34,12 @@ function columnsOf(row: UsageRow) {
   };
 }
 
-type Pending = { row: UsageRow; resolve(inserted: boolean): void; reject(err: unknown): void };
+type Pending = {
+  row: UsageRow;
+  outcome?: ChatOutcome;
+  resolve(inserted: boolean): void;
+  reject(err: unknown): void;
+};
 
 // One group-commit queue per pool: rows from concurrent jobs that arrive while an INSERT is in
 // flight go out together in the next one, so a worker running hundreds of chats at once spends one
@@ -41,13 +48,17 @@ const groups = new WeakMap<Db, { pending: Pending[]; flushing: boolean }>();
 const MAX_GROUP = 500;
 
 /**
- * Writes one usage row. The unique request id makes this the exactly-once point of the whole chain:
- * a retried, stalled or re-delivered job inserts nothing the second time. Returns whether it inserted.
+ * Writes one usage row, and with it (same transaction) the chat's stored answer when the chat is
+ * kept (keyed or async). The unique request id makes this the exactly-once point of the whole
+ * chain: a retried, stalled or re-delivered job inserts nothing the second time. Returns whether it
+ * inserted.
  */
-export function recordUsage(db: Db, row: UsageRow): Promise<boolean> {
+export function recordUsage(db: Db, row: UsageRow, outcome?: ChatOutcome): Promise<boolean> {
   let group = groups.get(db);
   if (!group) groups.set(db, (group = { pending: [], flushing: false }));
-  const result = new Promise<boolean>((resolve, reject) => group.pending.push({ row, resolve, reject }));
+  const result = new Promise<boolean>((resolve, reject) =>
+    group.pending.push({ row, outcome, resolve, reject }),
+  );
   if (!group.flushing) void flush(db, group);
   return result;
 }
@@ -57,20 +68,14 @@ async function flush(db: Db, group: { pending: Pending[]; flushing: boolean }): 
   while (group.pending.length > 0) {
     const batch = group.pending.splice(0, MAX_GROUP);
     try {
-      settle(
-        batch,
-        await insertRows(
-          db,
-          batch.map((p) => p.row),
-        ),
-      );
+      settle(batch, await insertRows(db, batch));
     } catch (err) {
       // One bad row must not fail its neighbours: retry them one by one, each with its own outcome.
       if (batch.length === 1) batch[0]!.reject(err);
       else
         await Promise.all(
           batch.map((p) =>
-            insertRows(db, [p.row]).then(
+            insertRows(db, [p]).then(
               (ids) => settle([p], ids),
               (e: unknown) => p.reject(e),
             ),
@@ -89,13 +94,19 @@ function settle(batch: Pending[], inserted: Set<string>): void {
   }
 }
 
-async function insertRows(db: Db, rows: UsageRow[]): Promise<Set<string>> {
-  const inserted = await db("usage_events")
-    .insert(rows.map(columnsOf))
-    .onConflict("request_id")
-    .ignore()
-    .returning("request_id");
-  return new Set(inserted.map((r: { request_id: string }) => r.request_id));
+async function insertRows(db: Db, batch: Pending[]): Promise<Set<string>> {
+  const outcomes = batch.flatMap((p) => (p.outcome ? [p.outcome] : []));
+  const insert = async (q: Db | Knex.Transaction) => {
+    const inserted = await q("usage_events")
+      .insert(batch.map((p) => columnsOf(p.row)))
+      .onConflict("request_id")
+      .ignore()
+      .returning("request_id");
+    // Rows and answers share one transaction: a repeated key never finds an answer without its bill.
+    await storeChatOutcomes(q, outcomes);
+    return new Set(inserted.map((r: { request_id: string }) => r.request_id));
+  };
+  return outcomes.length === 0 ? insert(db) : db.transaction(insert);
 }
 
 /**

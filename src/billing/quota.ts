@@ -1,7 +1,4 @@
-import type { Worker } from "bullmq";
 import type { Db } from "../db.js";
-import type { Logger } from "../logger.js";
-import type { ChatJobData } from "../queues.js";
 import type { Redis } from "../redis.js";
 import type { Period } from "./periods.js";
 
@@ -49,6 +46,8 @@ return 1`;
 export interface QuotaHold {
   periodStart: string; // ISO
   tokens: number;
+  /** The completion's share of `tokens`: the worker caps the provider's completion at it. */
+  completionTokens?: number;
 }
 
 export type ReserveResult = { ok: true } | { ok: false; usedTokens: number };
@@ -127,20 +126,4 @@ export async function recordedTokens(db: Db, customerId: string, period: Period)
     .sum({ tokens: "billable_tokens" })
     .first();
   return Number(row?.tokens ?? 0);
-}
-
-/** A chat job that failed for good gives its reservation back (retries and stalls do not). */
-export function releaseFailedChatQuota(worker: Worker, quota: Pick<Quota, "release">, logger: Logger) {
-  worker.on("failed", (job) => {
-    const data = job?.data as Partial<ChatJobData> | undefined;
-    if (!job || job.finishedOn === undefined || !data?.quota || !data.customerId || !data.requestId) return;
-    quota
-      .release(data.customerId, data.requestId, data.quota)
-      .catch((err: unknown) =>
-        logger.error(
-          { err, jobId: job.id },
-          "could not release a quota reservation; it counts until the period ends",
-        ),
-      );
-  });
 }

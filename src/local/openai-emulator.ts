@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { EventEmitter, once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { countTokens, decodeGenerator, encode } from "gpt-tokenizer";
+import { countTokens, decode, decodeGenerator, encode } from "gpt-tokenizer";
 
 export type EmulatorFault =
   | { kind: "status"; status: number; message?: string; type?: string; code?: string; times?: number }
@@ -15,6 +15,8 @@ export interface OpenAIEmulatorOptions {
   chunkDelayMs?: number;
   apiKey?: string;
   omitUsage?: boolean;
+  /** Answer every chat with this many tokens of filler (up to its max tokens) instead of an echo. */
+  answerTokens?: number;
 }
 export interface EmulatorRequestRecord {
   id: string;
@@ -35,6 +37,7 @@ export interface OpenAIEmulator {
   setLatency(ms: number): void;
   setChunkDelay(ms: number): void;
   setOmitUsage(omit: boolean): void;
+  setAnswerTokens(tokens: number | undefined): void;
   injectFault(fault: EmulatorFault): void;
   clearFaults(): void;
   close(): Promise<void>;
@@ -95,6 +98,13 @@ export function answerFor(messages: readonly unknown[]): string {
   if (words.length === 0) return LOREM;
   const text = `Echo: ${words.join(" ")}`;
   return text.length <= 400 ? text : Array.from(text).slice(0, 400).join("");
+}
+
+/** Filler of exactly `tokens` tokens: a long answer, for tests of completion caps. */
+export function fillerAnswer(tokens: number): string {
+  const lorem = encode(LOREM, PLAIN);
+  const repeated = LOREM.concat(" ").repeat(Math.ceil(tokens / lorem.length) + 1);
+  return decode(encode(repeated, PLAIN).slice(0, tokens));
 }
 
 const isReasoningModel = (model: string) => /^o\d/.test(model) || model.includes("reasoning");
@@ -209,6 +219,14 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
     latencyMs: opts.latencyMs ?? 0,
     chunkDelayMs: opts.chunkDelayMs ?? 0,
     omitUsage: opts.omitUsage ?? false,
+    answerTokens: opts.answerTokens,
+  };
+  let filler: { tokens: number; text: string } | undefined;
+  const answer = (messages: unknown[]) => {
+    if (cfg.answerTokens === undefined) return answerFor(messages);
+    if (filler?.tokens !== cfg.answerTokens)
+      filler = { tokens: cfg.answerTokens, text: fillerAnswer(cfg.answerTokens) };
+    return filler.text;
   };
   const faults: { fault: EmulatorFault; left: number }[] = [];
   const requests: EmulatorRequestRecord[] = [];
@@ -308,7 +326,7 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
 
     const promptTokens = countPromptTokens(messages);
     const cached = cachedTokens(model, messages, promptTokens);
-    const gen = generate(answerFor(messages), model, typeof rawLimit === "number" ? rawLimit : Infinity);
+    const gen = generate(answer(messages), model, typeof rawLimit === "number" ? rawLimit : Infinity);
     const completionTokens = gen.visible + gen.reasoning;
     const finishReason = gen.truncated ? "length" : "stop";
     const usage = {
@@ -377,6 +395,8 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
     if (typeof body.latencyMs === "number") cfg.latencyMs = Math.max(0, body.latencyMs);
     if (typeof body.chunkDelayMs === "number") cfg.chunkDelayMs = Math.max(0, body.chunkDelayMs);
     if (typeof body.omitUsage === "boolean") cfg.omitUsage = body.omitUsage;
+    if (typeof body.answerTokens === "number" && body.answerTokens > 0) cfg.answerTokens = body.answerTokens;
+    if (body.answerTokens === null) cfg.answerTokens = undefined;
     return sendJson(res, 200, cfg);
   }
 
@@ -419,6 +439,7 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
     setLatency: (ms) => void (cfg.latencyMs = Math.max(0, ms)),
     setChunkDelay: (ms) => void (cfg.chunkDelayMs = Math.max(0, ms)),
     setOmitUsage: (omit) => void (cfg.omitUsage = omit),
+    setAnswerTokens: (tokens) => void (cfg.answerTokens = tokens),
     injectFault: (fault) => void faults.push({ fault, left: fault.times ?? Infinity }),
     clearFaults: () => void (faults.length = 0),
     async close() {

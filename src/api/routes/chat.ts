@@ -2,19 +2,24 @@ import { Router, type Request, type Response } from "express";
 import type { Job } from "bullmq";
 import type { WebDeps } from "../../deps.js";
 import { badRequest, HttpError, notFound, unavailable } from "../../errors.js";
-import { canonicalJson, chatRequestId, sha256 } from "../../ids.js";
+import { canonicalJson, idempotencyKeyHash, newChatRequestId, sha256 } from "../../ids.js";
 import { resolvePrice } from "../../billing/prices.js";
+import { claimIdempotencyKey, reopenChat, type StoredChat } from "../../chat-requests.js";
+import { chatCancelKey, chatStreamKey } from "../../chat-stream.js";
 import type { ChatJobData } from "../../queues.js";
-import { chatRequestSchema, parseBody } from "../chat-request.js";
+import { chatRequestSchema, parseBody, type ChatRequestBody } from "../chat-request.js";
 import { holdChatQuota } from "../chat-quota.js";
 import { listenForChatOutcome } from "../chat-outcome.js";
+import { abandoned, chatState, failedTransiently, getChatJob, storedState } from "../chat-state.js";
 import { unlessDraining } from "../drain.js";
-import { relayChatStream } from "../sse.js";
+import { relayChatStream, replayCompletion } from "../sse.js";
 
 type Deps = Pick<
   WebDeps,
   "config" | "db" | "redis" | "queues" | "quota" | "chatEvents" | "logger" | "streamReaders" | "draining"
 >;
+
+type Mode = "sync" | "async" | "stream";
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -32,7 +37,6 @@ export function chatRoutes(deps: Deps): Router {
         "model",
       );
     }
-
     const idempotencyKey = req.header("idempotency-key");
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw badRequest(
@@ -40,34 +44,59 @@ export function chatRoutes(deps: Deps): Router {
         "invalid_idempotency_key",
       );
     }
-    const requestId = chatRequestId(customer.customerId, idempotencyKey);
-    // Only a keyed request can be repeated, so only it pays for hashing its body.
-    const bodyHash = idempotencyKey === undefined ? undefined : sha256(canonicalJson(body));
-    if (bodyHash !== undefined) await claimIdempotencyKey(deps, requestId, bodyHash);
-    // A keyed repeat of a chat whose retries ran out on transient provider errors runs it again, as
-    // a client retrying a 502 expects; a chat that succeeded or failed on its own 4xx answers as before.
-    const existing = bodyHash !== undefined ? await getJob(deps, requestId) : undefined;
-    const rerun = existing && failedTransiently(existing) ? existing : undefined;
-    const quota = await holdChatQuota(deps, customer, requestId, body, existing !== undefined && !rerun);
-    if (rerun) await runAgain(rerun, quota);
-
     const respondAsync = /\brespond-async\b/i.test(req.header("prefer") ?? "");
     // Async requests are polled, never streamed; the worker always asks the provider for usage.
     const { stream, stream_options: streamOptions, ...request } = body;
-    const streaming = stream === true && !respondAsync;
+    const mode: Mode = respondAsync ? "async" : stream === true ? "stream" : "sync";
+    const includeUsage = streamOptions?.include_usage === true;
+    // Keyed and async chats keep their outcome in Postgres for as long as it is promised.
+    const keepS = Math.max(
+      idempotencyKey === undefined ? 0 : deps.config.idempotencyTtlS,
+      mode === "async" ? deps.config.jobRetentionS : 0,
+    );
+
+    const claim =
+      idempotencyKey === undefined
+        ? undefined
+        : await claimKey(deps, customer.customerId, idempotencyKey, body, keepS);
+    const requestId = claim?.chat.requestId ?? newChatRequestId();
+    res.setHeader("meterline-request-id", requestId);
+    const repeat = claim !== undefined && !claim.fresh;
+    if (repeat && claim.chat.status !== "pending") {
+      const outcome = storedState(claim.chat);
+      const rerunnable = claim.chat.status === "failed" && claim.chat.retryable;
+      if (!rerunnable) return answerState(res, mode, requestId, outcome, includeUsage);
+      // A keyed repeat of a chat whose retries ran out on transient errors runs it again, as a client
+      // retrying a 502 expects; concurrent repeats share the one rerun.
+      await reopenChat(deps.db, requestId).catch((err: unknown) => {
+        throw unavailable("The request store is unavailable; retry shortly.", err);
+      });
+    }
+
+    // Only a repeat can find a job: a fresh claim's request id is new.
+    const existing = repeat ? await getChatJob(deps, requestId) : undefined;
+    const rerun = existing && (failedTransiently(existing) || abandoned(existing)) ? existing : undefined;
+    const quota = await holdChatQuota(deps, customer, requestId, body, existing !== undefined && !rerun);
+    if (rerun) await runAgain(deps, rerun, quota);
+    else if (existing && mode === "stream" && !existing.finishedOn) {
+      // Joining a stream that has not ended: a cancel left by an earlier client must not stop it.
+      await deps.redis.del(chatCancelKey(deps.config, requestId)).catch(() => {});
+    }
+
     const data: ChatJobData = {
       requestId,
       customerId: customer.customerId,
       planId: customer.plan.id,
       request,
-      ...(bodyHash ? { bodyHash } : {}),
+      ...(claim ? { bodyHash: claim.chat.bodyHash! } : {}),
+      ...(keepS > 0 ? { keepS } : {}),
       receivedAt: new Date().toISOString(),
-      ...(streaming ? { stream: true } : {}),
+      ...(mode === "stream" ? { stream: true } : {}),
       ...(quota ? { quota } : {}),
     };
     // A synchronous chat this request creates is awaited by listening before the add (chat-outcome.ts).
     const outcome =
-      !respondAsync && !streaming && existing === undefined
+      mode === "sync" && existing === undefined
         ? await listenForChatOutcome(deps.chatEvents, requestId, deps.config.chat.waitMs).catch(
             (err: unknown) => {
               throw unavailable("The request queue is unavailable; retry shortly.", err);
@@ -82,15 +111,14 @@ export function chatRoutes(deps: Deps): Router {
       outcome?.cancel();
       throw unavailable("The request queue is unavailable; retry shortly.", err);
     }
-    res.setHeader("meterline-request-id", requestId);
 
-    if (respondAsync) return accepted(res, requestId);
-    if (streaming) {
+    if (mode === "async") return accepted(res, requestId);
+    if (mode === "stream") {
       const finished = async () => {
-        const stored = await getJob(deps, requestId);
-        return stored?.finishedOn ? (stored.returnvalue ?? undefined) : undefined;
+        const state = await chatState(deps, requestId, customer.customerId);
+        return state?.status === "succeeded" ? state.completion : undefined;
       };
-      return relayChatStream(deps, req, res, requestId, streamOptions?.include_usage === true, finished);
+      return relayChatStream(deps, req, res, requestId, includeUsage, finished);
     }
     try {
       const completion = await unlessDraining(
@@ -99,36 +127,50 @@ export function chatRoutes(deps: Deps): Router {
       );
       res.json(completion);
     } catch {
-      await answerUnfinished(deps, res, requestId);
+      await answerUnfinished(deps, res, requestId, customer.customerId);
     } finally {
       outcome?.cancel();
     }
   });
 
   router.get("/chats/:id", async (req: Request<{ id: string }>, res) => {
-    const job = await getJob(deps, req.params.id);
-    if (!job || job.data.customerId !== req.customer!.customerId)
-      throw notFound(`No chat request '${req.params.id}'.`);
-    const status = statusOf(job);
-    if (status === "succeeded") return res.json({ id: job.id, status, completion: job.returnvalue });
-    if (status === "failed") return res.json({ id: job.id, status, error: failureOf(job).toBody().error });
-    res.json({ id: job.id, status });
+    const state = await chatState(deps, req.params.id, req.customer!.customerId).catch((err: unknown) => {
+      if (err instanceof HttpError) throw err;
+      throw unavailable("The request store is unavailable; retry shortly.", err);
+    });
+    if (!state) throw notFound(`No chat request '${req.params.id}'.`);
+    const { status } = state;
+    if (status === "succeeded") return res.json({ id: req.params.id, status, completion: state.completion });
+    if (status === "failed")
+      return res.json({ id: req.params.id, status, error: state.error!.toBody().error });
+    res.json({ id: req.params.id, status });
   });
 
   return router;
 }
 
-/** Same key, same body → same job; same key, other body → 422, as Stripe and OpenAI do. */
-async function claimIdempotencyKey(deps: Deps, requestId: string, bodyHash: string): Promise<void> {
-  const key = `${deps.config.queuePrefix}:idem:${requestId}`;
-  let previous: string | null;
+/** Same key, same body → the same request; same key, other body → 422, as Stripe and OpenAI do. */
+async function claimKey(
+  deps: Deps,
+  customerId: string,
+  idempotencyKey: string,
+  body: ChatRequestBody,
+  keepS: number,
+): Promise<{ fresh: boolean; chat: StoredChat }> {
+  const bodyHash = sha256(canonicalJson(body));
+  let claim: { fresh: boolean; chat: StoredChat };
   try {
-    const set = await deps.redis.set(key, bodyHash, "EX", deps.config.idempotencyTtlS, "NX");
-    previous = set === "OK" ? bodyHash : await deps.redis.get(key);
+    claim = await claimIdempotencyKey(deps.db, {
+      requestId: newChatRequestId(),
+      customerId,
+      keyHash: idempotencyKeyHash(customerId, idempotencyKey),
+      bodyHash,
+      keepS,
+    });
   } catch (err) {
-    throw unavailable("The request queue is unavailable; retry shortly.", err);
+    throw unavailable("The request store is unavailable; retry shortly.", err);
   }
-  if (previous !== null && previous !== bodyHash) {
+  if (claim.chat.bodyHash !== bodyHash) {
     throw new HttpError(
       422,
       "This Idempotency-Key was already used with a different request body.",
@@ -136,57 +178,59 @@ async function claimIdempotencyKey(deps: Deps, requestId: string, bodyHash: stri
       "idempotency_key_reused",
     );
   }
+  return claim;
 }
 
-function failedTransiently(job: Job<ChatJobData>): boolean {
-  return Boolean(job.finishedOn && !job.returnvalue && !job.data.error && !job.data.stream);
-}
-
-/** Back to the wait list with a fresh retry budget; a concurrent repeat that got there first wins. */
-async function runAgain(job: Job<ChatJobData>, quota: ChatJobData["quota"]): Promise<void> {
+/**
+ * Back to the wait list with a fresh retry budget; a concurrent repeat that got there first wins. A
+ * stream's earlier attempt leaves nothing to replay: its entries are removed first.
+ */
+async function runAgain(deps: Deps, job: Job<ChatJobData>, quota: ChatJobData["quota"]): Promise<void> {
+  const state = job.returnvalue ? "completed" : "failed";
   try {
+    if (job.data.stream) {
+      await deps.redis.del(
+        chatStreamKey(deps.config, job.data.requestId),
+        chatCancelKey(deps.config, job.data.requestId),
+      );
+    }
     if (quota) await job.updateData({ ...job.data, quota });
-    await job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
+    await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
   } catch (err) {
-    if ((await job.getState().catch(() => "unknown")) === "failed") {
+    if ((await job.getState().catch(() => "unknown")) === state) {
       throw unavailable("The request queue is unavailable; retry shortly.", err);
     }
   }
 }
 
-async function getJob(deps: Deps, id: string): Promise<Job<ChatJobData> | undefined> {
-  try {
-    return await deps.queues.chat.getJob(id);
-  } catch (err) {
-    throw unavailable("The request queue is unavailable; retry shortly.", err);
+/** Answers a chat from its state: the completion, its error, or 202 while it is not finished. */
+function answerState(
+  res: Response,
+  mode: Mode,
+  requestId: string,
+  state: ReturnType<typeof storedState>,
+  includeUsage: boolean,
+): void {
+  if (mode === "async" || (state.status !== "succeeded" && state.status !== "failed")) {
+    return accepted(res, requestId);
   }
+  if (state.status === "failed") {
+    res.status(state.error!.status).json(state.error!.toBody());
+    return;
+  }
+  if (mode === "stream") return replayCompletion(res, state.completion!, includeUsage);
+  res.json(state.completion);
 }
 
-async function answerUnfinished(deps: Deps, res: Response, requestId: string): Promise<void> {
-  const job = await getJob(deps, requestId);
-  const status = job ? statusOf(job) : "queued";
-  if (status === "succeeded") {
-    res.json(job!.returnvalue);
-    return;
-  }
-  if (status === "failed") {
+async function answerUnfinished(deps: Deps, res: Response, requestId: string, customerId: string) {
+  const state = await chatState(deps, requestId, customerId);
+  if (state?.status === "failed" && state.job?.data.quota) {
     // The worker releases too; both are idempotent, and this one holds when the worker died first.
-    if (job!.data.quota) await deps.quota.release(job!.data.customerId, requestId, job!.data.quota);
-    const error = failureOf(job!);
-    res.status(error.status).json(error.toBody());
-    return;
+    const { data } = state.job;
+    await deps.quota.release(data.customerId, requestId, data.quota!);
   }
   // Still queued or running after the wait: the caller polls instead of holding the connection.
-  accepted(res, requestId);
-}
-
-/**
- * A chat's status from one snapshot of its job hash. (getJob then getState is two reads: a job that
- * finishes between them would look completed without its result.)
- */
-function statusOf(job: Job<ChatJobData>): "queued" | "running" | "succeeded" | "failed" {
-  if (job.finishedOn) return job.returnvalue ? "succeeded" : "failed";
-  return job.processedOn ? "running" : "queued";
+  answerState(res, "sync", requestId, state ?? { status: "queued" }, false);
 }
 
 function accepted(res: Response, requestId: string): void {
@@ -194,16 +238,4 @@ function accepted(res: Response, requestId: string): void {
     .status(202)
     .location(`/v1/chats/${requestId}`)
     .json({ id: requestId, object: "chat.request", status: "queued" });
-}
-
-/** A failed chat's error for the caller: the provider's own 4xx, or 502 when retries ran out. */
-function failureOf(job: Job<ChatJobData>): HttpError {
-  const error = job.data.error;
-  if (error) return new HttpError(error.status, error.message, error.type as never, error.code);
-  return new HttpError(
-    502,
-    `The upstream LLM failed after ${job.attemptsMade} attempts: ${job.failedReason}`,
-    "server_error",
-    "upstream_error",
-  );
 }

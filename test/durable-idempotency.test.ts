@@ -1,0 +1,151 @@
+import { rmSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Redis } from "ioredis";
+import OpenAI from "openai";
+import { createTestDatabase } from "./helpers/db.js";
+import { startRedisServer, tempDir, type RedisServerHandle } from "./helpers/redis-server.js";
+import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+
+// A private Redis, because the test empties it with FLUSHALL.
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let redisServer: RedisServerHandle;
+let redis: Redis;
+let stack: Stack;
+let dir: string;
+
+beforeAll(async () => {
+  dir = tempDir("meterline-durable-idempotency");
+  redisServer = await startRedisServer({ dir });
+  database = await createTestDatabase();
+  stack = await startStack({
+    databaseUrl: database.url,
+    env: { REDIS_URL: redisServer.url, CHAT_PURGE_INTERVAL_MS: "1000" },
+  });
+  redis = new Redis(redisServer.url);
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await stack?.close();
+  await redisServer?.stop();
+  await database?.drop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ask = (content: string) => ({ model: "gpt-4o-mini", messages: [{ role: "user" as const, content }] });
+const rowsFor = (customerId: string) => stack.db("usage_events").where({ customer_id: customerId });
+
+async function keyed(openai: OpenAI, key: string, content = "remember me") {
+  const { data, response } = await openai.chat.completions
+    .create(ask(content), { headers: { "Idempotency-Key": key } })
+    .withResponse();
+  return { completion: data, requestId: response.headers.get("meterline-request-id")! };
+}
+
+describe("an Idempotency-Key, kept in Postgres", () => {
+  // First: the FLUSHALL tests below also wipe the schedules, which workers re-create on their own.
+  it("purges expired claims on a schedule", async () => {
+    const { openai } = await stack.customer();
+    const { requestId } = await keyed(openai, "to-expire");
+    await stack
+      .db("chat_requests")
+      .where({ request_id: requestId })
+      .update({ expires_at: new Date(0) });
+    await waitFor(async () => !(await stack.db("chat_requests").where({ request_id: requestId }).first()), {
+      timeoutMs: 15_000,
+      what: "the expired claim to be purged",
+    });
+  });
+  it("answers a repeat after the chat job was removed from Redis, without the LLM and without a second row", async () => {
+    const { customerId, openai } = await stack.customer();
+    const first = await keyed(openai, "removed-1");
+    await (await stack.web.queues.chat.getJob(first.requestId))!.remove();
+    const calls = stack.emulator.calls;
+
+    const again = await keyed(openai, "removed-1");
+
+    expect(again.requestId).toBe(first.requestId);
+    expect(again.completion).toEqual(first.completion);
+    expect(stack.emulator.calls).toBe(calls);
+    expect(await rowsFor(customerId)).toHaveLength(1);
+    const other = await openai.chat.completions
+      .create(ask("another body"), { headers: { "Idempotency-Key": "removed-1" } })
+      .catch((e: unknown) => e);
+    expect(other).toBeInstanceOf(OpenAI.UnprocessableEntityError);
+  });
+
+  it("answers repeats after Redis lost everything (FLUSHALL): sync, streamed and polled alike", async () => {
+    const { customerId, key, openai } = await stack.customer();
+    const sync = await keyed(openai, "flushed-sync");
+    const streamed = await fetch(`${stack.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "idempotency-key": "s" },
+      body: JSON.stringify({ ...ask("stream me"), stream: true }),
+    }).then((r) => r.text());
+    const accepted = await fetch(`${stack.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${key}`,
+        "content-type": "application/json",
+        prefer: "respond-async",
+      },
+      body: JSON.stringify(ask("poll me")),
+    });
+    const asyncId = ((await accepted.json()) as { id: string }).id;
+    const poll = () =>
+      fetch(`${stack.url}/v1/chats/${asyncId}`, { headers: { authorization: `Bearer ${key}` } }).then(
+        (r) => r.json() as Promise<{ status: string; completion?: OpenAI.ChatCompletion }>,
+      );
+    const polled = await waitFor(async () => {
+      const p = await poll();
+      return p.status === "succeeded" && p.completion;
+    });
+    await waitFor(async () => (await rowsFor(customerId)).length === 3);
+
+    await redis.flushall();
+    const calls = stack.emulator.calls;
+
+    const syncAgain = await keyed(openai, "flushed-sync");
+    const streamedAgain = await fetch(`${stack.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "idempotency-key": "s" },
+      body: JSON.stringify({ ...ask("stream me"), stream: true }),
+    }).then((r) => r.text());
+    const polledAgain = await poll();
+
+    expect(syncAgain.completion).toEqual(sync.completion);
+    expect(textOf(streamedAgain)).toBe(textOf(streamed));
+    expect(streamedAgain.trimEnd().endsWith("data: [DONE]")).toBe(true);
+    expect(polledAgain).toMatchObject({ status: "succeeded", completion: polled });
+    expect(stack.emulator.calls).toBe(calls);
+    expect(await rowsFor(customerId)).toHaveLength(3);
+  });
+
+  it("runs a repeat for real when Redis lost the job before it was answered, and bills it once", async () => {
+    const { customerId, openai } = await stack.customer();
+    // The claim exists (the first request got as far as Postgres), the job does not.
+    const worker = stack.workers!;
+    await worker.workers.find((w) => w.name === "chat")!.pause();
+    const pending = keyed(openai, "lost-job").catch((e: unknown) => e);
+    await waitFor(async () => (await stack.web.queues.chat.getWaitingCount()) === 1);
+    await redis.flushall();
+    worker.workers.find((w) => w.name === "chat")!.resume();
+    const calls = stack.emulator.calls;
+
+    const again = await keyed(openai, "lost-job");
+
+    expect(again.completion.object).toBe("chat.completion");
+    expect(stack.emulator.calls).toBe(calls + 1);
+    expect(await rowsFor(customerId)).toHaveLength(1);
+    // The first request, whose job vanished, answers from the rerun (or asks its client to poll).
+    const first = await pending;
+    expect(first instanceof Error ? (first as { status?: number }).status : 200).not.toBe(500);
+  });
+});
+
+function textOf(sse: string): string {
+  return sse
+    .split("\n")
+    .filter((line) => line.startsWith("data: {"))
+    .map((line) => (JSON.parse(line.slice(6)) as OpenAI.ChatCompletionChunk).choices[0]?.delta?.content ?? "")
+    .join("");
+}
