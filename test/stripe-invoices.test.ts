@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { invoiceObject, type StripeEmulator } from "../src/local/stripe-emulator.js";
+import { suspendIfOverdue } from "../src/billing/customer-status.js";
 import { useStack, waitFor } from "./helpers/stack.js";
 import {
   deliver,
@@ -167,5 +168,23 @@ describe("suspensions follow unpaid invoices", () => {
     );
     expect(await stack.db("invoices").where({ customer_id: c.customerId, status: "paid" })).toHaveLength(10);
     expect(await c.status()).toBe("active");
+  });
+
+  it("the suspension check suspends a past_due customer only while an invoice is owed", async () => {
+    const c = await billingCustomer();
+    // past_due by hand, grace long over, but no invoice on record: nothing says it must pay.
+    const since = new Date(Date.now() - 60_000);
+    await stack
+      .db("customers")
+      .where({ id: c.customerId })
+      .update({ status: "past_due", past_due_since: since });
+    expect(await suspendIfOverdue(stack.db, c.customerId, since, 1_000)).toBe("nothing-owed");
+    expect(await c.status()).toBe("past_due");
+
+    await stack
+      .db("invoices")
+      .insert({ id: c.invoice(), customer_id: c.customerId, status: "uncollectible", last_event_created: 1 });
+    expect(await suspendIfOverdue(stack.db, c.customerId, since, 1_000)).toBe("suspended");
+    expect(await c.status()).toBe("suspended");
   });
 });
