@@ -69,6 +69,11 @@ export function createApplyStripeEventProcessor(deps: Deps) {
     if (result === "not-due") throw new Error(`customer ${data.customerId} is not past its grace period yet`);
     if (result === "suspended")
       logger.warn({ customerId: data.customerId }, "customer suspended for non-payment");
+    if (result === "nothing-owed")
+      logger.warn(
+        { customerId: data.customerId },
+        "customer is past_due but owes no invoice on record: not suspended; set its status by hand (customers:update) if it should change",
+      );
     return { customerId: data.customerId, result };
   };
 }

@@ -6,6 +6,7 @@ import * as usageReports from "./20261127000400_usage_reports.js";
 import * as ingestedUsage from "./20261127000300_ingested_usage.js";
 import * as stripeEvents from "./20261127000500_stripe_events.js";
 import * as chatRequests from "./20261202000100_chat_requests.js";
+import * as invoices from "./20261202000200_invoices.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   "20261127000300_ingested_usage": ingestedUsage,
   "20261127000500_stripe_events": stripeEvents,
   "20261202000100_chat_requests": chatRequests,
+  "20261202000200_invoices": invoices,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

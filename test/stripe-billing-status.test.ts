@@ -32,8 +32,10 @@ async function billingCustomer() {
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
       body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hello" }] }),
     });
-  const send = async (type: string) => {
+  // One invoice per customer unless told otherwise: its failure and its payment are one debt.
+  const send = async (type: string, invoiceId = `in_${stripeId.slice(4)}`) => {
     const invoice = invoiceObject({
+      id: invoiceId,
       customer: stripeId,
       subscription: "sub_status",
       status: "open",
@@ -112,7 +114,11 @@ describe("payment failure, grace period and suspension", () => {
       });
       await waitForEvents(stack.db, [String(e.event.id)]);
     }
-    expect(await c.row()).toMatchObject({ status: "active", status_event_created: paid.event.created });
+    expect(await c.row()).toMatchObject({ status: "active" });
+    expect(await stack.db("invoices").where({ id: invoice.id }).first()).toMatchObject({
+      status: "paid",
+      last_event_created: paid.event.created,
+    });
   });
 
   it("customer.deleted cancels the customer (403)", async () => {

@@ -1,44 +1,18 @@
 import type { Db } from "../db.js";
+import { owedInvoices } from "./invoices.js";
 import { ENDED_STATUSES } from "./subscriptions.js";
 
 /**
- * Customer status driven by Stripe billing events. Invoice and customer events share one
- * watermark per customer (`status_event_created`): an event older than the last one applied does
- * not change the status. Each function is one statement, so concurrent events cannot interleave.
+ * Customer status driven by Stripe billing events other than invoices (those are in invoices.ts,
+ * with a watermark per invoice). `customer.deleted` keeps a watermark per customer
+ * (`status_event_created`): an older event does not change the status. Each function is one
+ * statement, so concurrent events cannot interleave.
  */
 
 export interface PastDueState {
   customerId: string;
   status: string;
   pastDueSince: Date | null;
-}
-
-/** invoice.payment_failed: an active customer becomes past_due and its grace period starts. */
-export async function markPastDue(db: Db, stripeCustomerId: string, created: number): Promise<void> {
-  await db("customers")
-    .where({ stripe_customer_id: stripeCustomerId })
-    .where("status_event_created", "<", created)
-    .update({
-      status: db.raw("CASE WHEN status = 'active' THEN 'past_due' ELSE status END"),
-      past_due_since: db.raw("CASE WHEN status = 'active' THEN now() ELSE past_due_since END"),
-      status_event_created: created,
-      updated_at: db.fn.now(),
-    });
-}
-
-/** invoice.paid: a past_due or suspended customer is active again. */
-export async function markPaid(db: Db, stripeCustomerId: string, created: number): Promise<void> {
-  await db("customers")
-    .where({ stripe_customer_id: stripeCustomerId })
-    .where("status_event_created", "<", created)
-    .update({
-      status: db.raw("CASE WHEN status IN ('past_due', 'suspended') THEN 'active' ELSE status END"),
-      past_due_since: db.raw(
-        "CASE WHEN status IN ('past_due', 'suspended') THEN NULL ELSE past_due_since END",
-      ),
-      status_event_created: created,
-      updated_at: db.fn.now(),
-    });
 }
 
 /** customer.deleted: the customer is canceled. */
@@ -67,26 +41,33 @@ export async function customerStatusByStripeId(
 
 /**
  * At the end of a grace period: suspend the customer if it is still past_due in the same episode
- * (`since`) and the grace period has run out. Paid in the meantime, or a later episode with its
- * own check, makes this a no-op.
+ * (`since`), the grace period has run out and some invoice is still owed. Paid in the meantime, or
+ * a later episode with its own check, makes this a no-op. "nothing-owed" is a past_due customer
+ * with no owed invoice on record (set by hand, or from before invoices were tracked): it is not
+ * suspended, since nothing says it has to pay.
  */
 export async function suspendIfOverdue(
   db: Db,
   customerId: string,
   since: Date,
   graceMs: number,
-): Promise<"suspended" | "not-due" | "not-past-due"> {
+): Promise<"suspended" | "not-due" | "not-past-due" | "nothing-owed"> {
   // JavaScript dates carry milliseconds, Postgres microseconds: compare at millisecond precision.
   const episode = db("customers")
     .where({ id: customerId, status: "past_due" })
     .whereRaw("date_trunc('milliseconds', past_due_since) = ?", [since]);
+  // A payment being applied holds the customer row until it commits; this UPDATE then waits for
+  // the row, re-reads it and finds the customer active, so it cannot suspend a customer who paid.
   const updated = await episode
     .clone()
+    .whereExists(owedInvoices(db, customerId))
     .where("past_due_since", "<=", db.raw("now() - make_interval(secs => ?)", [graceMs / 1000]))
     .update({ status: "suspended", updated_at: db.fn.now() })
     .returning("id");
   if (updated.length) return "suspended";
-  return (await episode.clone().first("id")) ? "not-due" : "not-past-due";
+  const row = await episode.clone().first(db.raw("EXISTS (?) AS owed", [owedInvoices(db, customerId)]));
+  if (!row) return "not-past-due";
+  return row.owed ? "not-due" : "nothing-owed";
 }
 
 /**

@@ -2,13 +2,8 @@ import Stripe from "stripe";
 import { z } from "zod";
 import type { Db } from "../db.js";
 import { PermanentError } from "../errors.js";
-import {
-  customerStatusByStripeId,
-  followSubscription,
-  markDeleted,
-  markPaid,
-  markPastDue,
-} from "./customer-status.js";
+import { customerStatusByStripeId, followSubscription, markDeleted } from "./customer-status.js";
+import { applyInvoiceEvent, INVOICE_EVENT_STATUS, OWED_STATUSES } from "./invoices.js";
 import type { StoredStripeEvent } from "./stripe-events.js";
 import { applySubscription, stripeSubscriptionSchema } from "./subscriptions.js";
 
@@ -65,23 +60,11 @@ export async function applyStripeEvent(
       await deps.flushCustomer?.(customer.customerId);
       return { status: "processed" };
     }
-    case "invoice.payment_failed": {
-      const stripeCustomerId = idOf(parse(invoiceSchema, object, "invoice").customer);
-      await markPastDue(deps.db, stripeCustomerId, event.created);
-      // Read back rather than trust the update: a retry of this event must still schedule the check.
-      const customer = await customerStatusByStripeId(deps.db, stripeCustomerId);
-      if (!customer) return ignored("no customer with this Stripe customer id");
-      return customer.status === "past_due" && customer.pastDueSince
-        ? { status: "processed", pastDue: { customerId: customer.customerId, since: customer.pastDueSince } }
-        : { status: "processed" };
-    }
-    case "invoice.paid": {
-      const stripeCustomerId = idOf(parse(invoiceSchema, object, "invoice").customer);
-      await markPaid(deps.db, stripeCustomerId, event.created);
-      return (await customerStatusByStripeId(deps.db, stripeCustomerId))
-        ? { status: "processed" }
-        : ignored("no customer with this Stripe customer id");
-    }
+    case "invoice.payment_failed":
+    case "invoice.paid":
+    case "invoice.voided":
+    case "invoice.marked_uncollectible":
+      return invoiceEvent(deps, event.type, event.created, object);
     case "customer.deleted": {
       const { id } = parse(customerSchema, object, "customer");
       await markDeleted(deps.db, id, event.created);
@@ -90,6 +73,28 @@ export async function applyStripeEvent(
     default:
       return ignored(`event type ${event.type} is not handled`);
   }
+}
+
+async function invoiceEvent(
+  deps: StripeEventDeps,
+  type: string,
+  created: number,
+  object: unknown,
+): Promise<StripeEventOutcome> {
+  const invoice = parse(invoiceSchema, object, "invoice");
+  const status = INVOICE_EVENT_STATUS[type]!;
+  const result = await applyInvoiceEvent(deps.db, {
+    invoiceId: invoice.id,
+    stripeCustomerId: idOf(invoice.customer),
+    status,
+    created,
+  });
+  if (!result) return ignored("no customer with this Stripe customer id");
+  if (!result.applied) return ignored("an event at least as new was already applied to this invoice");
+  // Read back rather than trust the update: a retry of this event must still schedule the check.
+  return OWED_STATUSES.includes(status) && result.status === "past_due" && result.pastDueSince
+    ? { status: "processed", pastDue: { customerId: result.customerId, since: result.pastDueSince } }
+    : { status: "processed" };
 }
 
 async function subscriptionEvent(
