@@ -9,7 +9,8 @@ import { observeJobs } from "./observe-jobs.js";
 import { createFlushUsageProcessor } from "./flush-usage.js";
 import { createReconcileUsageProcessor } from "./reconcile-usage.js";
 import { createReportUsageProcessor, reportBackoffStrategy } from "./report-usage.js";
-import { upsertMaintenanceSchedules, upsertReportingSchedules } from "./schedules.js";
+import { schedulesFor } from "./schedules.js";
+import { startScheduleKeeper } from "./keep-schedules.js";
 import { createPurgeChatsProcessor } from "./purge-chats.js";
 import { createIngestUsageProcessor } from "./ingest-usage.js";
 import { createApplyStripeEventProcessor } from "./apply-stripe-event.js";
@@ -80,9 +81,6 @@ export function startWorkers(deps: Deps): Workers {
       settings: { backoffStrategy: reportBackoffStrategy(config) },
     });
     start(QUEUE.reconcile, createReconcileUsageProcessor({ ...deps, stripe }));
-    upsertReportingSchedules(deps.queues, config).catch((err: unknown) =>
-      logger.error({ err }, "could not schedule usage flush and reconciliation"),
-    );
   } else {
     logger.warn("STRIPE_SECRET_KEY is not set: usage stays in the ledger and is not reported to Stripe");
   }
@@ -104,17 +102,15 @@ export function startWorkers(deps: Deps): Workers {
     }),
     { deadLetters: true, concurrency: config.stripeEvents.concurrency },
   );
-  const sweeper = startStripeEventSweeper(deps);
-
   start(QUEUE.maintenance, createPurgeChatsProcessor(deps));
-  upsertMaintenanceSchedules(deps.queues, config).catch((err: unknown) =>
-    logger.error({ err }, "could not schedule the purge of expired chat claims"),
-  );
+  const sweeper = startStripeEventSweeper(deps);
+  const schedules = startScheduleKeeper(deps, schedulesFor(stripe !== undefined));
 
   return {
     workers,
     async close() {
       sweeper.stop();
+      await schedules.stop();
       await Promise.all(workers.map((w) => w.close()));
       connection.disconnect();
     },

@@ -9,6 +9,7 @@ import type { Redis } from "../src/redis.js";
 import { createMeterLock } from "../src/billing/meter-lock.js";
 import type { StripeClient } from "../src/billing/stripe-client.js";
 import { classifyMeterEventError, describeStripeError } from "../src/billing/stripe-errors.js";
+import { checkBeforeSend, type BeforeSend } from "../src/billing/report-resend.js";
 import {
   markReportSent,
   recordReportAttempt,
@@ -80,20 +81,24 @@ export function createReportUsageProcessor(deps: Deps) {
       throw new DelayedError();
     }
     let error: unknown;
+    let check: BeforeSend | undefined;
     try {
-      await deps.stripe.billing.meterEvents.create(
-        {
-          event_name: report.eventName,
-          payload: { stripe_customer_id: stripeCustomerId, value: String(report.value) },
-          identifier: report.identifier,
-          timestamp: Math.floor(report.eventAt.getTime() / 1000),
-        },
-        // BullMQ owns retries and backoff; the key makes a resent call replay, not repeat.
-        {
-          idempotencyKey: reportIdempotencyKey(report.identifier, stripeCustomerId),
-          maxNetworkRetries: 0,
-        },
-      );
+      // Past Stripe's 24-hour dedupe window a resend could count twice: Stripe's figures decide.
+      check = await checkBeforeSend(deps, report, stripeCustomerId);
+      if (check.action === "send")
+        await deps.stripe.billing.meterEvents.create(
+          {
+            event_name: report.eventName,
+            payload: { stripe_customer_id: stripeCustomerId, value: String(report.value) },
+            identifier: report.identifier,
+            timestamp: Math.floor(report.eventAt.getTime() / 1000),
+          },
+          // BullMQ owns retries and backoff; the key makes a resent call replay, not repeat.
+          {
+            idempotencyKey: reportIdempotencyKey(report.identifier, stripeCustomerId),
+            maxNetworkRetries: 0,
+          },
+        );
     } catch (err) {
       error = err;
     } finally {
@@ -102,12 +107,22 @@ export function createReportUsageProcessor(deps: Deps) {
         .catch((err: unknown) => log.warn({ err }, "could not release the meter lock; it expires by itself"));
     }
 
-    const outcome = error === undefined ? "sent" : classifyMeterEventError(error);
+    if (check?.action === "ambiguous") {
+      log.error(check.figures, `REPORT NEEDS A CHECK: not resent, ${check.message}`);
+      return fail(check.message);
+    }
+    const counted = check?.action === "counted";
+    const outcome = error !== undefined ? classifyMeterEventError(error) : counted ? "duplicate" : "sent";
     deps.metrics.stripeReports.inc({ outcome });
     if (outcome === "sent" || outcome === "duplicate") {
       await markReportSent(db, report.id, stripeCustomerId);
-      log.info({ value: report.value, duplicate: outcome === "duplicate" }, "usage report sent to Stripe");
-      return { status: "sent", duplicate: outcome === "duplicate" };
+      log.info(
+        { value: report.value, duplicate: outcome === "duplicate", counted },
+        counted
+          ? "usage report already counted by Stripe: marked sent, not resent"
+          : "usage report sent to Stripe",
+      );
+      return { status: "sent", duplicate: outcome === "duplicate", ...(counted && { counted }) };
     }
     const message = describeStripeError(error);
     if (outcome === "rate-limited") {

@@ -7,6 +7,7 @@ import * as ingestedUsage from "./20261127000300_ingested_usage.js";
 import * as stripeEvents from "./20261127000500_stripe_events.js";
 import * as chatRequests from "./20261202000100_chat_requests.js";
 import * as invoices from "./20261202000200_invoices.js";
+import * as reportAttempts from "./20261202000300_report_attempts.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   "20261127000500_stripe_events": stripeEvents,
   "20261202000100_chat_requests": chatRequests,
   "20261202000200_invoices": invoices,
+  "20261202000300_report_attempts": reportAttempts,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -67,6 +67,8 @@ const schema = z.object({
   STRIPE_REPORT_BACKOFF_MAX_MS: int(1).default(3_600_000),
   STRIPE_RATE_LIMIT_MS: int(1).default(1_000),
   RECONCILE_INTERVAL_MS: int(1_000).default(21_600_000),
+  // Below Stripe's 24-hour identifier window, with a margin for clocks (report-resend.ts).
+  STRIPE_RESEND_CHECK_AFTER_MS: int(0, 86_340_000).default(82_800_000),
   // "input,cached input,output" micro-dollars per 1M tokens for models missing from the price table.
   DEFAULT_MODEL_PRICE: z
     .string()
@@ -129,6 +131,8 @@ export type Config = Readonly<{
     backoffMaxMs: number;
     rateLimitMs: number;
     reconcileIntervalMs: number;
+    /** A report first attempted longer ago than this is compared with Stripe before a resend. */
+    resendCheckAfterMs: number;
   }>;
   /** Price for models missing from the table; undefined refuses them. */
   defaultModelPrice: Readonly<{ inputPerM: number; cachedInputPerM: number; outputPerM: number }> | undefined;
@@ -209,6 +213,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       backoffMaxMs: e.STRIPE_REPORT_BACKOFF_MAX_MS,
       rateLimitMs: e.STRIPE_RATE_LIMIT_MS,
       reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+      resendCheckAfterMs: e.STRIPE_RESEND_CHECK_AFTER_MS,
     }),
     defaultModelPrice: parseDefaultPrice(e.DEFAULT_MODEL_PRICE),
     quotaCompletionEstimateTokens: e.QUOTA_COMPLETION_ESTIMATE_TOKENS,

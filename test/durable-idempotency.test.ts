@@ -42,19 +42,6 @@ async function keyed(openai: OpenAI, key: string, content = "remember me") {
 }
 
 describe("an Idempotency-Key, kept in Postgres", () => {
-  // First: the FLUSHALL tests below also wipe the schedules, which workers re-create on their own.
-  it("purges expired claims on a schedule", async () => {
-    const { openai } = await stack.customer();
-    const { requestId } = await keyed(openai, "to-expire");
-    await stack
-      .db("chat_requests")
-      .where({ request_id: requestId })
-      .update({ expires_at: new Date(0) });
-    await waitFor(async () => !(await stack.db("chat_requests").where({ request_id: requestId }).first()), {
-      timeoutMs: 15_000,
-      what: "the expired claim to be purged",
-    });
-  });
   it("answers a repeat after the chat job was removed from Redis, without the LLM and without a second row", async () => {
     const { customerId, openai } = await stack.customer();
     const first = await keyed(openai, "removed-1");
@@ -139,6 +126,20 @@ describe("an Idempotency-Key, kept in Postgres", () => {
     // The first request, whose job vanished, answers from the rerun (or asks its client to poll).
     const first = await pending;
     expect(first instanceof Error ? (first as { status?: number }).status : 200).not.toBe(500);
+  });
+
+  // Last: the FLUSHALL tests above wiped the schedules too, and workers re-create them on their own.
+  it("purges expired claims on a schedule, also after Redis lost it", async () => {
+    const { openai } = await stack.customer();
+    const { requestId } = await keyed(openai, "to-expire");
+    await stack
+      .db("chat_requests")
+      .where({ request_id: requestId })
+      .update({ expires_at: new Date(0) });
+    await waitFor(async () => !(await stack.db("chat_requests").where({ request_id: requestId }).first()), {
+      timeoutMs: 15_000,
+      what: "the expired claim to be purged",
+    });
   });
 });
 

@@ -243,6 +243,43 @@ describe("meter events", () => {
     emu.removeMeterEvent(keep);
     expect(emu.totalFor(customer)).toBe(0);
   });
+
+  it("counts a resent identifier again once the 24-hour windows have passed (expireIdentifiers)", async () => {
+    const { id: customer } = emu.createCustomer();
+    const identifier = uniq("late");
+    const idempotencyKey = uniq("late-key");
+    const params = {
+      event_name: "tokens_w",
+      payload: { stripe_customer_id: customer, value: "6" },
+      identifier,
+      timestamp: now() - 120,
+    };
+    await stripe.billing.meterEvents.create(params, { idempotencyKey });
+    const replayed = await stripe.billing.meterEvents.create(params, { idempotencyKey });
+    expect(replayed.lastResponse.headers["idempotent-replayed"]).toBe("true");
+    expect(emu.totalFor(customer)).toBe(6);
+
+    const control = await fetch(`${emu.url}/_emulator/expire_identifiers`, { method: "POST" });
+    expect(control.status).toBe(200);
+    const resent = await stripe.billing.meterEvents.create(params, { idempotencyKey });
+    expect(resent.lastResponse.headers["idempotent-replayed"]).toBeUndefined();
+    expect(emu.totalFor(customer)).toBe(12);
+    const meter = await stripe.billing.meters.create({
+      display_name: "Tokens W",
+      event_name: "tokens_w",
+      default_aggregation: { formula: "sum" },
+    });
+    const start = Math.floor((now() - 3600) / 60) * 60;
+    const summaries = await stripe.billing.meters.listEventSummaries(meter.id, {
+      customer,
+      start_time: start,
+      end_time: start + 7200,
+    });
+    expect(summaries.data.map((s) => s.aggregated_value)).toEqual([12]);
+    // Within the new window the identifier is deduplicated again.
+    const err = await failure(stripe.billing.meterEvents.create(params));
+    expect(err.message).toBe(`An event already exists with identifier ${identifier}.`);
+  });
 });
 
 describe("meters and summaries", () => {

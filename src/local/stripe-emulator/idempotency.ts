@@ -18,6 +18,11 @@ interface Entry {
 export class IdempotencyStore {
   private readonly entries = new Map<string, Entry>();
 
+  /** Forgets every key, as Stripe does once a key is 24 hours old. */
+  clear(): void {
+    this.entries.clear();
+  }
+
   async run(
     scope: string,
     key: string,

@@ -106,9 +106,9 @@ function eventSummaries(ctx: Ctx): Obj {
   if (grouping !== undefined && grouping !== "hour" && grouping !== "day") {
     throw invalid("Invalid value_grouping_window: must be one of day or hour", "value_grouping_window");
   }
-  const events = [...ctx.state.meterEvents.values()].filter(
-    (e) => !e.canceled && e.customer === customer && e.event_name === meter.event_name,
-  );
+  const events = ctx.state
+    .allMeterEvents()
+    .filter((e) => !e.canceled && e.customer === customer && e.event_name === meter.event_name);
   const formula = isObj(meter.default_aggregation) ? meter.default_aggregation.formula : "sum";
   const step = grouping === "hour" ? 3600 : grouping === "day" ? 86_400 : 0;
   const windows: Array<[number, number]> = [];

@@ -169,7 +169,8 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
   }
 
   function meterEvents(): MeterEventRecord[] {
-    return [...state.meterEvents.values()]
+    return state
+      .allMeterEvents()
       .filter((e) => !e.canceled)
       .map(({ identifier, event_name, customer, value, timestamp, created }) => ({
         identifier,
@@ -219,6 +220,10 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
         max_concurrent_per_customer_meter: stats.maxConcurrent,
         error_reports: state.errorReports,
       });
+    }
+    if (method === "POST" && path === "/_emulator/expire_identifiers") {
+      emulator.expireIdentifiers();
+      return ok({ ok: true });
     }
     if (method === "GET" && path === "/_emulator/calls") return ok({ calls });
     if (method === "POST" && path === "/_emulator/customers") {
@@ -317,6 +322,10 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     createCustomer: (params = {}) => createCustomerObject(state, params) as { id: string } & Obj,
     putObject: (o) => void state.put(o),
     getObject: (id) => state.objects.get(id),
+    expireIdentifiers: () => {
+      state.expireIdentifiers();
+      idempotency.clear();
+    },
     expireMeterEventSessions: () => {
       for (const k of state.sessions.keys()) state.sessions.set(k, 0);
     },

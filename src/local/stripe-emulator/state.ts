@@ -9,8 +9,10 @@ export interface StoredMeterEvent extends MeterEventRecord {
 /** Everything the emulator remembers. Objects of every kind share one id-keyed map. */
 export class State {
   readonly objects = new Map<string, Obj>();
-  /** By identifier; canceled events keep their identifier reserved, like Stripe. */
+  /** By identifier, while Stripe dedupes it; canceled events keep their identifier reserved, like Stripe. */
   readonly meterEvents = new Map<string, StoredMeterEvent>();
+  /** Events past the identifier dedupe window: still counted, their identifier free to count again. */
+  readonly expiredMeterEvents: StoredMeterEvent[] = [];
   /** Meter event session token → expiry (Unix seconds). */
   readonly sessions = new Map<string, number>();
   readonly errorReports: MeterErrorReport[] = [];
@@ -37,6 +39,21 @@ export class State {
     const out: Obj[] = [];
     for (const o of this.objects.values()) if (o.object === kind && filter(o)) out.push(o);
     return out.reverse();
+  }
+
+  /** Every recorded meter event, canceled ones included. */
+  allMeterEvents(): StoredMeterEvent[] {
+    return [...this.expiredMeterEvents, ...this.meterEvents.values()];
+  }
+
+  /**
+   * Ends the identifier dedupe window of every event recorded so far, as if more than 24 hours had
+   * passed: Stripe dedupes an identifier for at least 24 hours, after which the same identifier is
+   * a new event.
+   */
+  expireIdentifiers(): void {
+    this.expiredMeterEvents.push(...this.meterEvents.values());
+    this.meterEvents.clear();
   }
 
   customerExists(id: string): boolean {

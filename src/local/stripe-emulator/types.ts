@@ -104,6 +104,11 @@ export interface StripeEmulator {
   /** Insert or replace a stored object (by its `object` and `id`), e.g. a subscription in a new state. */
   putObject(object: Record<string, unknown>): void;
   getObject(id: string): Record<string, unknown> | undefined;
+  /**
+   * Past Stripe's 24-hour windows: every identifier and Idempotency-Key seen so far is forgotten, so
+   * resending an event counts it again. Recorded events stay counted. (POST /_emulator/expire_identifiers)
+   */
+  expireIdentifiers(): void;
   /** Make every meter event session token expire (next stream call gets 401 temporary_session_expired). */
   expireMeterEventSessions(): void;
   sendWebhook(

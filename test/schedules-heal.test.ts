@@ -1,0 +1,103 @@
+import { rmSync } from "node:fs";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
+import { createDeps, type Deps } from "../src/deps.js";
+import { createLogger } from "../src/logger.js";
+import { startWorkers, type Workers } from "../jobs/index.js";
+import { SCHEDULES } from "../jobs/schedules.js";
+import { createTestDatabase } from "./helpers/db.js";
+import { startRedisServer, tempDir, type RedisServerHandle } from "./helpers/redis-server.js";
+import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { addUsage, ledgerTotal, linkedCustomer, reportingEnv, reportsOf } from "./helpers/reporting.js";
+
+const FLUSH_MS = 400;
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let redis: RedisServerHandle;
+let dir: string;
+let emu: StripeEmulator;
+let stack: Stack;
+const running: Array<{ deps: Deps; workers: Workers }> = [];
+const lines: Array<Record<string, unknown>> = [];
+const sink = { write: (line: string) => void lines.push(JSON.parse(line)) };
+
+beforeAll(async () => {
+  // FLUSHALL only ever runs against this private Redis, never the shared one.
+  dir = tempDir("meterline-schedules-heal");
+  redis = await startRedisServer({ dir });
+  database = await createTestDatabase();
+  emu = await startStripeEmulator();
+  const env = reportingEnv(emu, { REDIS_URL: redis.url, USAGE_FLUSH_INTERVAL_MS: String(FLUSH_MS) });
+  stack = await startStack({ databaseUrl: database.url, env, worker: false });
+  // Two worker processes-equivalent, logging warnings into memory.
+  for (const name of ["worker-a", "worker-b"]) {
+    const deps = createDeps(stack.config, name);
+    const workers = startWorkers({ ...deps, logger: createLogger("warn", name, sink) });
+    await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
+    running.push({ deps, workers });
+  }
+});
+afterAll(async () => {
+  for (const { deps, workers } of running) {
+    await workers.close();
+    await deps.close();
+  }
+  await stack?.close();
+  await emu?.close();
+  await redis?.stop();
+  await database?.drop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const pendingFlushJobs = async () =>
+  (await stack.web.queues.usageFlush.getJobs(["delayed", "waiting", "prioritized"])).filter(
+    (j) => j.repeatJobKey === "usage-flush",
+  );
+
+describe("job schedules after Redis lost its data", () => {
+  it("are re-created by the running workers within one interval: the flush reports new usage without a restart", async () => {
+    const queues = stack.web.queues;
+    await waitFor(async () => (await queues.usageFlush.getCompletedCount()) >= 1, {
+      what: "a first scheduled flush",
+    });
+
+    const client = new Redis(redis.url);
+    await client.flushall();
+    client.disconnect();
+    expect(await queues.usageFlush.getJobScheduler("usage-flush")).toBeUndefined();
+
+    const c = await linkedCustomer(stack.db, emu);
+    await addUsage(stack.db, c.customerId, 3, 40);
+    const lostAt = Date.now();
+    await waitFor(async () => (await reportsOf(stack.db, c.customerId))[0]?.status === "sent", {
+      timeoutMs: 3 * FLUSH_MS + 2_000,
+      what: "the usage reported by a re-created flush schedule",
+    });
+    const healedMs = Date.now() - lostAt;
+    expect(emu.totalFor(c.stripeCustomerId)).toBe(await ledgerTotal(stack.db, c.customerId));
+
+    // Every schedule is back, once, and the two workers did not stack up flush runs.
+    for (const s of SCHEDULES) {
+      expect(await queues[s.queue].getJobScheduler(s.id), s.id).toMatchObject({ key: s.id });
+    }
+    expect(await queues.usageFlush.getJobSchedulersCount()).toBe(2);
+    expect((await pendingFlushJobs()).length).toBeLessThanOrEqual(1);
+    const healed = lines.filter((l) => l.msg?.toString().startsWith("job schedule was missing"));
+    expect(healed.map((l) => l.schedule)).toEqual(expect.arrayContaining(SCHEDULES.map((s) => s.id)));
+    console.log(
+      `schedules re-created and usage reported ${healedMs} ms after FLUSHALL (flush every ${FLUSH_MS} ms)`,
+    );
+  });
+
+  it("checks without writing while the schedules exist: the next run stays where it was", async () => {
+    const before = await stack.web.queues.reconcile.getJobScheduler("reconcile");
+    const warned = lines.length;
+    // Several check intervals pass: the 6-hour reconcile schedule's next run must not move.
+    await waitFor(async () => (await stack.web.queues.usageFlush.getCompletedCount()) >= 5, {
+      what: "a few more flushes",
+    });
+    const after = await stack.web.queues.reconcile.getJobScheduler("reconcile");
+    expect(after?.next).toBe(before?.next);
+    expect(lines.length).toBe(warned);
+  });
+});
