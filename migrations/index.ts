@@ -5,6 +5,7 @@ import * as subscriptions from "./20261127000200_subscriptions.js";
 import * as usageReports from "./20261127000400_usage_reports.js";
 import * as ingestedUsage from "./20261127000300_ingested_usage.js";
 import * as stripeEvents from "./20261127000500_stripe_events.js";
+import * as billingPeriods from "./20261202000400_billing_periods.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   "20261127000400_usage_reports": usageReports,
   "20261127000300_ingested_usage": ingestedUsage,
   "20261127000500_stripe_events": stripeEvents,
+  "20261202000400_billing_periods": billingPeriods,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
