@@ -36,11 +36,17 @@ afterAll(async () => {
 const seconds = (at: Date) => Math.floor(at.getTime() / 1000);
 let eventClock = Math.floor(Date.now() / 1000) - 600;
 
-/** Applies the subscription's periods in order through signed webhooks, as Stripe renews it. */
-async function subscribe(stripeCustomerId: string, periods: Array<[Date, Date]>): Promise<void> {
+/**
+ * Applies the subscription's periods through signed webhooks, as Stripe renews it; `order` lists
+ * the delivery order of the periods' events (created in period order), in order by default.
+ */
+async function subscribe(
+  stripeCustomerId: string,
+  periods: Array<[Date, Date]>,
+  order = periods.map((_, i) => i),
+): Promise<void> {
   const id = `sub_${stripeCustomerId}`;
-  const ids: string[] = [];
-  for (const [i, [start, end]] of periods.entries()) {
+  const built = periods.map(([start, end], i) => {
     const object = {
       id,
       object: "subscription",
@@ -57,11 +63,12 @@ async function subscribe(stripeCustomerId: string, periods: Array<[Date, Date]>)
       },
     };
     const type = i === 0 ? "customer.subscription.created" : "customer.subscription.updated";
-    const built = emu.buildEvent(type, object, { created: ++eventClock });
-    expect((await deliver(stack.url, built)).status).toBe(200);
-    ids.push(String(built.event.id));
+    return emu.buildEvent(type, object, { created: ++eventClock });
+  });
+  for (const i of order) {
+    expect((await deliver(stack.url, built[i]!)).status).toBe(200);
+    await waitForEvents(stack.db, [String(built[i]!.event.id)]);
   }
-  await waitForEvents(stack.db, ids);
 }
 
 async function ingest(key: string, events: unknown[]) {
@@ -123,6 +130,28 @@ describe("billing periods", () => {
       [1200, seconds(boundary) + 120],
     ]);
     expect(events[0]!.timestamp).toBeGreaterThanOrEqual(seconds(boundary) - 30 * 86_400);
+  });
+
+  it("keeps every period an event showed, whatever the delivery order; a late event does not move an end", async () => {
+    const c = await linkedCustomer(stack.db, emu);
+    const t = new Date(Math.floor(Date.now() / 1000) * 1000 - 10 * DAY);
+    const first: [Date, Date] = [new Date(t.getTime() - 30 * DAY), t];
+    const second: [Date, Date] = [t, new Date(t.getTime() + 30 * DAY)];
+    // The renewal arrives before the creation; then a late copy of the first period with another end.
+    await subscribe(c.stripeCustomerId, [first, second], [1, 0]);
+    await subscribe(c.stripeCustomerId, [[first[0], new Date(t.getTime() - HOUR)]], [0]);
+    eventClock -= 1_000; // the next event is older than every one applied so far
+    await subscribe(c.stripeCustomerId, [[first[0], new Date(t.getTime() - 2 * HOUR)]], [0]);
+
+    const periods = await stack
+      .db("billing_periods")
+      .where({ customer_id: c.customerId })
+      .orderBy("period_start")
+      .select("period_start", "period_end");
+    expect(periods).toEqual([
+      { period_start: first[0], period_end: new Date(t.getTime() - HOUR) },
+      { period_start: second[0], period_end: second[1] },
+    ]);
   });
 
   it("refuses, per event, usage older than Stripe's window less the reporting margin, or in an invoiced period", async () => {
