@@ -7,6 +7,7 @@ import type { Metrics } from "../src/metrics.js";
 import { stripeReportJobSchema, type StripeReportJobData } from "../src/queues.js";
 import type { Redis } from "../src/redis.js";
 import { createMeterLock } from "../src/billing/meter-lock.js";
+import { unreportable } from "../src/billing/report-deadlines.js";
 import type { StripeClient } from "../src/billing/stripe-client.js";
 import { classifyMeterEventError, describeStripeError } from "../src/billing/stripe-errors.js";
 import { checkBeforeSend, type BeforeSend } from "../src/billing/report-resend.js";
@@ -24,11 +25,8 @@ type Deps = {
   config: Config;
   stripe: Pick<StripeClient, "billing">;
   queues: { stripeReport: Pick<Queue<StripeReportJobData>, "rateLimit"> };
-  metrics: Pick<Metrics, "stripeReports">;
+  metrics: Pick<Metrics, "stripeReports" | "unreportableReports">;
 };
-
-// Stripe accepts timestamps from the past 35 days; an hour of margin covers queueing and clocks.
-const MAX_EVENT_AGE_MS = 35 * 86_400_000 - 3_600_000;
 
 /** Capped exponential backoff with jitter for `stripe-report` retries: seconds at first, hours later. */
 export function reportBackoffStrategy(config: Config) {
@@ -66,12 +64,21 @@ export function createReportUsageProcessor(deps: Deps) {
       throw new UnrecoverableError(message);
     };
     if (!stripeCustomerId) return fail("the customer has no Stripe customer id");
-    if (report.eventAt.getTime() < Date.now() - MAX_EVENT_AGE_MS) {
+    const refusal = unreportable(report, new Date(), config.reporting.periodGraceMs);
+    if (refusal) {
+      deps.metrics.unreportableReports.inc({ reason: refusal.reason });
       log.error(
-        { eventAt: report.eventAt, value: report.value },
-        "REPORT TOO OLD FOR STRIPE: its usage is outside the 35-day meter event window and was not sent",
+        {
+          ...refusal,
+          value: report.value,
+          eventAt: report.eventAt,
+          stripeCustomerId,
+          periodEnd: report.periodEnd,
+        },
+        `USAGE NOT REPORTED: report ${report.id} (${report.value} ${report.eventName}) is ${refusal.message}; ` +
+          `bill it by hand: an invoice item for ${stripeCustomerId} at the meter's price, then leave the report failed`,
       );
-      return fail("older than Stripe's 35-day meter event window: not sent; bill this usage by hand");
+      return fail(`${refusal.message}: not sent; bill this usage by hand`);
     }
 
     const held = await lock.acquire(stripeCustomerId, report.eventName, lockTtlMs);

@@ -8,6 +8,7 @@ import * as stripeEvents from "./20261127000500_stripe_events.js";
 import * as chatRequests from "./20261202000100_chat_requests.js";
 import * as invoices from "./20261202000200_invoices.js";
 import * as reportAttempts from "./20261202000300_report_attempts.js";
+import * as billingPeriods from "./20261202000400_billing_periods.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   "20261202000100_chat_requests": chatRequests,
   "20261202000200_invoices": invoices,
   "20261202000300_report_attempts": reportAttempts,
+  "20261202000400_billing_periods": billingPeriods,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

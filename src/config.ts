@@ -61,6 +61,8 @@ const schema = z.object({
   USAGE_FLUSH_INTERVAL_MS: int(100).default(60_000),
   USAGE_FLUSH_BATCH: int(1, 1_000_000).default(50_000),
   USAGE_SWEEP_INTERVAL_MS: int(100).default(300_000),
+  // Stripe finalizes a period's invoice about an hour after the period ends: stay well inside that.
+  USAGE_PERIOD_GRACE_MS: int(0).default(1_800_000),
   STRIPE_REPORT_CONCURRENCY: int(1, 1_000).default(10),
   STRIPE_REPORT_ATTEMPTS: int(1, 1_000).default(25),
   STRIPE_REPORT_BACKOFF_MS: int(1).default(2_000),
@@ -133,6 +135,8 @@ export type Config = Readonly<{
     reconcileIntervalMs: number;
     /** A report first attempted longer ago than this is compared with Stripe before a resend. */
     resendCheckAfterMs: number;
+    /** How long after a billing period ends its usage is still accepted and reported. */
+    periodGraceMs: number;
   }>;
   /** Price for models missing from the table; undefined refuses them. */
   defaultModelPrice: Readonly<{ inputPerM: number; cachedInputPerM: number; outputPerM: number }> | undefined;
@@ -214,6 +218,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       rateLimitMs: e.STRIPE_RATE_LIMIT_MS,
       reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
       resendCheckAfterMs: e.STRIPE_RESEND_CHECK_AFTER_MS,
+      periodGraceMs: e.USAGE_PERIOD_GRACE_MS,
     }),
     defaultModelPrice: parseDefaultPrice(e.DEFAULT_MODEL_PRICE),
     quotaCompletionEstimateTokens: e.QUOTA_COMPLETION_ESTIMATE_TOKENS,

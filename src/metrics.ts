@@ -52,6 +52,12 @@ export function createMetrics(queues: () => readonly Queue[]) {
       labelNames: ["outcome"] as const,
       registers,
     }),
+    unreportableReports: new Counter({
+      name: "meterline_unreportable_reports_total",
+      help: "Usage reports refused before sending because Stripe can no longer bill them (too_old: outside the 35-day meter window; period_closed: the period is invoiced); bill them by hand",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
     deadLetters: new Counter({
       name: "meterline_dead_letters_total",
       help: "Jobs that failed for good and were recorded as dead letters, by queue",

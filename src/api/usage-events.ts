@@ -1,12 +1,12 @@
 import { resolvePrice, type DefaultPrice } from "../billing/prices.js";
+import { oldestAccepted, periodClosed, STRIPE_METER_MAX_AHEAD_MS } from "../billing/report-deadlines.js";
 
 export const MAX_EVENTS_PER_BATCH = 1_000;
-const MAX_AGE_MS = 35 * 86_400_000;
-// Clocks disagree a little; Stripe meter events allow the same 5 minutes.
-const MAX_FUTURE_MS = 5 * 60_000;
 
 /** A usage event that passed validation, normalized. */
 export interface ValidUsageEvent {
+  /** Position in the posted batch. */
+  index: number;
   id: string;
   model: string;
   promptTokens: number;
@@ -49,7 +49,7 @@ export function validateUsageEvents(
   events.forEach((raw, index) => {
     const id = isRecord(raw) && typeof raw.id === "string" ? raw.id : null;
     try {
-      const event = validateEvent(raw, now, options.defaultPrice);
+      const event = { index, ...validateEvent(raw, now, options.defaultPrice) };
       if (seen.has(event.id))
         throw new Invalid("duplicate_id", "id", `id '${event.id}' appears earlier in this batch`);
       seen.add(event.id);
@@ -63,7 +63,43 @@ export function validateUsageEvents(
   return { valid, errors };
 }
 
-function validateEvent(raw: unknown, now: Date, defaultPrice: DefaultPrice | undefined): ValidUsageEvent {
+/**
+ * Moves to the errors each valid event whose timestamp lies in a billing period already invoiced
+ * (`periodEnds[i]`: the end of the period holding `valid[i]`, null when none): Stripe would never
+ * bill it. Errors stay in batch order.
+ */
+export function refuseInvoicedPeriods(
+  checked: { valid: ValidUsageEvent[]; errors: UsageEventError[] },
+  periodEnds: ReadonlyArray<Date | null>,
+  options: { now: Date; graceMs: number },
+): { valid: ValidUsageEvent[]; errors: UsageEventError[] } {
+  const valid: ValidUsageEvent[] = [];
+  const errors = [...checked.errors];
+  checked.valid.forEach((event, i) => {
+    const end = periodEnds[i] ?? null;
+    if (!periodClosed(end, options.now, options.graceMs)) {
+      valid.push(event);
+      return;
+    }
+    errors.push({
+      index: event.index,
+      id: event.id,
+      param: `events[${event.index}].timestamp`,
+      code: "period_closed",
+      message:
+        `'timestamp' falls in the billing period that ended at ${end!.toISOString()}, already invoiced; ` +
+        `usage is accepted until ${Math.round(options.graceMs / 60_000)} minutes after its period ends`,
+    });
+  });
+  errors.sort((a, b) => a.index - b.index);
+  return { valid, errors };
+}
+
+function validateEvent(
+  raw: unknown,
+  now: Date,
+  defaultPrice: DefaultPrice | undefined,
+): Omit<ValidUsageEvent, "index"> {
   if (!isRecord(raw)) throw new Invalid("invalid_event", null, "each event must be a JSON object");
   const id = raw.id;
   if (id === undefined) throw new Invalid("missing_required_parameter", "id", "'id' is required");
@@ -104,7 +140,10 @@ function tokens(raw: Record<string, unknown>, name: string, required: boolean): 
   return value;
 }
 
-/** ISO 8601 text or Unix seconds; within the past 35 days and not in the future. */
+/**
+ * ISO 8601 text or Unix seconds; young enough to reach Stripe's 35-day window after the flush and
+ * the report's retries (see report-deadlines.ts), and at most Stripe's 5 minutes ahead.
+ */
 function timestampOf(value: unknown, now: Date): Date {
   if (value === undefined || value === null) return now;
   const at =
@@ -119,9 +158,13 @@ function timestampOf(value: unknown, now: Date): Date {
       "timestamp",
       "'timestamp' must be an ISO 8601 date-time or Unix seconds",
     );
-  if (at.getTime() < now.getTime() - MAX_AGE_MS)
-    throw new Invalid("timestamp_out_of_range", "timestamp", "'timestamp' is more than 35 days old");
-  if (at.getTime() > now.getTime() + MAX_FUTURE_MS)
+  if (at < oldestAccepted(now))
+    throw new Invalid(
+      "timestamp_out_of_range",
+      "timestamp",
+      `'timestamp' is too old to be reported to Stripe: the oldest accepted now is ${oldestAccepted(now).toISOString()}`,
+    );
+  if (at.getTime() > now.getTime() + STRIPE_METER_MAX_AHEAD_MS)
     throw new Invalid("timestamp_out_of_range", "timestamp", "'timestamp' is in the future");
   return at;
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Db } from "../db.js";
+import { recordPeriod } from "./period-history.js";
 
 /** The parts of a Stripe subscription (API 2026-10-28.endive: periods live on the items) we keep. */
 export const stripeSubscriptionSchema = z.looseObject({
@@ -42,7 +43,7 @@ export async function planForPrice(db: Db, priceId: string): Promise<string | un
  * per-object watermark), so an old event delivered late never overwrites a newer one. With
  * `fresh` (the object was just re-fetched from Stripe) an event of the same second applies too.
  * Returns the local customer id when the write happened, null for an unknown customer, undefined
- * when the event was too old.
+ * when the event was too old. Its period goes to the history either way; pass a transaction.
  */
 export async function applySubscription(
   db: Db,
@@ -89,6 +90,10 @@ export async function applySubscription(
     })
     .where("subscriptions.last_event_created", fresh ? "<=" : "<", created)
     .returning(["customer_id", "plan_id"]);
+  // Even an event too old for the current state still tells of a period the flush must cut at.
+  const start = toDate(item?.current_period_start);
+  const end = toDate(item?.current_period_end);
+  if (start && end) await recordPeriod(db, { subscriptionId: sub.id, stripeCustomerId, start, end, created });
   const row = rows[0];
   return row ? { customerId: row.customer_id, planId: row.plan_id } : undefined;
 }

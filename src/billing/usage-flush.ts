@@ -4,6 +4,7 @@ import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import type { Logger } from "../logger.js";
 import { reportJobId, type StripeReportJobData } from "../queues.js";
+import { periodContainingSql } from "./period-history.js";
 import { reportIdentifier } from "./usage-reports.js";
 
 export interface ClaimedReport {
@@ -27,9 +28,6 @@ type Deps = {
   logger: Logger;
   queues: { stripeReport: Queue<StripeReportJobData> };
 };
-
-/** Window of a report: the UTC hour its usage rows were created in (Stripe's own summary grouping). */
-const WINDOW_MS = 3_600_000;
 
 /**
  * Claims unreported usage, turns it into reports and enqueues one `stripe-report` job per report.
@@ -63,8 +61,12 @@ export async function flushUsage(deps: Deps, opts: { customerId?: string } = {})
 
 /**
  * One transaction: lock a batch of unreported rows of linked customers, aggregate them per customer
- * and hour, insert the reports and point every row at its report. Claim, insert and mark share
+ * and window, insert the reports and point every row at its report. Claim, insert and mark share
  * `trx`, or a crash between them would report usage twice or lose it.
+ *
+ * A window is the row's UTC hour (Stripe's own summary grouping), cut at every boundary of the
+ * customer's billing periods inside that hour, so a window never spans two periods and its meter
+ * event (stamped with its latest row) lands in the period its rows belong to.
  */
 export async function claimUsage(
   trx: Knex.Transaction,
@@ -73,23 +75,65 @@ export async function claimUsage(
 ): Promise<{ reports: ClaimedReport[]; rows: number }> {
   const eventName = config.stripe.meterEventName;
   const { rows: groups } = await trx.raw<{
-    rows: Array<{ customer_id: string; window_start: Date; value: number; event_at: Date; ids: string[] }>;
+    rows: Array<{
+      customer_id: string;
+      window_start: Date;
+      window_end: Date;
+      value: number;
+      event_at: Date;
+      ids: string[];
+      period_start: Date | null;
+      period_end: Date | null;
+    }>;
   }>(
     `WITH claimed AS (
-       SELECT u.id, u.customer_id, u.billable_tokens, u.created_at
+       SELECT u.id, u.customer_id, u.billable_tokens, u.created_at,
+              date_trunc('hour', u.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour
        FROM usage_events u JOIN customers c ON c.id = u.customer_id
        WHERE u.report_id IS NULL AND c.stripe_customer_id IS NOT NULL
          ${opts.customerId ? "AND u.customer_id = :customerId" : ""}
        ORDER BY u.id
        LIMIT :limit
        FOR UPDATE OF u SKIP LOCKED
+     ),
+     -- Looked up once per customer and hour, not per row: almost always none.
+     cuts AS (
+       SELECT h.customer_id, h.hour, coalesce(array_agg(b.at) FILTER (WHERE b.at IS NOT NULL), '{}') AS ats
+       FROM (SELECT DISTINCT customer_id, hour FROM claimed) h
+       LEFT JOIN LATERAL (
+         SELECT p.period_start AS at FROM billing_periods p
+         WHERE p.customer_id = h.customer_id
+           AND p.period_start > h.hour AND p.period_start < h.hour + interval '1 hour'
+         UNION
+         SELECT p.period_end FROM billing_periods p
+         WHERE p.customer_id = h.customer_id
+           AND p.period_end > h.hour AND p.period_end < h.hour + interval '1 hour'
+       ) b ON true
+       GROUP BY 1, 2
+     ),
+     -- The CASE spares the per-row scans when the hour has no cut, as nearly every hour has none.
+     placed AS (
+       SELECT c.id, c.customer_id, c.billable_tokens, c.created_at,
+              CASE WHEN k.ats = '{}' THEN c.hour
+                   ELSE coalesce((SELECT max(a) FROM unnest(k.ats) a WHERE a <= c.created_at), c.hour)
+              END AS window_start,
+              CASE WHEN k.ats = '{}' THEN c.hour + interval '1 hour'
+                   ELSE coalesce((SELECT min(a) FROM unnest(k.ats) a WHERE a > c.created_at),
+                                 c.hour + interval '1 hour')
+              END AS window_end
+       FROM claimed c JOIN cuts k USING (customer_id, hour)
+     ),
+     windows AS (
+       SELECT customer_id, window_start, window_end,
+              sum(billable_tokens)::bigint AS value,
+              max(created_at) AS event_at,
+              array_agg(id) AS ids
+       FROM placed GROUP BY 1, 2, 3
      )
-     SELECT customer_id,
-            date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS window_start,
-            sum(billable_tokens)::bigint AS value,
-            max(created_at) AS event_at,
-            array_agg(id) AS ids
-     FROM claimed GROUP BY 1, 2 ORDER BY 2, 1`,
+     SELECT w.*, p.period_start, p.period_end
+     FROM windows w
+     LEFT JOIN LATERAL (${periodContainingSql("w.customer_id", "w.window_start")}) p ON true
+     ORDER BY w.window_start, w.customer_id`,
     { limit: config.reporting.flushBatch, ...(opts.customerId ? { customerId: opts.customerId } : {}) },
   );
   if (groups.length === 0) return { reports: [], rows: 0 };
@@ -109,8 +153,10 @@ export async function claimUsage(
       event_name: eventName,
       value: group.value,
       window_start: windowStart,
-      window_end: new Date(windowStart.getTime() + WINDOW_MS),
+      window_end: group.window_end,
       event_at: group.event_at,
+      period_start: group.period_start,
+      period_end: group.period_end,
       identifier: reportIdentifier({ reportId: id, customerId: group.customer_id, eventName, windowStart }),
     })),
   );

@@ -13,6 +13,9 @@ export interface UsageReport {
   windowStart: Date;
   windowEnd: Date;
   eventAt: Date;
+  /** The subscription period the window lies in; null when none covers it (calendar month). */
+  periodStart: Date | null;
+  periodEnd: Date | null;
   identifier: string;
   status: ReportStatus;
   attempts: number;
@@ -59,6 +62,8 @@ export function reportFromRow(row: Record<string, unknown>): UsageReport {
     windowStart: row.window_start as Date,
     windowEnd: row.window_end as Date,
     eventAt: row.event_at as Date,
+    periodStart: (row.period_start as Date | null) ?? null,
+    periodEnd: (row.period_end as Date | null) ?? null,
     identifier: row.identifier as string,
     status: row.status as ReportStatus,
     attempts: row.attempts as number,

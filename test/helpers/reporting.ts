@@ -24,8 +24,14 @@ export async function linkedCustomer(db: Db, emu: StripeEmulator, stripeCustomer
   return { customerId: customer.id, stripeCustomerId: stripeId };
 }
 
-/** Writes `count` ledger rows of `tokens` billable tokens each, as the chat worker would. */
-export async function addUsage(db: Db, customerId: string, count: number, tokens = 100): Promise<void> {
+/** Writes `count` ledger rows of `tokens` billable tokens each, as the chat worker would (now, or `at`). */
+export async function addUsage(
+  db: Db,
+  customerId: string,
+  count: number,
+  tokens = 100,
+  at?: Date,
+): Promise<void> {
   for (let i = 0; i < count; i++) {
     await recordUsage(db, {
       requestId: `chat_${randomBytes(12).toString("hex")}`,
@@ -40,6 +46,7 @@ export async function addUsage(db: Db, customerId: string, count: number, tokens
       priceMicros: 1,
       source: "provider",
       planId: "usage",
+      ...(at ? { createdAt: at } : {}),
     });
   }
 }

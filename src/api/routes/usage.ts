@@ -1,11 +1,12 @@
 import { Router } from "express";
 import type { WebDeps } from "../../deps.js";
+import { periodEndsAt } from "../../billing/period-history.js";
 import { billingPeriod } from "../../billing/periods.js";
 import { usageSummary, type TokenTotals, type UsageSummary } from "../../billing/usage-summary.js";
 import { badRequest, unavailable } from "../../errors.js";
 import { usageBatchJobId, usageEventRequestId } from "../../ids.js";
 import type { UsageJobData } from "../../queues.js";
-import { MAX_EVENTS_PER_BATCH, validateUsageEvents } from "../usage-events.js";
+import { MAX_EVENTS_PER_BATCH, refuseInvoicedPeriods, validateUsageEvents } from "../usage-events.js";
 
 type Deps = Pick<WebDeps, "config" | "db" | "queues">;
 
@@ -21,7 +22,17 @@ export function usageRoutes(deps: Deps): Router {
     if (events.length === 0 || events.length > MAX_EVENTS_PER_BATCH)
       throw badRequest(`Send 1 to ${MAX_EVENTS_PER_BATCH} events per request.`, "invalid_value", "events");
 
-    const { valid, errors } = validateUsageEvents(events, { defaultPrice: deps.config.defaultModelPrice });
+    const now = new Date();
+    const checked = validateUsageEvents(events, { defaultPrice: deps.config.defaultModelPrice, now });
+    const periodEnds = await periodEndsAt(
+      deps.db,
+      customer.customerId,
+      checked.valid.map((e) => e.timestamp),
+    );
+    const { valid, errors } = refuseInvoicedPeriods(checked, periodEnds, {
+      now,
+      graceMs: deps.config.reporting.periodGraceMs,
+    });
     if (valid.length === 0) {
       const error = badRequest(
         `No event was accepted; the first problem: ${errors[0]!.message}.`,
