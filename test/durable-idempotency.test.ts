@@ -63,20 +63,16 @@ describe("an Idempotency-Key, kept in Postgres", () => {
   it("answers repeats after Redis lost everything (FLUSHALL): sync, streamed and polled alike", async () => {
     const { customerId, key, openai } = await stack.customer();
     const sync = await keyed(openai, "flushed-sync");
-    const streamed = await fetch(`${stack.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "idempotency-key": "s" },
-      body: JSON.stringify({ ...ask("stream me"), stream: true }),
-    }).then((r) => r.text());
-    const accepted = await fetch(`${stack.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${key}`,
-        "content-type": "application/json",
-        prefer: "respond-async",
-      },
-      body: JSON.stringify(ask("poll me")),
-    });
+    const post = (headers: Record<string, string>, body: object) =>
+      fetch(`${stack.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
+        body: JSON.stringify(body),
+      });
+    const stream = () =>
+      post({ "idempotency-key": "s" }, { ...ask("stream me"), stream: true }).then((r) => r.text());
+    const streamed = await stream();
+    const accepted = await post({ prefer: "respond-async" }, ask("poll me"));
     const asyncId = ((await accepted.json()) as { id: string }).id;
     const poll = () =>
       fetch(`${stack.url}/v1/chats/${asyncId}`, { headers: { authorization: `Bearer ${key}` } }).then(
@@ -92,11 +88,7 @@ describe("an Idempotency-Key, kept in Postgres", () => {
     const calls = stack.emulator.calls;
 
     const syncAgain = await keyed(openai, "flushed-sync");
-    const streamedAgain = await fetch(`${stack.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "idempotency-key": "s" },
-      body: JSON.stringify({ ...ask("stream me"), stream: true }),
-    }).then((r) => r.text());
+    const streamedAgain = await stream();
     const polledAgain = await poll();
 
     expect(syncAgain.completion).toEqual(sync.completion);
