@@ -1,4 +1,6 @@
-import { resolvePrice, type DefaultPrice } from "../billing/prices.js";
+import { listPriceMicros, type Plan } from "../billing/plans.js";
+import { providerCostMicros, resolvePrice, type DefaultPrice } from "../billing/prices.js";
+import { MAX_MICROS_PER_EVENT, MAX_TOKENS_PER_EVENT } from "../billing/usage-bounds.js";
 import { oldestAccepted, periodClosed, STRIPE_METER_MAX_AHEAD_MS } from "../billing/report-deadlines.js";
 
 export const MAX_EVENTS_PER_BATCH = 1_000;
@@ -40,7 +42,12 @@ class Invalid extends Error {
  */
 export function validateUsageEvents(
   events: readonly unknown[],
-  options: { defaultPrice: DefaultPrice | undefined; now?: Date },
+  options: {
+    defaultPrice: DefaultPrice | undefined;
+    now?: Date;
+    /** The customer's plan, to bound each event's list price; absent, only the provider cost is. */
+    plan?: Pick<Plan, "overagePer1kMicros">;
+  },
 ): { valid: ValidUsageEvent[]; errors: UsageEventError[] } {
   const now = options.now ?? new Date();
   const valid: ValidUsageEvent[] = [];
@@ -49,7 +56,7 @@ export function validateUsageEvents(
   events.forEach((raw, index) => {
     const id = isRecord(raw) && typeof raw.id === "string" ? raw.id : null;
     try {
-      const event = { index, ...validateEvent(raw, now, options.defaultPrice) };
+      const event = { index, ...validateEvent(raw, now, options.defaultPrice, options.plan) };
       if (seen.has(event.id))
         throw new Invalid("duplicate_id", "id", `id '${event.id}' appears earlier in this batch`);
       seen.add(event.id);
@@ -99,6 +106,7 @@ function validateEvent(
   raw: unknown,
   now: Date,
   defaultPrice: DefaultPrice | undefined,
+  plan: Pick<Plan, "overagePer1kMicros"> | undefined,
 ): Omit<ValidUsageEvent, "index"> {
   if (!isRecord(raw)) throw new Invalid("invalid_event", null, "each event must be a JSON object");
   const id = raw.id;
@@ -120,13 +128,26 @@ function validateEvent(
       "'reasoning_tokens' cannot exceed 'completion_tokens'",
     );
   const timestamp = timestampOf(raw.timestamp, now);
-  if (!resolvePrice(raw.model, defaultPrice, timestamp))
+  const price = resolvePrice(raw.model, defaultPrice, timestamp);
+  if (!price)
     throw new Invalid(
       "model_not_found",
       "model",
       `the model '${raw.model}' does not exist or has no price configured`,
     );
-  return { id, model: raw.model, promptTokens, cachedTokens, completionTokens, reasoningTokens, timestamp };
+  const usage = { promptTokens, cachedTokens, completionTokens, reasoningTokens };
+  // Bounded so no row, and no sum of a customer's rows, can overflow when priced or reported.
+  const micros = Math.max(
+    providerCostMicros(usage, price),
+    plan ? listPriceMicros(plan, promptTokens + completionTokens) : 0,
+  );
+  if (micros > MAX_MICROS_PER_EVENT)
+    throw new Invalid(
+      "cost_out_of_range",
+      null,
+      `the event costs more than the maximum of ${MAX_MICROS_PER_EVENT} micro-dollars per event at the price of '${raw.model}'; split it into smaller events`,
+    );
+  return { id, model: raw.model, ...usage, timestamp };
 }
 
 function tokens(raw: Record<string, unknown>, name: string, required: boolean): number {
@@ -137,6 +158,12 @@ function tokens(raw: Record<string, unknown>, name: string, required: boolean): 
   }
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0)
     throw new Invalid("invalid_value", name, `'${name}' must be a non-negative integer`);
+  if (value > MAX_TOKENS_PER_EVENT)
+    throw new Invalid(
+      "tokens_out_of_range",
+      name,
+      `'${name}' is at most ${MAX_TOKENS_PER_EVENT} per event; split larger usage into several events`,
+    );
   return value;
 }
 

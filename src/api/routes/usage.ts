@@ -23,7 +23,11 @@ export function usageRoutes(deps: Deps): Router {
       throw badRequest(`Send 1 to ${MAX_EVENTS_PER_BATCH} events per request.`, "invalid_value", "events");
 
     const now = new Date();
-    const checked = validateUsageEvents(events, { defaultPrice: deps.config.defaultModelPrice, now });
+    const checked = validateUsageEvents(events, {
+      defaultPrice: deps.config.defaultModelPrice,
+      now,
+      plan: customer.plan,
+    });
     const periodEnds = await periodEndsAt(
       deps.db,
       customer.customerId,
