@@ -63,6 +63,8 @@ export function createReportUsageProcessor(deps: Deps) {
       await recordReportAttempt(db, report.id, message, "failed");
       throw new UnrecoverableError(message);
     };
+    // Its value is a placeholder 0: sending it would mark its rows billed. Retrying re-dead-letters it.
+    if (report.quarantineReason) return fail(report.lastError ?? `quarantined: ${report.quarantineReason}`);
     if (!stripeCustomerId) return fail("the customer has no Stripe customer id");
     const refusal = unreportable(report, new Date(), config.reporting.periodGraceMs);
     if (refusal) {

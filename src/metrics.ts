@@ -58,6 +58,12 @@ export function createMetrics(queues: () => readonly Queue[]) {
       labelNames: ["reason"] as const,
       registers,
     }),
+    usageQuarantined: new Counter({
+      name: "meterline_usage_quarantined_total",
+      help: "Usage rows the flush set aside in a failed report with a dead letter instead of reporting them, by reason (value_over_limit: their window's sum is above the largest reportable value; report_insert_failed: writing their report failed); other customers keep flushing",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
     deadLetters: new Counter({
       name: "meterline_dead_letters_total",
       help: "Jobs that failed for good and were recorded as dead letters, by queue",

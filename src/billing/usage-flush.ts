@@ -3,9 +3,12 @@ import type { Knex } from "knex";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
 import { reportJobId, type StripeReportJobData } from "../queues.js";
 import { periodContainingSql } from "./period-history.js";
-import { reportIdentifier } from "./usage-reports.js";
+import type { PlannedReport } from "./planned-reports.js";
+import { MAX_REPORT_VALUE } from "./usage-bounds.js";
+import { writeIsolated, type Quarantined, type Stuck } from "./usage-quarantine.js";
 
 export interface ClaimedReport {
   id: number;
@@ -18,6 +21,8 @@ export interface ClaimedReport {
 export interface FlushResult {
   reports: ClaimedReport[];
   rows: number;
+  /** Windows set aside as failed reports with a dead letter; other customers' usage went on. */
+  quarantined: Quarantined[];
   /** Customers whose usage waits because they have no Stripe customer id. */
   unlinked: Array<{ customerId: string; rows: number; tokens: number }>;
 }
@@ -27,6 +32,7 @@ type Deps = {
   config: Config;
   logger: Logger;
   queues: { stripeReport: Queue<StripeReportJobData> };
+  metrics: Pick<Metrics, "usageQuarantined">;
 };
 
 /**
@@ -36,6 +42,7 @@ type Deps = {
  */
 export async function flushUsage(deps: Deps, opts: { customerId?: string } = {}): Promise<FlushResult> {
   const reports: ClaimedReport[] = [];
+  const quarantined: Quarantined[] = [];
   let rows = 0;
   for (;;) {
     const batch = await deps.db.transaction((trx) => claimUsage(trx, deps.config, opts));
@@ -45,8 +52,12 @@ export async function flushUsage(deps: Deps, opts: { customerId?: string } = {})
       batch.reports.map((r) => r.id),
     );
     reports.push(...batch.reports);
+    quarantined.push(...batch.quarantined);
     rows += batch.rows;
-    if (batch.rows < deps.config.reporting.flushBatch) break;
+    logSetAside(deps, batch);
+    const stuck = batch.stuck.reduce((n, s) => n + s.rows, 0);
+    // Stuck rows are claimed again first: a batch of nothing else would loop for ever.
+    if (batch.claimed < deps.config.reporting.flushBatch || batch.claimed === stuck) break;
   }
   const unlinked = await unlinkedUsage(deps.db, opts.customerId);
   for (const u of unlinked) {
@@ -56,7 +67,23 @@ export async function flushUsage(deps: Deps, opts: { customerId?: string } = {})
     );
   }
   if (reports.length > 0) deps.logger.info({ reports: reports.length, rows }, "usage flushed into reports");
-  return { reports, rows, unlinked };
+  return { reports, rows, quarantined, unlinked };
+}
+
+function logSetAside(deps: Deps, batch: Awaited<ReturnType<typeof claimUsage>>): void {
+  for (const q of batch.quarantined) {
+    deps.metrics.usageQuarantined.inc({ reason: q.reason }, q.rows);
+    deps.logger.error(
+      { customerId: q.customerId, reportId: q.reportId, reason: q.reason, value: q.value, rows: q.rows },
+      `USAGE QUARANTINED: report ${q.reportId} ${q.message}`,
+    );
+  }
+  for (const s of batch.stuck) {
+    deps.logger.error(
+      { customerId: s.customerId, rows: s.rows, err: s.error },
+      "usage could be neither reported nor quarantined: it stays unreported and is retried on every flush",
+    );
+  }
 }
 
 /**
@@ -67,19 +94,29 @@ export async function flushUsage(deps: Deps, opts: { customerId?: string } = {})
  * A window is the row's UTC hour (Stripe's own summary grouping), cut at every boundary of the
  * customer's billing periods inside that hour, so a window never spans two periods and its meter
  * event (stamped with its latest row) lands in the period its rows belong to.
+ *
+ * One customer's data never fails the whole claim: a window whose sum cannot be reported, or a
+ * customer whose reports cannot be written, is quarantined inside this same transaction.
  */
 export async function claimUsage(
   trx: Knex.Transaction,
   config: Config,
   opts: { customerId?: string } = {},
-): Promise<{ reports: ClaimedReport[]; rows: number }> {
+): Promise<{
+  reports: ClaimedReport[];
+  rows: number;
+  quarantined: Quarantined[];
+  /** Rows that could be neither reported nor quarantined; they stay unreported. */
+  stuck: Stuck[];
+  claimed: number;
+}> {
   const eventName = config.stripe.meterEventName;
   const { rows: groups } = await trx.raw<{
     rows: Array<{
       customer_id: string;
       window_start: Date;
       window_end: Date;
-      value: number;
+      value: string;
       event_at: Date;
       ids: string[];
       period_start: Date | null;
@@ -125,7 +162,8 @@ export async function claimUsage(
      ),
      windows AS (
        SELECT customer_id, window_start, window_end,
-              sum(billable_tokens)::bigint AS value,
+              -- numeric: a sum past int8 must reach the check below, not abort the flush.
+              sum(billable_tokens) AS value,
               max(created_at) AS event_at,
               array_agg(id) AS ids
        FROM placed GROUP BY 1, 2, 3
@@ -136,47 +174,38 @@ export async function claimUsage(
      ORDER BY w.window_start, w.customer_id`,
     { limit: config.reporting.flushBatch, ...(opts.customerId ? { customerId: opts.customerId } : {}) },
   );
-  if (groups.length === 0) return { reports: [], rows: 0 };
+  const none = { reports: [], rows: 0, quarantined: [], stuck: [], claimed: 0 };
+  if (groups.length === 0) return none;
 
   const { rows: seq } = await trx.raw<{ rows: Array<{ id: number }> }>(
     "SELECT nextval(pg_get_serial_sequence('usage_reports', 'id')) AS id FROM generate_series(1, ?)",
     [groups.length],
   );
-  const reports = groups.map((g, i) => {
-    const id = Number(seq[i]!.id);
-    return { id, group: g, windowStart: new Date(g.window_start) };
-  });
-  await trx("usage_reports").insert(
-    reports.map(({ id, group, windowStart }) => ({
-      id,
-      customer_id: group.customer_id,
-      event_name: eventName,
-      value: group.value,
-      window_start: windowStart,
-      window_end: group.window_end,
-      event_at: group.event_at,
-      period_start: group.period_start,
-      period_end: group.period_end,
-      identifier: reportIdentifier({ reportId: id, customerId: group.customer_id, eventName, windowStart }),
-    })),
-  );
-  const eventIds = reports.flatMap((r) => r.group.ids.map(Number));
-  const reportIds = reports.flatMap((r) => r.group.ids.map(() => r.id));
-  await trx.raw(
-    `UPDATE usage_events u SET report_id = m.report_id
-     FROM unnest(?::bigint[], ?::bigint[]) AS m(id, report_id)
-     WHERE u.id = m.id AND u.report_id IS NULL`,
-    [eventIds, reportIds],
-  );
+  const planned = groups.map((g, i): PlannedReport => ({
+    id: Number(seq[i]!.id),
+    customerId: g.customer_id,
+    eventName,
+    value: String(g.value),
+    windowStart: new Date(g.window_start),
+    windowEnd: g.window_end,
+    eventAt: g.event_at,
+    periodStart: g.period_start,
+    periodEnd: g.period_end,
+    rowIds: g.ids.map(Number),
+  }));
+  const { written, quarantined, stuck } = await writeIsolated(trx, planned, MAX_REPORT_VALUE);
   return {
-    reports: reports.map(({ id, group, windowStart }) => ({
-      id,
-      customerId: group.customer_id,
-      value: group.value,
-      windowStart,
-      rows: group.ids.length,
+    reports: written.map((p) => ({
+      id: p.id,
+      customerId: p.customerId,
+      value: Number(p.value),
+      windowStart: p.windowStart,
+      rows: p.rowIds.length,
     })),
-    rows: eventIds.length,
+    rows: written.reduce((n, p) => n + p.rowIds.length, 0),
+    quarantined,
+    stuck,
+    claimed: planned.reduce((n, p) => n + p.rowIds.length, 0),
   };
 }
 

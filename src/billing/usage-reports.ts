@@ -20,6 +20,8 @@ export interface UsageReport {
   status: ReportStatus;
   attempts: number;
   lastError: string | null;
+  /** Set when the flush quarantined the report's rows (usage-quarantine.ts): never to be sent. */
+  quarantineReason: string | null;
   stripeCustomerId: string | null;
   sentAt: Date | null;
   createdAt: Date;
@@ -68,6 +70,7 @@ export function reportFromRow(row: Record<string, unknown>): UsageReport {
     status: row.status as ReportStatus,
     attempts: row.attempts as number,
     lastError: (row.last_error as string | null) ?? null,
+    quarantineReason: (row.quarantine_reason as string | null) ?? null,
     stripeCustomerId: (row.stripe_customer_id as string | null) ?? null,
     sentAt: (row.sent_at as Date | null) ?? null,
     createdAt: row.created_at as Date,

@@ -13,7 +13,9 @@ const reportId = (req: Request): number => {
 };
 
 /** Usage reports for operators, mounted under the authenticated /admin. */
-export function adminReportRoutes(deps: Pick<Deps, "db" | "queues" | "config" | "logger">): Router {
+export function adminReportRoutes(
+  deps: Pick<Deps, "db" | "queues" | "config" | "logger" | "metrics">,
+): Router {
   const router = Router();
 
   router.get("/reports", async (req, res) => {

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
+import { flushUsage } from "../src/billing/usage-flush.js";
+import { retryReport } from "../src/billing/report-retry.js";
+import { QUEUE, reportJobId } from "../src/queues.js";
+import { createTestDatabase } from "./helpers/db.js";
+import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { addUsage, linkedCustomer, reportingEnv, reportsOf } from "./helpers/reporting.js";
+
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let emu: StripeEmulator;
+let stack: Stack;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  emu = await startStripeEmulator();
+  stack = await startStack({ databaseUrl: database.url, env: reportingEnv(emu) });
+  // The scheduler's first tick runs at boot; let it pass so tests decide when to flush.
+  await waitFor(async () => (await stack.web.queues.usageFlush.getCompletedCount()) >= 1, {
+    what: "the first scheduled flush",
+  });
+});
+afterAll(async () => {
+  await stack?.close();
+  await emu?.close();
+  await database?.drop();
+});
+
+/** `count` rows of `tokens` each, written straight into the ledger as legacy or hand-made rows are. */
+async function insertRows(customerId: string, count: number, tokens: number): Promise<void> {
+  await stack.db.raw(
+    `INSERT INTO usage_events (request_id, customer_id, model, prompt_tokens, completion_tokens,
+       billable_tokens, provider_cost_micros, price_micros, source, plan_id)
+     SELECT 'big_' || ? || '_' || i, ?, 'gpt-4o-mini', ?, 0, ?, 0, 0, 'provider', 'usage'
+     FROM generate_series(1, ?) AS i`,
+    [customerId, customerId, tokens, tokens, count],
+  );
+}
+
+const sentTotal = (stripeCustomerId: string) => emu.totalFor(stripeCustomerId, "meterline_tokens");
+const quarantinedRows = async (reason: string) =>
+  (await stack.web.metrics.usageQuarantined.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+const openDeadLetters = (reportIds: number[]) =>
+  stack
+    .db("dead_letters")
+    .where({ queue: QUEUE.stripeReport })
+    .whereIn(
+      "job_id",
+      reportIds.map((id) => reportJobId(id)),
+    )
+    .whereNull("resolved_at");
+
+describe("one customer's unreportable usage is quarantined while the others keep flushing", () => {
+  it("sets aside a customer whose window sums past int8, reports the other, and the next tick too", async () => {
+    const a = await linkedCustomer(stack.db, emu);
+    const b = await linkedCustomer(stack.db, emu);
+    // 1,100 × 9e15 = 9.9e18: each row is exact, their sum is past int8's 9.22e18.
+    await insertRows(a.customerId, 1_100, 9e15);
+    await addUsage(stack.db, b.customerId, 3, 100);
+
+    const result = await flushUsage(stack.web);
+    expect(result.reports.map((r) => r.customerId)).toEqual([b.customerId]);
+    await waitFor(async () => sentTotal(b.stripeCustomerId) === 300, { what: "B's usage at Stripe" });
+
+    const aReports = await reportsOf(stack.db, a.customerId);
+    expect(aReports.length).toBeGreaterThan(0);
+    for (const r of aReports)
+      expect(r).toMatchObject({ status: "failed", value: 0, quarantine_reason: "value_over_limit" });
+    expect(aReports[0].last_error).toMatch(/quarantined \(value_over_limit\).*9900000000000000000/);
+    expect(result.quarantined.reduce((n, q) => n + q.rows, 0)).toBe(1_100);
+    expect(await quarantinedRows("value_over_limit")).toBe(1_100);
+    const ids = aReports.map((r) => Number(r.id));
+    expect(await openDeadLetters(ids)).toHaveLength(ids.length);
+    // Quarantined rows leave the unreported set: no later flush claims them again.
+    expect(
+      await stack.db("usage_events").where({ customer_id: a.customerId }).whereNull("report_id"),
+    ).toEqual([]);
+
+    // The next scheduled tick, on the worker, reports B's new usage and finds nothing of A's.
+    await addUsage(stack.db, b.customerId, 2, 50);
+    const tick = await stack.web.queues.usageFlush.add("flush", {});
+    await waitFor(async () => (await tick.getState()) === "completed", { what: "the next flush tick" });
+    await waitFor(async () => sentTotal(b.stripeCustomerId) === 400, { what: "B's new usage at Stripe" });
+
+    // Retrying a quarantined report never sends its placeholder value: it fails again, unsent.
+    await retryReport(stack.db, stack.web.queues.stripeReport, ids[0]!);
+    await waitFor(async () => (await stack.db("usage_reports").where({ id: ids[0] }).first()).attempts > 0, {
+      what: "the retried report's attempt",
+    });
+    expect(await stack.db("usage_reports").where({ id: ids[0] }).first()).toMatchObject({ status: "failed" });
+    expect(await openDeadLetters([ids[0]!])).toHaveLength(1);
+    expect(emu.meterEvents().filter((e) => e.customer === a.stripeCustomerId)).toEqual([]);
+  });
+
+  it("quarantines a customer whose report cannot be written and still writes the others'", async () => {
+    const c = await linkedCustomer(stack.db, emu);
+    const d = await linkedCustomer(stack.db, emu);
+    await addUsage(stack.db, c.customerId, 2, 100);
+    await addUsage(stack.db, d.customerId, 2, 100);
+    // A fault in C's data that only the report insert meets: the database refuses C's pending report.
+    await stack.db.raw(
+      `ALTER TABLE usage_reports ADD CONSTRAINT refuse_c CHECK (customer_id <> '${c.customerId}' OR status = 'failed')`,
+    );
+    try {
+      const result = await flushUsage(stack.web);
+      expect(result.reports.map((r) => r.customerId)).toEqual([d.customerId]);
+      expect(result.quarantined).toMatchObject([
+        { customerId: c.customerId, reason: "report_insert_failed", rows: 2, value: "200" },
+      ]);
+    } finally {
+      await stack.db.raw("ALTER TABLE usage_reports DROP CONSTRAINT refuse_c");
+    }
+    await waitFor(async () => sentTotal(d.stripeCustomerId) === 200, { what: "D's usage at Stripe" });
+    const [cReport] = await reportsOf(stack.db, c.customerId);
+    expect(cReport).toMatchObject({ status: "failed", quarantine_reason: "report_insert_failed" });
+    expect(await openDeadLetters([Number(cReport.id)])).toHaveLength(1);
+    expect(await quarantinedRows("report_insert_failed")).toBe(2);
+  });
+});
