@@ -2,6 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
 import { flushUsage } from "../src/billing/usage-flush.js";
 import { retryReport } from "../src/billing/report-retry.js";
+import { billingPeriod } from "../src/billing/periods.js";
+import { DEFAULT_PLANS } from "../src/billing/plans.js";
+import { recordedTokens } from "../src/billing/quota.js";
+import { SumOutOfRangeError } from "../src/billing/usage-bounds.js";
+import { usageSummary } from "../src/billing/usage-summary.js";
 import { QUEUE, reportJobId } from "../src/queues.js";
 import { createTestDatabase } from "./helpers/db.js";
 import { startStack, waitFor, type Stack } from "./helpers/stack.js";
@@ -115,5 +120,26 @@ describe("one customer's unreportable usage is quarantined while the others keep
     expect(cReport).toMatchObject({ status: "failed", quarantine_reason: "report_insert_failed" });
     expect(await openDeadLetters([Number(cReport.id)])).toHaveLength(1);
     expect(await quarantinedRows("report_insert_failed")).toBe(2);
+  });
+});
+
+describe("sums past 2^53 are refused for their owner, never rounded", () => {
+  it("refuses one customer's summary and quota rebuild while another's still answer", async () => {
+    const big = await linkedCustomer(stack.db, emu);
+    const small = await linkedCustomer(stack.db, emu);
+    // Two exact rows whose sum, 1.8e16, is past 2^53 - 1: as a JS number it would silently round.
+    await insertRows(big.customerId, 2, 9e15);
+    await addUsage(stack.db, small.customerId, 2, 100);
+    const plan = DEFAULT_PLANS[0]!;
+    const period = await billingPeriod(stack.db, big.customerId);
+    await expect(usageSummary(stack.db, big.customerId, plan, period)).rejects.toThrow(SumOutOfRangeError);
+    await expect(recordedTokens(stack.db, big.customerId, period)).rejects.toThrow(/billable tokens/);
+    expect((await usageSummary(stack.db, small.customerId, plan, period)).totals.billableTokens).toBe(200);
+    expect(await recordedTokens(stack.db, small.customerId, period)).toBe(200);
+  });
+
+  it("fails a query that reads an int8 past 2^53 - 1 instead of rounding it", async () => {
+    await expect(stack.db.raw("SELECT 9007199254740993::bigint AS v")).rejects.toThrow(/not exact/);
+    expect((await stack.db.raw("SELECT 9007199254740991::bigint AS v")).rows[0].v).toBe(9007199254740991);
   });
 });

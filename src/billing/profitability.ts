@@ -2,6 +2,7 @@ import type { Db } from "../db.js";
 import { periodCharge } from "./period-charge.js";
 import type { Period } from "./periods.js";
 import { listPlans } from "./plans.js";
+import { exactSum } from "./usage-bounds.js";
 
 export interface ProfitabilityRow {
   customerId: string;
@@ -42,14 +43,15 @@ export async function profitability(
   return rows
     .map((r) => {
       const plan = plans.get(String(r.plan_id))!;
-      const cost = Number(r.cost);
-      const revenue = periodCharge(plan, Number(r.tokens)).totalMicros;
+      const cost = exactSum(r.cost as string, `${String(r.customer_id)}'s provider cost in micros`);
+      const tokens = exactSum(r.tokens as string, `${String(r.customer_id)}'s billable tokens`);
+      const revenue = periodCharge(plan, tokens).totalMicros;
       return {
         customerId: String(r.customer_id),
         name: String(r.name),
         planId: plan.id,
         requests: Number(r.requests),
-        billableTokens: Number(r.tokens),
+        billableTokens: tokens,
         providerCostMicros: cost,
         revenueMicros: revenue,
         multiple: cost === 0 ? null : revenue / cost,

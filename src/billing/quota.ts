@@ -1,6 +1,7 @@
 import type { Db } from "../db.js";
 import type { Redis } from "../redis.js";
 import type { Period } from "./periods.js";
+import { exactSum } from "./usage-bounds.js";
 
 /**
  * Hard limits per customer and period, held in one Redis hash per (customer, period):
@@ -125,5 +126,5 @@ export async function recordedTokens(db: Db, customerId: string, period: Period)
     .where("created_at", "<", period.end)
     .sum({ tokens: "billable_tokens" })
     .first();
-  return Number(row?.tokens ?? 0);
+  return exactSum(row?.tokens as string | undefined, `${customerId}'s billable tokens this period`);
 }

@@ -2,6 +2,7 @@ import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import type { Logger } from "../logger.js";
 import type { StripeClient } from "./stripe-client.js";
+import { exactSum } from "./usage-bounds.js";
 
 export interface Reconciliation {
   day: string;
@@ -74,7 +75,7 @@ export async function reconcileDay(deps: Deps, day: string): Promise<Reconciliat
     })) {
       stripeValue += summary.aggregated_value;
     }
-    const sentValue = Number(row.sent_value);
+    const sentValue = exactSum(row.sent_value, `the value sent for ${row.customer_id} on ${day}`);
     results.push({
       day,
       customerId: row.customer_id,

@@ -3,6 +3,7 @@ import type { Db } from "../db.js";
 import { findMeter } from "./reconcile.js";
 import type { StripeClient } from "./stripe-client.js";
 import type { UsageReport } from "./usage-reports.js";
+import { exactSum } from "./usage-bounds.js";
 
 type Deps = { db: Db; config: Config; stripe: Pick<StripeClient, "billing"> };
 
@@ -67,7 +68,7 @@ export async function checkBeforeSend(
         [report.id, stripeCustomerId],
       ),
     )) as Array<{ sent: string; unsettled: string }>;
-  const sentValue = Number(ours?.sent ?? 0);
+  const sentValue = exactSum(ours?.sent, `the value sent for ${stripeCustomerId} that day`);
   const unsettled = Number(ours?.unsettled ?? 0);
   const extra = stripeValue - sentValue;
   if (extra === 0) return { action: "send" };

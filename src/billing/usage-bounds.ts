@@ -23,9 +23,9 @@ export const MAX_REPORT_VALUE = Number.MAX_SAFE_INTEGER;
 export class SumOutOfRangeError extends Error {
   constructor(
     readonly what: string,
-    readonly value: string,
+    readonly value?: string,
   ) {
-    super(`${what} is ${value}, above the largest exact number ${MAX_REPORT_VALUE}`);
+    super(`${what} is ${value ? `${value}, ` : ""}above the largest exact number ${MAX_REPORT_VALUE}`);
     this.name = "SumOutOfRangeError";
   }
 }
@@ -41,4 +41,11 @@ export function exactSum(value: string | number | null | undefined, what: string
   const n = Number(text);
   if (!Number.isSafeInteger(n)) throw new SumOutOfRangeError(what, text);
   return n;
+}
+
+/** a + b for sums already exact, or a SumOutOfRangeError naming `what`. */
+export function addExact(a: number, b: number, what: string): number {
+  const sum = a + b;
+  if (!Number.isSafeInteger(sum)) throw new SumOutOfRangeError(what);
+  return sum;
 }

@@ -1,3 +1,4 @@
+import { addExact, exactSum } from "./usage-bounds.js";
 import type { Db } from "../db.js";
 import { periodCharge, type PeriodCharge } from "./period-charge.js";
 import type { Period } from "./periods.js";
@@ -44,23 +45,29 @@ export async function usageSummary(
       billable: "billable_tokens",
       cost: "provider_cost_micros",
     });
+  const exact = (r: Record<string, unknown>, column: string) =>
+    exactSum(r[column] as string, `${customerId}'s ${column} tokens of ${String(r.model)}`);
   const byModel = rows.map((r) => ({
     model: String(r.model),
     requests: Number(r.requests),
-    promptTokens: Number(r.prompt),
-    cachedTokens: Number(r.cached),
-    completionTokens: Number(r.completion),
-    reasoningTokens: Number(r.reasoning),
-    billableTokens: Number(r.billable),
+    promptTokens: exact(r, "prompt"),
+    cachedTokens: exact(r, "cached"),
+    completionTokens: exact(r, "completion"),
+    reasoningTokens: exact(r, "reasoning"),
+    billableTokens: exact(r, "billable"),
   }));
   const totals = byModel.reduce<TokenTotals>(
     (sum, m) => ({
       requests: sum.requests + m.requests,
-      promptTokens: sum.promptTokens + m.promptTokens,
-      cachedTokens: sum.cachedTokens + m.cachedTokens,
-      completionTokens: sum.completionTokens + m.completionTokens,
-      reasoningTokens: sum.reasoningTokens + m.reasoningTokens,
-      billableTokens: sum.billableTokens + m.billableTokens,
+      promptTokens: addExact(sum.promptTokens, m.promptTokens, `${customerId}'s prompt tokens`),
+      cachedTokens: addExact(sum.cachedTokens, m.cachedTokens, `${customerId}'s cached tokens`),
+      completionTokens: addExact(
+        sum.completionTokens,
+        m.completionTokens,
+        `${customerId}'s completion tokens`,
+      ),
+      reasoningTokens: addExact(sum.reasoningTokens, m.reasoningTokens, `${customerId}'s reasoning tokens`),
+      billableTokens: addExact(sum.billableTokens, m.billableTokens, `${customerId}'s billable tokens`),
     }),
     {
       requests: 0,
@@ -71,7 +78,10 @@ export async function usageSummary(
       billableTokens: 0,
     },
   );
-  const providerCostMicros = rows.reduce((sum, r) => sum + Number(r.cost), 0);
+  const providerCostMicros = rows.reduce<number>(
+    (sum, r) => addExact(sum, exact(r, "cost"), `${customerId}'s provider cost in micros`),
+    0,
+  );
   return {
     period,
     plan,
