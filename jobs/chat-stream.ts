@@ -183,7 +183,6 @@ async function failed(
   log: Logger,
 ): Promise<ChatCompletion> {
   logProviderError(log, err);
-  const upstream = upstreamFailure(data.requestId);
   if (acc.started) {
     const message = `The upstream model provider failed mid-answer (request ${data.requestId}); the partial answer was billed. Retry later.`;
     return settle(streamError(502, message, "server_error", "upstream_error"));
@@ -195,6 +194,7 @@ async function failed(
     throw new UnrecoverableError(err.message);
   }
   if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+    const upstream = upstreamFailure(data.requestId);
     const error = streamError(upstream.status, upstream.message, upstream.type, upstream.code);
     await out.append({ type: "error", data: JSON.stringify(error) }, { type: "end" });
   }
