@@ -7,6 +7,7 @@ import type { Plan } from "../src/billing/plans.js";
 import type { Quota } from "../src/billing/quota.js";
 import type { Config } from "../src/config.js";
 import { classifyLlmError, type ChatCompletion, type ChatRequest, type Llm } from "../src/llm/client.js";
+import { logProviderError } from "../src/llm/provider-errors.js";
 import { capCompletion } from "../src/llm/completion-cap.js";
 import { estimateUsage, usageFromProvider } from "../src/llm/usage.js";
 import { chatJobSchema, type AbandonedChat, type ChatJobData } from "../src/queues.js";
@@ -45,7 +46,7 @@ export function createChatCompletionProcessor(deps: Deps) {
     const kept = data.completion as ChatCompletion | undefined;
     if (kept) log.info("reusing the LLM answer kept on the job");
     const request = capCompletion(data.request as ChatRequest, data.quota?.completionTokens);
-    const completion = kept ?? (await callLlm(deps.llm, request, job, data, { token, signal }));
+    const completion = kept ?? (await callLlm(deps.llm, request, job, data, log, { token, signal }));
 
     const usage = completion.usage
       ? { tokens: usageFromProvider(completion.usage), source: "provider" as const }
@@ -77,6 +78,7 @@ async function callLlm(
   request: ChatRequest,
   job: Job<ChatJobData>,
   data: ChatJobData,
+  log: Logger,
   run: { token?: string; signal?: AbortSignal },
 ) {
   try {
@@ -84,8 +86,9 @@ async function callLlm(
   } catch (err) {
     await requeueIfShuttingDown(job, run);
     const classified = classifyLlmError(err);
+    logProviderError(log, err);
     if (classified instanceof PermanentError) {
-      // The caller waits on this job: leave it the provider's status and message, then fail at once.
+      // The caller waits on this job: leave it what it may see of the refusal, then fail at once.
       await job.updateData({
         ...data,
         error: {

@@ -2,7 +2,8 @@ import type { Worker } from "bullmq";
 import type { Db } from "../src/db.js";
 import type { Logger } from "../src/logger.js";
 import type { Quota } from "../src/billing/quota.js";
-import { storeChatOutcomes, upstreamFailure } from "../src/chat-requests.js";
+import { storeChatOutcomes } from "../src/chat-requests.js";
+import { upstreamFailure } from "../src/llm/provider-errors.js";
 import { chatJobSchema, type ChatError, type ChatJobData } from "../src/queues.js";
 
 /** Keeps a kept chat's failure in Postgres, so a repeated key or a poll answers it after Redis forgot. */
@@ -47,7 +48,7 @@ export function onChatFailedForGood(
           log.error({ err }, "could not release a quota reservation; it counts until the period ends"),
         );
     }
-    const error = data.error ?? upstreamFailure(job.attemptsMade, job.failedReason);
+    const error = data.error ?? upstreamFailure(data.requestId);
     storeChatFailure(deps.db, data, error, data.error === undefined).catch((err: unknown) =>
       log.error({ err }, "could not store a chat's failure; a repeat of its key will run it again"),
     );

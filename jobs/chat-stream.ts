@@ -24,6 +24,7 @@ import {
 } from "../src/llm/stream.js";
 import { estimateUsage, usageFromProvider } from "../src/llm/usage.js";
 import { capCompletion } from "../src/llm/completion-cap.js";
+import { logProviderError, upstreamFailure } from "../src/llm/provider-errors.js";
 import type { AbandonedChat, ChatJobData } from "../src/queues.js";
 import { requeueIfShuttingDown } from "./requeue.js";
 
@@ -139,7 +140,7 @@ export function createChatStreamer(deps: ChatStreamerDeps) {
         }
       }
     } catch (err) {
-      if (!controller.signal.aborted) return failed(job, data, acc, err, out, settle);
+      if (!controller.signal.aborted) return failed(job, data, acc, err, out, settle, log);
     } finally {
       clearInterval(poll);
     }
@@ -179,12 +180,12 @@ async function failed(
   err: unknown,
   out: StreamWriter,
   settle: (clientError?: StreamError) => Promise<ChatCompletion>,
+  log: Logger,
 ): Promise<ChatCompletion> {
-  const message = err instanceof Error ? err.message : String(err);
+  logProviderError(log, err);
   if (acc.started) {
-    return settle(
-      streamError(502, `The upstream LLM failed mid-answer: ${message}`, "server_error", "upstream_error"),
-    );
+    const message = `The upstream model provider failed mid-answer (request ${data.requestId}); the partial answer was billed. Retry later.`;
+    return settle(streamError(502, message, "server_error", "upstream_error"));
   }
   if (err instanceof PermanentError) {
     const error = streamError(err.status, err.message, err.type, err.code);
@@ -193,12 +194,8 @@ async function failed(
     throw new UnrecoverableError(err.message);
   }
   if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
-    const error = streamError(
-      502,
-      `The upstream LLM failed after ${job.attemptsMade + 1} attempts: ${message}`,
-      "server_error",
-      "upstream_error",
-    );
+    const upstream = upstreamFailure(data.requestId);
+    const error = streamError(upstream.status, upstream.message, upstream.type, upstream.code);
     await out.append({ type: "error", data: JSON.stringify(error) }, { type: "end" });
   }
   throw err;

@@ -2,7 +2,7 @@ import { Worker, type Processor, type WorkerOptions } from "bullmq";
 import type { Deps } from "../src/deps.js";
 import { attachDeadLetters } from "../src/dead-letters.js";
 import { QUEUE, queuePrefix, type QueueName } from "../src/queues.js";
-import { createWorkerRedis } from "../src/redis.js";
+import { createWorkerRedis, redisTlsOf } from "../src/redis.js";
 import { onChatFailedForGood } from "./chat-failures.js";
 import { createChatCompletionProcessor } from "./chat-completion.js";
 import { observeJobs } from "./observe-jobs.js";
@@ -25,7 +25,7 @@ export interface Workers {
 /** Starts every queue processor of the worker process. */
 export function startWorkers(deps: Deps): Workers {
   const { config, logger } = deps;
-  const connection = createWorkerRedis(deps.redisUrl);
+  const connection = createWorkerRedis(deps.redisUrl, redisTlsOf(config));
   connection.on("error", () => {});
   const workers: Worker[] = [];
 

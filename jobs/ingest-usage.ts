@@ -43,6 +43,7 @@ export function createIngestUsageProcessor(deps: Deps) {
         priceMicros: listPriceMicros(plan, billableTokens),
         source: "ingested",
         planId: plan.id,
+        priceModel: price.model,
         createdAt,
       };
     });

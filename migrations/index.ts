@@ -10,6 +10,7 @@ import * as invoices from "./20261202000200_invoices.js";
 import * as reportAttempts from "./20261202000300_report_attempts.js";
 import * as billingPeriods from "./20261202000400_billing_periods.js";
 import * as usageBounds from "./20261202001200_usage_bounds.js";
+import * as modelAliases from "./20261202001300_model_aliases.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   "20261202000300_report_attempts": reportAttempts,
   "20261202000400_billing_periods": billingPeriods,
   "20261202001200_usage_bounds": usageBounds,
+  "20261202001300_model_aliases": modelAliases,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -33,16 +33,6 @@ export type ChatOutcome = {
   | { status: "failed"; error: ChatError; retryable: boolean }
 );
 
-/** The error a caller sees for a chat whose retries ran out on transient provider failures. */
-export function upstreamFailure(attempts: number, reason: string): ChatError {
-  return {
-    status: 502,
-    message: `The upstream LLM failed after ${attempts} attempts: ${reason}`,
-    type: "server_error",
-    code: "upstream_error",
-  };
-}
-
 function fromRow(row: Record<string, unknown>): StoredChat {
   return {
     requestId: row.request_id as string,

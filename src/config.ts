@@ -22,6 +22,8 @@ const schema = z.object({
   PORT: int(0, 65535).default(3000),
   DATABASE_URL: url(["postgres:", "postgresql:"]).optional(),
   REDIS_URL: url(["redis:", "rediss:"]).optional(),
+  // Off only for a Redis whose certificate cannot be verified (Heroku Redis: self-signed); warned at boot.
+  REDIS_TLS_REJECT_UNAUTHORIZED: z.stringbool().default(true),
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: url(["http:", "https:"]).optional(),
   STRIPE_SECRET_KEY: z.string().min(1).optional(),
@@ -92,6 +94,8 @@ export type Config = Readonly<{
   port: number;
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
+  /** Whether rediss:// connections verify the server's certificate. */
+  redisTlsRejectUnauthorized: boolean;
   openaiApiKey: string | undefined;
   openaiBaseUrl: string | undefined;
   stripeSecretKey: string | undefined;
@@ -172,6 +176,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisTlsRejectUnauthorized: e.REDIS_TLS_REJECT_UNAUTHORIZED,
     openaiApiKey: e.OPENAI_API_KEY,
     openaiBaseUrl: e.OPENAI_BASE_URL,
     stripeSecretKey: e.STRIPE_SECRET_KEY,

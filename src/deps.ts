@@ -4,7 +4,7 @@ import { createDb, type Db } from "./db.js";
 import { createLlm, type Llm } from "./llm/client.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createQueueEvents, createQueues, QUEUE, type Queues } from "./queues.js";
-import { createProducerRedis, createWorkerRedis, type Redis } from "./redis.js";
+import { createProducerRedis, createWorkerRedis, redisTlsOf, redisTlsWarning, type Redis } from "./redis.js";
 import { createPlanCache } from "./billing/plans.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createStreamReaders, type StreamReaders } from "./api/stream-readers.js";
@@ -42,7 +42,9 @@ export function createDeps(config: Config, name = "meterline"): Deps {
   const redisUrl = config.redisUrl ?? DEFAULT_REDIS_URL;
   const logger = createLogger(config.logLevel, name);
   const db = createDb(databaseUrl, { max: 20 });
-  const redis = createProducerRedis(redisUrl);
+  const tlsWarning = redisTlsWarning(config);
+  if (tlsWarning) logger.warn(tlsWarning);
+  const redis = createProducerRedis(redisUrl, redisTlsOf(config));
   // ioredis emits connection errors as events; they are reported through /readyz and 503s instead.
   redis.on("error", () => {});
   const queues = createQueues(redis, config);
@@ -77,11 +79,11 @@ export function createDeps(config: Config, name = "meterline"): Deps {
 /** Web deps add one shared QueueEvents for waiting on chat jobs. */
 export function createWebDeps(config: Config): WebDeps {
   const deps = createDeps(config, "web");
-  const eventsConnection = createWorkerRedis(deps.redisUrl);
+  const eventsConnection = createWorkerRedis(deps.redisUrl, redisTlsOf(config));
   eventsConnection.on("error", () => {});
   const chatEvents = createQueueEvents(QUEUE.chat, eventsConnection, config);
   chatEvents.on("error", () => {});
-  const streamReaders = createStreamReaders(deps.redisUrl);
+  const streamReaders = createStreamReaders(deps.redisUrl, redisTlsOf(config));
   return {
     ...deps,
     chatEvents,

@@ -3,6 +3,7 @@ import type { WebDeps } from "../deps.js";
 import { bullBoardRouter } from "./bull-board.js";
 import { adminAuth, customerAuth } from "./middleware/auth.js";
 import { errorHandler, notFoundHandler } from "./middleware/errors.js";
+import { jsonDepthLimit } from "./middleware/json-depth.js";
 import { rateLimit } from "./middleware/rate-limit.js";
 import { requestLog } from "./middleware/request-log.js";
 import { adminReportRoutes } from "./routes/admin-reports.js";
@@ -23,8 +24,9 @@ export function createApp(deps: WebDeps): Express {
 
   app.use(requestLog(deps));
   // The hot path first, so chat requests do not walk the health, metrics and admin routers.
-  const json = express.json({ limit: deps.config.bodyLimit });
-  app.use("/v1", customerAuth(deps.db), rateLimit(deps), json, chatRoutes(deps), usageRoutes(deps));
+  // The depth check runs before any route: hashing, validation and job serialization all recurse.
+  const json = [express.json({ limit: deps.config.bodyLimit }), jsonDepthLimit()];
+  app.use("/v1", customerAuth(deps.db), rateLimit(deps), ...json, chatRoutes(deps), usageRoutes(deps));
   app.use(healthRoutes(deps));
   // With METRICS_PORT set, metrics are served on that port instead (src/metrics-server.ts).
   if (deps.config.adminToken && !deps.config.metricsPort)

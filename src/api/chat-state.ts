@@ -1,7 +1,8 @@
 import type { Job } from "bullmq";
 import type { WebDeps } from "../deps.js";
 import { HttpError, unavailable } from "../errors.js";
-import { getStoredChat, upstreamFailure, type StoredChat } from "../chat-requests.js";
+import { getStoredChat, type StoredChat } from "../chat-requests.js";
+import { upstreamFailure } from "../llm/provider-errors.js";
 import type { ChatCompletion } from "../llm/client.js";
 import type { ChatError, ChatJobData } from "../queues.js";
 
@@ -73,9 +74,12 @@ export function jobState(job: Job<ChatJobData>): ChatState {
   return { status: "failed", error: failureOf(job), job };
 }
 
-/** A failed chat's error for the caller: the provider's own 4xx, or 502 when retries ran out. */
+/**
+ * A failed chat's error for the caller: the provider's 4xx as the worker recorded it, or a generic
+ * 502 when retries ran out. Never `failedReason`: it holds the provider's raw text (operator only).
+ */
 function failureOf(job: Job<ChatJobData>): HttpError {
-  return httpErrorOf(job.data.error ?? upstreamFailure(job.attemptsMade, job.failedReason));
+  return httpErrorOf(job.data.error ?? upstreamFailure(job.data.requestId));
 }
 
 function httpErrorOf(error: ChatError): HttpError {

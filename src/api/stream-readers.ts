@@ -1,4 +1,4 @@
-import { createReaderRedis, type Redis } from "../redis.js";
+import { createReaderRedis, type Redis, type RedisTls } from "../redis.js";
 
 export interface StreamReaders {
   /** A connection of its own for one streaming request's XREAD BLOCK. */
@@ -9,14 +9,14 @@ export interface StreamReaders {
 }
 
 /** A small pool of dedicated blocking-read connections, so a stream's first token costs no connect. */
-export function createStreamReaders(url: string, maxIdle = 16): StreamReaders {
+export function createStreamReaders(url: string, tls?: RedisTls, maxIdle = 16): StreamReaders {
   const idle: Redis[] = [];
   const all = new Set<Redis>();
   return {
     acquire() {
       const reused = idle.pop();
       if (reused) return reused;
-      const connection = createReaderRedis(url);
+      const connection = createReaderRedis(url, tls);
       // Errors surface on the command that hit them; the event itself is noise.
       connection.on("error", () => {});
       connection.once("end", () => all.delete(connection));

@@ -6,7 +6,7 @@ import type { ChatCompletion } from "../llm/client.js";
 import type { ChatJobData } from "../queues.js";
 import { recordUsage } from "./ledger.js";
 import { listPriceMicros, type Plan } from "./plans.js";
-import { priceFor, providerCostMicros, resolvePrice, type TokenUsage } from "./prices.js";
+import { providerCostMicros, resolvePrice, type TokenUsage } from "./prices.js";
 import type { Quota } from "./quota.js";
 
 type Deps = {
@@ -31,9 +31,10 @@ export async function billChat(
   usage: ChatUsage,
 ): Promise<{ inserted: boolean; billableTokens: number }> {
   const plan = await deps.plans.get(data.planId);
+  // The provider's answered model (often a dated snapshot) prices the row when the table knows it.
   const answeredModel = completion.model;
   const price =
-    (answeredModel && priceFor(answeredModel)) ||
+    (answeredModel && resolvePrice(answeredModel, undefined)) ||
     resolvePrice(data.request.model, deps.config.defaultModelPrice);
   if (!price) throw new UnrecoverableError(`no price for model ${data.request.model}`);
   const billableTokens = usage.tokens.promptTokens + usage.tokens.completionTokens;
@@ -58,6 +59,7 @@ export async function billChat(
       priceMicros: listPriceMicros(plan, billableTokens),
       source: usage.source,
       planId: plan.id,
+      priceModel: price.model,
     },
     outcome,
   );

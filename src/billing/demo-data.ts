@@ -110,6 +110,7 @@ export async function seedDemoData(
       priceMicros: listPriceMicros(plan, p.prompt + p.completion),
       source: "provider",
       planId: plan.id,
+      priceModel: price.model,
       createdAt: new Date(start + Math.floor(((now.getTime() - start) * i) / p.requests)),
     }));
     for (let i = 0; i < rows.length; i += 500)

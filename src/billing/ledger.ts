@@ -13,6 +13,8 @@ export interface UsageRow extends TokenUsage {
   /** provider: counted by the LLM; estimated: by our tokenizer; ingested: reported by the customer. */
   source: "provider" | "estimated" | "ingested";
   planId: string;
+  /** The price-table name the row was priced at, or "default" (DEFAULT_MODEL_PRICE); see resolvePrice. */
+  priceModel?: string;
   createdAt?: Date;
 }
 
@@ -30,6 +32,7 @@ function columnsOf(row: UsageRow) {
     price_micros: row.priceMicros,
     source: row.source,
     plan_id: row.planId,
+    ...(row.priceModel ? { price_model: row.priceModel } : {}),
     ...(row.createdAt ? { created_at: row.createdAt } : {}),
   };
 }

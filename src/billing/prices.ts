@@ -45,6 +45,24 @@ export const MODEL_PRICES: readonly ModelPrice[] = [
   },
 ];
 
+/**
+ * Other names of priced models: dated snapshots that OpenAI bills exactly as the model they pin.
+ * Listed one by one on purpose: a variant the table does not describe (`gpt-4o-audio-preview`,
+ * `gpt-4o-search-preview`, `o4-mini-deep-research`, an older snapshot at another price such as
+ * `gpt-4o-2024-05-13`) is priced differently and must not borrow its family's price.
+ */
+export const MODEL_ALIASES: Readonly<Record<string, string>> = {
+  "gpt-4o-mini-2024-07-18": "gpt-4o-mini",
+  "gpt-4o-2024-08-06": "gpt-4o",
+  "gpt-4o-2024-11-20": "gpt-4o",
+  "gpt-4.1-mini-2025-04-14": "gpt-4.1-mini",
+  "gpt-4.1-2025-04-14": "gpt-4.1",
+  "o4-mini-2025-04-16": "o4-mini",
+};
+
+/** What a usage row's `price_model` says when the operator's DEFAULT_MODEL_PRICE was applied. */
+export const DEFAULT_PRICE_MODEL = "default";
+
 export interface TokenUsage {
   promptTokens: number; // includes cachedTokens
   cachedTokens: number;
@@ -53,22 +71,21 @@ export interface TokenUsage {
 }
 
 /**
- * The price in force for a model at a time. Dated snapshots ("gpt-4o-mini-2024-07-18") use their
- * family's price: the longest known name that prefixes the model wins.
+ * The table's price in force for a model (or one of its MODEL_ALIASES) at a time; names match
+ * exactly. The price's `model` is the priced name, e.g. "gpt-4o" for "gpt-4o-2024-08-06".
  */
-export function priceFor(model: string, at: Date = new Date(), table: readonly ModelPrice[] = MODEL_PRICES) {
+export function priceFor(
+  model: string,
+  at: Date = new Date(),
+  table: readonly ModelPrice[] = MODEL_PRICES,
+  aliases: Readonly<Record<string, string>> = MODEL_ALIASES,
+) {
+  const name = Object.hasOwn(aliases, model) ? aliases[model]! : model;
   const day = utcDay(at);
   let best: ModelPrice | undefined;
   for (const price of table) {
-    const matches = model === price.model || model.startsWith(`${price.model}-`);
-    if (!matches || price.effectiveFrom > day) continue;
-    if (
-      !best ||
-      price.model.length > best.model.length ||
-      (price.model === best.model && price.effectiveFrom > best.effectiveFrom)
-    ) {
-      best = price;
-    }
+    if (price.model !== name || price.effectiveFrom > day) continue;
+    if (!best || price.effectiveFrom > best.effectiveFrom) best = price;
   }
   return best;
 }
@@ -89,8 +106,10 @@ function utcDay(at: Date): string {
 export type DefaultPrice = Pick<ModelPrice, "inputPerM" | "cachedInputPerM" | "outputPerM">;
 
 /**
- * The price of a model from the table, else the operator's configured default price
- * (`DEFAULT_MODEL_PRICE`), else undefined: the caller refuses the model.
+ * The one model-name check of meterline, for the chat API, ingestion and the worker's pricing: the
+ * table's price (exact name or explicit alias), else the operator's DEFAULT_MODEL_PRICE, whose
+ * `model` is then DEFAULT_PRICE_MODEL, else undefined: the caller refuses the model. Usage rows
+ * store the returned `model` as `price_model`, so a row says which price it was billed at.
  */
 export function resolvePrice(
   model: string,
@@ -99,7 +118,7 @@ export function resolvePrice(
 ): ModelPrice | undefined {
   const known = priceFor(model, at);
   if (known || !fallback) return known;
-  return { model, effectiveFrom: "1970-01-01", ...fallback };
+  return { model: DEFAULT_PRICE_MODEL, effectiveFrom: "1970-01-01", ...fallback };
 }
 
 /**

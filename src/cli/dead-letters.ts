@@ -1,7 +1,7 @@
 import { listDeadLetters, redriveDeadLetter, type DeadLetter } from "../dead-letters.js";
 import { DEFAULT_REDIS_URL } from "../config.js";
 import { createQueues } from "../queues.js";
-import { createProducerRedis } from "../redis.js";
+import { createProducerRedis, redisTlsOf } from "../redis.js";
 import { optionalFlag, UsageError, type CliContext } from "./context.js";
 
 const line = (l: DeadLetter) =>
@@ -26,7 +26,7 @@ export async function dlqRedrive(ctx: CliContext): Promise<void> {
   const all = ctx.flags.all === true;
   if (!all && (id === undefined || !/^[1-9]\d*$/.test(id)))
     throw new UsageError("give a dead letter id or --all");
-  const redis = createProducerRedis(ctx.config.redisUrl ?? DEFAULT_REDIS_URL);
+  const redis = createProducerRedis(ctx.config.redisUrl ?? DEFAULT_REDIS_URL, redisTlsOf(ctx.config));
   redis.on("error", () => {});
   const queues = createQueues(redis, ctx.config);
   try {

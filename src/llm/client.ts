@@ -1,6 +1,7 @@
 import OpenAI from "openai";
 import { PermanentError, RetryableError } from "../errors.js";
 import { createHttpFetch } from "./http-fetch.js";
+import { genericRefusal, passThroughMessage } from "./provider-errors.js";
 
 export type ChatCompletion = OpenAI.ChatCompletion;
 export type ChatRequest = OpenAI.ChatCompletionCreateParamsNonStreaming;
@@ -48,7 +49,9 @@ export function createLlm(options: {
 
 /**
  * Sorts provider failures by what to do: rate limits, timeouts, conflicts and 5xx are retried; any
- * other 4xx is the request's fault and fails at once with the provider's status and message.
+ * other 4xx is the request's fault and fails at once with the provider's status. A permanent
+ * error's message is what the customer may see (provider-errors.ts); the provider's own text stays
+ * on `cause`, for the operator's log.
  */
 export function classifyLlmError(err: unknown): Error {
   if (err instanceof OpenAI.APIConnectionError) {
@@ -70,14 +73,13 @@ export function classifyLlmError(err: unknown): Error {
       );
     }
     const body = err.error as { message?: string } | undefined;
+    const code = err.code ?? null;
     return new PermanentError(
-      body?.message ?? err.message,
+      passThroughMessage(status, body?.message) ?? genericRefusal(status, code),
       status,
       err.type ?? "invalid_request_error",
-      err.code ?? null,
-      {
-        cause: err,
-      },
+      code,
+      { cause: err },
     );
   }
   return err instanceof Error ? err : new Error(String(err));

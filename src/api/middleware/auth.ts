@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import type { RequestHandler } from "express";
+import type { Request, RequestHandler } from "express";
 import { authenticateKey, type AuthenticatedCustomer } from "../../billing/customers.js";
 import { createKeyCache } from "../../billing/key-cache.js";
 import type { Db } from "../../db.js";
@@ -48,23 +48,33 @@ export function customerAuth(db: Db, { cacheMs = 2_000 } = {}): RequestHandler {
   };
 }
 
-/** Admin routes: `Authorization: Bearer <ADMIN_TOKEN>`, or HTTP basic with the token as password. */
-export function adminAuth(token: string): RequestHandler {
+/**
+ * Whether a request carries the admin token: `Authorization: Bearer <ADMIN_TOKEN>`, or HTTP basic
+ * with the token as password. Without a configured token nobody is an admin.
+ */
+export function isAdminRequest(token: string | undefined): (req: Request) => boolean {
+  if (!token) return () => false;
   const expected = Buffer.from(token);
   const matches = (given: string) => {
     const buf = Buffer.from(given);
     return buf.length === expected.length && timingSafeEqual(buf, expected);
   };
-  return (req, res, next) => {
+  return (req) => {
     const header = req.headers.authorization ?? "";
     const bearerToken = bearer(header);
-    let ok = bearerToken !== undefined && matches(bearerToken);
+    if (bearerToken !== undefined && matches(bearerToken)) return true;
     const basic = header.match(/^Basic\s+(\S+)$/i)?.[1];
-    if (!ok && basic) {
-      const decoded = Buffer.from(basic, "base64").toString();
-      ok = matches(decoded.slice(decoded.indexOf(":") + 1));
-    }
-    if (ok) return next();
+    if (!basic) return false;
+    const decoded = Buffer.from(basic, "base64").toString();
+    return matches(decoded.slice(decoded.indexOf(":") + 1));
+  };
+}
+
+/** Admin routes: only requests with the admin token (isAdminRequest) get through. */
+export function adminAuth(token: string): RequestHandler {
+  const isAdmin = isAdminRequest(token);
+  return (req, res, next) => {
+    if (isAdmin(req)) return next();
     res.setHeader("WWW-Authenticate", 'Basic realm="meterline admin"');
     res.status(401).json(unauthorized("Admin token required.", "invalid_admin_token").toBody());
   };
