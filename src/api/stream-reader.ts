@@ -44,7 +44,8 @@ export function createStreamReader(
 ): StreamReader {
   const subscriptions = new Set<Subscription>();
   let connection: Redis | undefined;
-  let readerId: number | undefined;
+  // undefined: not asked yet on this connection; null: CLIENT is not allowed (no wake-ups then).
+  let readerId: number | null | undefined;
   let running = false;
   let blocked = false;
   let waking = false;
@@ -56,12 +57,12 @@ export function createStreamReader(
     // Errors surface on the read that hit them; the event itself is noise.
     connection.on("error", () => {});
     // A reconnected socket is a new client with a new id.
-    connection.on("close", () => (readerId = undefined));
+    connection.on("ready", () => (readerId = undefined));
     return connection;
   };
 
   const wake = () => {
-    if (!blocked || waking || readerId === undefined) return;
+    if (!blocked || waking || readerId == null) return;
     waking = true;
     deps.control
       .client("UNBLOCK", readerId)
@@ -95,7 +96,8 @@ export function createStreamReader(
       let reply: Array<[string, StreamEntries]> | null;
       try {
         const redis = reader();
-        readerId ??= (await redis.client("ID")) as number;
+        // A Redis whose ACL refuses CLIENT still works: a new stream then waits out the block.
+        if (readerId === undefined) readerId = await redis.client("ID").then(Number, () => null);
         // Two readers of one stream (a replay beside the first client) share its read from the earlier id.
         const from = new Map<string, string>();
         for (const sub of subscriptions) {
