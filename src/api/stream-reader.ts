@@ -19,7 +19,6 @@ export interface StreamReader {
 }
 
 type Subscription = {
-  key: string;
   lastId: string;
   buffer: StreamEntries;
   failure: unknown;
@@ -42,7 +41,8 @@ export function createStreamReader(
   url: string,
   deps: { control: Pick<Redis, "client">; logger: Logger },
 ): StreamReader {
-  const subscriptions = new Set<Subscription>();
+  // By key: a reply is dispatched without walking every open stream.
+  const subscriptions = new Map<string, Set<Subscription>>();
   let connection: Redis | undefined;
   // undefined: not asked yet on this connection; null: CLIENT is not allowed (no wake-ups then).
   let readerId: number | null | undefined;
@@ -78,8 +78,7 @@ export function createStreamReader(
 
   const dispatch = (reply: Array<[string, StreamEntries]> | null) => {
     for (const [key, entries] of reply ?? []) {
-      for (const sub of subscriptions) {
-        if (sub.key !== key) continue;
+      for (const sub of subscriptions.get(key) ?? []) {
         const fresh = entries.filter(([id]) => compareIds(id, sub.lastId) > 0);
         if (fresh.length === 0) continue;
         sub.lastId = fresh[fresh.length - 1]![0];
@@ -99,20 +98,24 @@ export function createStreamReader(
         // A Redis whose ACL refuses CLIENT still works: a new stream then waits out the block.
         if (readerId === undefined) readerId = await redis.client("ID").then(Number, () => null);
         // Two readers of one stream (a replay beside the first client) share its read from the earlier id.
-        const from = new Map<string, string>();
-        for (const sub of subscriptions) {
-          const id = from.get(sub.key);
-          if (id === undefined || compareIds(sub.lastId, id) < 0) from.set(sub.key, sub.lastId);
-        }
+        const keys = [...subscriptions.keys()];
+        const ids = keys.map((key) => {
+          let from: string | undefined;
+          for (const sub of subscriptions.get(key)!)
+            if (from === undefined || compareIds(sub.lastId, from) < 0) from = sub.lastId;
+          return from!;
+        });
         blocked = true;
-        const args = ["COUNT", COUNT, "BLOCK", BLOCK_MS, "STREAMS", ...from.keys(), ...from.values()];
+        const args = ["COUNT", COUNT, "BLOCK", BLOCK_MS, "STREAMS", ...keys, ...ids];
         reply = (await redis.call("XREAD", ...args)) as typeof reply;
         failures = 0;
       } catch (err) {
         if (closed) break;
-        for (const sub of subscriptions) {
-          if (sub.waiter) deliver(sub, null, err);
-          else sub.failure = err;
+        for (const set of subscriptions.values()) {
+          for (const sub of set) {
+            if (sub.waiter) deliver(sub, null, err);
+            else sub.failure = err;
+          }
         }
         failures++;
         if (failures === 1) deps.logger.warn({ err }, "the shared stream read failed; retrying");
@@ -128,8 +131,9 @@ export function createStreamReader(
 
   return {
     subscribe(key, fromId = "0") {
-      const sub: Subscription = { key, lastId: fromId, buffer: [], failure: undefined, waiter: undefined };
-      subscriptions.add(sub);
+      const sub: Subscription = { lastId: fromId, buffer: [], failure: undefined, waiter: undefined };
+      const ofKey = subscriptions.get(key) ?? new Set();
+      subscriptions.set(key, ofKey.add(sub));
       if (!running) void loop();
       else wake();
       return {
@@ -150,14 +154,15 @@ export function createStreamReader(
           });
         },
         close() {
-          subscriptions.delete(sub);
+          ofKey.delete(sub);
+          if (ofKey.size === 0 && subscriptions.get(key) === ofKey) subscriptions.delete(key);
           deliver(sub, null);
         },
       };
     },
     close() {
       closed = true;
-      for (const sub of subscriptions) deliver(sub, null);
+      for (const set of subscriptions.values()) for (const sub of set) deliver(sub, null);
       subscriptions.clear();
       connection?.disconnect();
     },
