@@ -24,6 +24,8 @@ export function createMetrics(queues: () => readonly Queue[]) {
     registry,
     /** Label values of customer-supplied model names: the price table's models, else `other`. */
     modelLabel: boundedLabel(MAX_LABEL_VALUES, knownModel),
+    /** Stripe event types: signed, yet named by a sender outside this process; capped like the rest. */
+    webhookTypeLabel: boundedLabel(MAX_LABEL_VALUES),
     httpDuration: new Histogram({
       name: "meterline_http_request_duration_seconds",
       help: "HTTP request durations by method, route and status",

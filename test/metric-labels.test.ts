@@ -44,6 +44,9 @@ describe("metric labels from customer input", () => {
     const labels = Array.from({ length: MAX_LABEL_VALUES + 10 }, () => metrics.modelLabel("gpt-4o"));
     expect(new Set(labels)).toEqual(new Set(["gpt-4o"]));
     expect(MODEL_PRICES.length).toBeLessThan(MAX_LABEL_VALUES);
+    const types = Array.from({ length: MAX_LABEL_VALUES + 10 }, (_, i) => metrics.webhookTypeLabel(`t.${i}`));
+    expect(new Set(types).size).toBe(MAX_LABEL_VALUES + 1);
+    expect(types.at(-1)).toBe("other");
   });
 
   it("ingested events with random model names through the worker add no series per name", async () => {
