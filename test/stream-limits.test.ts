@@ -98,6 +98,22 @@ describe("open streams", () => {
     }
   });
 
+  it("counts a dead web process's stream slots only until their lease ends", async () => {
+    const { customerId, key } = await stack.customer();
+    const slots = `{${stack.config.queuePrefix}-chat}:streams:${customerId}`;
+    const members = (n: number, score: number, name: string) =>
+      Array.from({ length: n }, (_, i) => [score, `${name}-${i}`]).flat();
+    // 49 live slots of another process and 50 whose lease ended: one slot of the 50 is left.
+    await stack.web.redis.zadd(slots, ...members(49, Date.now() + 60_000, "live"));
+    await stack.web.redis.zadd(slots, ...members(50, Date.now() - 1, "ended"));
+    const last = await openStream(stack.url, key, "the 50th");
+    expect(last.status).toBe(200);
+    const over = await openStream(stack.url, key, "the 51st");
+    expect(over.status).toBe(429);
+    expect(over.error!.error.message).toMatch(/50 streaming requests open, the limit per customer/);
+    last.close();
+  });
+
   it("refuses a chat whose job would exceed CHAT_JOB_MAX_BYTES with 413, enqueueing nothing", async () => {
     const { key, customerId } = await stack.customer();
     const jobs = await chatJobs(stack);
