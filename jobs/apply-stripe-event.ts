@@ -14,7 +14,7 @@ type Deps = StripeEventDeps & {
   logger: Logger;
   queues: Pick<Queues, "stripeEvent">;
   config: Pick<Config, "stripeEvents">;
-  metrics: Pick<Metrics, "webhookEvents">;
+  metrics: Pick<Metrics, "webhookEvents" | "webhookTypeLabel">;
 };
 
 /** The suspension check of one past-due episode: one job per customer and start of the episode. */
@@ -42,14 +42,20 @@ export function createApplyStripeEventProcessor(deps: Deps) {
       }
       await finishStripeEvent(db, eventId, outcome.status, outcome.note ?? null);
       log.info({ status: outcome.status, note: outcome.note }, "stripe event applied");
-      deps.metrics.webhookEvents.inc({ type: stored.type, outcome: outcome.status });
+      deps.metrics.webhookEvents.inc({
+        type: deps.metrics.webhookTypeLabel(stored.type),
+        outcome: outcome.status,
+      });
       return { eventId, status: outcome.status };
     } catch (err) {
       const permanent = err instanceof PermanentError || err instanceof UnrecoverableError;
       const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       const message = err instanceof Error ? err.message : String(err);
       await finishStripeEvent(db, eventId, final ? "dead" : "received", message);
-      deps.metrics.webhookEvents.inc({ type: stored.type, outcome: final ? "dead" : "retry" });
+      deps.metrics.webhookEvents.inc({
+        type: deps.metrics.webhookTypeLabel(stored.type),
+        outcome: final ? "dead" : "retry",
+      });
       throw permanent ? new UnrecoverableError(message) : err;
     }
   }

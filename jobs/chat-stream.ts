@@ -34,7 +34,7 @@ export type ChatStreamerDeps = {
   redis: Pick<Redis, "pipeline" | "exists" | "del">;
   llm: Pick<Llm, "stream">;
   plans: { get(id: string): Promise<Plan> };
-  metrics: Pick<Metrics, "tokens">;
+  metrics: Pick<Metrics, "tokens" | "modelLabel">;
   quota: Pick<Quota, "settle" | "release">;
 };
 

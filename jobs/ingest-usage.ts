@@ -16,7 +16,7 @@ type Deps = {
   plans: { get(id: string): Promise<Plan> };
   quota: Pick<Quota, "add">;
   config: Pick<Config, "defaultModelPrice">;
-  metrics: Pick<Metrics, "tokens">;
+  metrics: Pick<Metrics, "tokens" | "modelLabel">;
 };
 
 /** Writes one accepted batch of ingested usage events as usage rows, each at most once. */

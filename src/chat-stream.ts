@@ -18,7 +18,8 @@ export type StreamError = {
   error: { message: string; type: string; param: string | null; code: string | null };
 };
 
-// Both keys share the chat queue's {hashtag}, so they live in the queue's Redis Cluster slot.
+// Both keys share the chat queue's {hashtag}, so they live in the queue's Redis Cluster slot; the web
+// process's one XREAD over every open stream (src/api/stream-reader.ts) relies on it.
 export const chatStreamKey = (config: Pick<Config, "queuePrefix">, requestId: string) =>
   `${queuePrefix(config.queuePrefix, QUEUE.chat)}:stream:${requestId}`;
 export const chatCancelKey = (config: Pick<Config, "queuePrefix">, requestId: string) =>

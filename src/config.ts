@@ -48,6 +48,10 @@ const schema = z.object({
   // Async results are promised for at least 24 hours.
   JOB_RETENTION_S: int(86_400).default(86_400),
   CHAT_STREAM_TTL_S: int(60).default(3_600),
+  STREAMS_MAX_PER_PROCESS: int(1).default(1_000),
+  STREAMS_MAX_PER_CUSTOMER: int(1).default(50),
+  // A chat job lives in Redis (noeviction) until it is removed: its payload is the memory it costs.
+  CHAT_JOB_MAX_BYTES: int(1_024).default(262_144),
   SHUTDOWN_TIMEOUT_MS: int(1_000, 25_000).default(20_000),
   RATE_LIMIT_PER_MINUTE: int(0).default(600),
   RATE_LIMIT_PLANS: z
@@ -121,6 +125,10 @@ export type Config = Readonly<{
   chatPurgeIntervalMs: number;
   /** How long a stream's relayed chunks stay in Redis (replays with the same Idempotency-Key). */
   streamTtlS: number;
+  /** Open streaming responses allowed per web process, and per customer across all web processes. */
+  streams: Readonly<{ maxPerProcess: number; maxPerCustomer: number }>;
+  /** The largest serialized chat job payload accepted (413 beyond); BODY_LIMIT bounds the HTTP body. */
+  chatJobMaxBytes: number;
   /** Both processes stop within this after SIGTERM (Heroku kills at 30 s). */
   shutdownTimeoutMs: number;
   /** Requests per minute per API key; 0 turns the limit off. `perPlan` overrides by plan id. */
@@ -198,6 +206,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jobRetentionS: e.JOB_RETENTION_S,
     chatPurgeIntervalMs: e.CHAT_PURGE_INTERVAL_MS,
     streamTtlS: e.CHAT_STREAM_TTL_S,
+    streams: Object.freeze({
+      maxPerProcess: e.STREAMS_MAX_PER_PROCESS,
+      maxPerCustomer: e.STREAMS_MAX_PER_CUSTOMER,
+    }),
+    chatJobMaxBytes: e.CHAT_JOB_MAX_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     rateLimit: Object.freeze({
       perMinute: e.RATE_LIMIT_PER_MINUTE,

@@ -7,7 +7,8 @@ import { createQueueEvents, createQueues, QUEUE, type Queues } from "./queues.js
 import { createProducerRedis, createWorkerRedis, redisTlsOf, redisTlsWarning, type Redis } from "./redis.js";
 import { createPlanCache } from "./billing/plans.js";
 import { createMetrics, type Metrics } from "./metrics.js";
-import { createStreamReaders, type StreamReaders } from "./api/stream-readers.js";
+import { createStreamReader, type StreamReader } from "./api/stream-reader.js";
+import { createStreamSlots, type StreamSlots } from "./api/stream-slots.js";
 import { createStripeClient, type StripeClient } from "./billing/stripe-client.js";
 import { createQuota, type Quota } from "./billing/quota.js";
 
@@ -31,7 +32,9 @@ export interface Deps {
 
 export interface WebDeps extends Deps {
   chatEvents: QueueEvents;
-  streamReaders: StreamReaders;
+  /** The one blocking reader of every relayed stream in this process. */
+  streamReader: StreamReader;
+  streamSlots: StreamSlots;
   /** Aborted near the shutdown deadline: requests still waiting on a job answer 202 instead. */
   draining: AbortController;
 }
@@ -83,14 +86,21 @@ export function createWebDeps(config: Config): WebDeps {
   eventsConnection.on("error", () => {});
   const chatEvents = createQueueEvents(QUEUE.chat, eventsConnection, config);
   chatEvents.on("error", () => {});
-  const streamReaders = createStreamReaders(deps.redisUrl, redisTlsOf(config));
+  const streamReader = createStreamReader(deps.redisUrl, {
+    control: deps.redis,
+    logger: deps.logger,
+    tls: redisTlsOf(config),
+  });
+  const streamSlots = createStreamSlots(deps);
   return {
     ...deps,
     chatEvents,
-    streamReaders,
+    streamReader,
+    streamSlots,
     draining: new AbortController(),
     async close() {
-      streamReaders.close();
+      streamReader.close();
+      streamSlots.close();
       await chatEvents.close();
       eventsConnection.disconnect();
       await deps.close();

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Queue } from "bullmq";
+import { boundedLabel, knownModel, MAX_LABEL_VALUES } from "./metric-labels.js";
 
 const JOB_STATES = [
   "waiting",
@@ -21,6 +22,10 @@ export function createMetrics(queues: () => readonly Queue[]) {
   const registers = [registry];
   return {
     registry,
+    /** Label values of customer-supplied model names: the price table's models, else `other`. */
+    modelLabel: boundedLabel(MAX_LABEL_VALUES, knownModel),
+    /** Stripe event types: signed, yet named by a sender outside this process; capped like the rest. */
+    webhookTypeLabel: boundedLabel(MAX_LABEL_VALUES),
     httpDuration: new Histogram({
       name: "meterline_http_request_duration_seconds",
       help: "HTTP request durations by method, route and status",
@@ -100,7 +105,7 @@ export type Metrics = ReturnType<typeof createMetrics>;
 
 /** Counts a ledger row's tokens by model, type and source; call once per row actually inserted. */
 export function countTokens(
-  metrics: Pick<Metrics, "tokens">,
+  metrics: Pick<Metrics, "tokens" | "modelLabel">,
   row: {
     model: string;
     source: string;
@@ -110,7 +115,7 @@ export function countTokens(
     reasoningTokens: number;
   },
 ): void {
-  const labels = { model: row.model, source: row.source };
+  const labels = { model: metrics.modelLabel(row.model), source: row.source };
   metrics.tokens.inc({ ...labels, type: "prompt" }, row.promptTokens);
   metrics.tokens.inc({ ...labels, type: "cached" }, row.cachedTokens);
   metrics.tokens.inc({ ...labels, type: "completion" }, row.completionTokens);

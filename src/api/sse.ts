@@ -6,12 +6,12 @@ import type { ChatCompletion } from "../llm/client.js";
 import { chunksOf } from "../llm/stream.js";
 import type { Logger } from "../logger.js";
 import type { Redis } from "../redis.js";
-import type { StreamReaders } from "./stream-readers.js";
+import type { StreamReader } from "./stream-reader.js";
 
 type Deps = {
   config: Pick<Config, "queuePrefix" | "streamTtlS" | "chat">;
   redis: Pick<Redis, "set">;
-  streamReaders: StreamReaders;
+  streamReader: StreamReader;
   logger: Logger;
 };
 
@@ -35,7 +35,7 @@ export async function relayChatStream(
   finishedChat: () => Promise<ChatCompletion | undefined>,
 ): Promise<void> {
   const key = chatStreamKey(deps.config, requestId);
-  const connection = deps.streamReaders.acquire();
+  const stream = deps.streamReader.subscribe(key);
   let finished = false;
   let gone = false;
   // Billed for what was served: whenever nobody will read the rest — the client left, or this relay
@@ -67,17 +67,9 @@ export async function relayChatStream(
   let lastKeepAlive = 0;
   try {
     while (!gone) {
-      let reply: [string, [string, string[]][]][] | null;
+      let reply: [string, string[]][] | null;
       try {
-        reply = (await connection.xread(
-          "COUNT",
-          100,
-          "BLOCK",
-          BLOCK_MS,
-          "STREAMS",
-          key,
-          lastId,
-        )) as typeof reply;
+        reply = await stream.read(BLOCK_MS);
       } catch (err) {
         if (!res.headersSent) throw unavailable("The request queue is unavailable; retry shortly.", err);
         cancel();
@@ -121,7 +113,7 @@ export async function relayChatStream(
       }
       idleSince = Date.now();
       lastKeepAlive = 0;
-      for (const [id, fields] of reply[0]?.[1] ?? []) {
+      for (const [id, fields] of reply) {
         lastId = id;
         const entry = parseEntry(fields);
         if (!entry) continue;
@@ -144,7 +136,7 @@ export async function relayChatStream(
     }
   } finally {
     finished = true;
-    deps.streamReaders.release(connection);
+    stream.close();
     if (!res.writableEnded && res.headersSent) res.end();
   }
 }

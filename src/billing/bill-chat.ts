@@ -14,7 +14,7 @@ type Deps = {
   plans: { get(id: string): Promise<Plan> };
   quota: Pick<Quota, "settle">;
   config: Pick<Config, "defaultModelPrice">;
-  metrics: Pick<Metrics, "tokens">;
+  metrics: Pick<Metrics, "tokens" | "modelLabel">;
 };
 
 export type ChatUsage = { tokens: TokenUsage; source: "provider" | "estimated" };

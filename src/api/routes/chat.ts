@@ -9,6 +9,7 @@ import { chatCancelKey, chatStreamKey } from "../../chat-stream.js";
 import type { ChatJobData } from "../../queues.js";
 import { chatRequestSchema, parseBody, type ChatRequestBody } from "../chat-request.js";
 import { holdChatQuota } from "../chat-quota.js";
+import { refuseOversizedJob } from "../chat-job-size.js";
 import { listenForChatOutcome } from "../chat-outcome.js";
 import { abandoned, chatState, failedTransiently, getChatJob, storedState } from "../chat-state.js";
 import { unlessDraining } from "../drain.js";
@@ -16,8 +17,9 @@ import { relayChatStream, replayCompletion } from "../sse.js";
 
 type Deps = Pick<
   WebDeps,
-  "config" | "db" | "redis" | "queues" | "quota" | "chatEvents" | "logger" | "streamReaders" | "draining"
->;
+  "config" | "db" | "redis" | "queues" | "quota" | "chatEvents" | "logger" | "streamReader" | "draining"
+> &
+  Pick<WebDeps, "streamSlots">;
 
 type Mode = "sync" | "async" | "stream";
 
@@ -49,6 +51,10 @@ export function chatRoutes(deps: Deps): Router {
     const { stream, stream_options: streamOptions, ...request } = body;
     const mode: Mode = respondAsync ? "async" : stream === true ? "stream" : "sync";
     const includeUsage = streamOptions?.include_usage === true;
+    refuseOversizedJob(deps.config, request);
+    // Taken before any claim, quota hold or job; "close" fires when the response ends either way.
+    const slot = mode === "stream" ? await deps.streamSlots.acquire(customer.customerId) : undefined;
+    if (slot) res.once("close", slot.release);
     // Keyed and async chats keep their outcome in Postgres for as long as it is promised.
     const keepS = Math.max(
       idempotencyKey === undefined ? 0 : deps.config.idempotencyTtlS,

@@ -42,7 +42,10 @@ export function stripeWebhookRoutes(deps: WebhookDeps): Router {
         // Not stored: a 503 makes Stripe deliver it again later.
         throw unavailable("Could not store the event; retry later.", err);
       }
-      deps.metrics.webhookEvents.inc({ type: event.type, outcome: stored ? "received" : "duplicate" });
+      deps.metrics.webhookEvents.inc({
+        type: deps.metrics.webhookTypeLabel(event.type),
+        outcome: stored ? "received" : "duplicate",
+      });
       if (stored) {
         try {
           await deps.queues.stripeEvent.add(
