@@ -1,5 +1,6 @@
 import type OpenAI from "openai";
 import type { TokenUsage } from "../billing/prices.js";
+import { createTokenCounter, type TokenCounter } from "./token-counter.js";
 
 /**
  * Reads the provider's usage into the ledger's taxonomy. Subsets are clamped into their parents so
@@ -23,19 +24,20 @@ type Message = { role: string; content?: unknown; name?: unknown };
 
 /**
  * Prompt tokens of a chat request as OpenAI's chat format counts them: 3 tokens of framing per
- * message plus its role, content and name, and 3 to prime the reply.
+ * message plus its role, content and name, and 3 to prime the reply. Linear in the input and
+ * yielding to the event loop as it goes (token-counter.ts).
  */
-export async function estimatePromptTokens(messages: readonly Message[]): Promise<number> {
-  const countPlain = await plainCounter();
-  return messages.reduce(
-    (sum, m) =>
-      sum +
-      3 +
-      countPlain(m.role) +
-      countPlain(textOf(m.content)) +
-      (typeof m.name === "string" ? 1 + countPlain(m.name) : 0),
-    3,
-  );
+export async function estimatePromptTokens(
+  messages: readonly Message[],
+  counter?: TokenCounter,
+): Promise<number> {
+  const tokens = counter ?? (await createTokenCounter());
+  let sum = 3;
+  for (const m of messages) {
+    sum += 3 + (await tokens.count(m.role)) + (await tokens.count(textOf(m.content)));
+    if (typeof m.name === "string") sum += 1 + (await tokens.count(m.name));
+  }
+  return sum;
 }
 
 /** Estimates usage with a tokenizer when a provider returns none; the row is marked `estimated`. */
@@ -43,24 +45,14 @@ export async function estimateUsage(
   messages: readonly Message[],
   completionText: string,
 ): Promise<TokenUsage> {
-  const countPlain = await plainCounter();
+  const counter = await createTokenCounter();
   return {
-    promptTokens: await estimatePromptTokens(messages),
+    promptTokens: await estimatePromptTokens(messages, counter),
     cachedTokens: 0,
-    completionTokens: countPlain(completionText),
+    completionTokens: await counter.count(completionText),
     reasoningTokens: 0,
   };
 }
-
-// The tokenizer's tables cost about 70 MB of memory and a moment to load, and most answers carry the
-// provider's usage: load them on first use, once.
-let counter: Promise<(text: string) => number> | undefined;
-const plainCounter = () =>
-  (counter ??= import("gpt-tokenizer").then(({ countTokens }) => {
-    // User text may contain "<|endoftext|>": count it as plain text instead of throwing.
-    const plain = { disallowedSpecial: new Set<string>() };
-    return (text: string) => countTokens(text, plain);
-  }));
 
 function textOf(content: unknown): string {
   if (typeof content === "string") return content;

@@ -3,6 +3,7 @@ import { EventEmitter, once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { countTokens, decode, decodeGenerator, encode } from "gpt-tokenizer";
+import { textPieces } from "../llm/text-pieces.js";
 
 export type EmulatorFault =
   | { kind: "status"; status: number; message?: string; type?: string; code?: string; times?: number }
@@ -64,6 +65,17 @@ const BLANK_RECORD = {
 type Json = Record<string, unknown>;
 const isObj = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/**
+ * Tokens of plain text, counted piece by piece so a 300,000-character word costs linear time: exact
+ * for ordinary text (pieces end where the tokenizer's own pre-tokenizer cuts), and for long runs
+ * without spaces within a token per cut of what one pass would count.
+ */
+function countText(text: string): number {
+  let n = 0;
+  for (const { piece } of textPieces(text)) n += countTokens(piece, PLAIN);
+  return n;
+}
+
 function textOf(content: unknown): string {
   if (typeof content === "string") return content;
   if (!Array.isArray(content)) return "";
@@ -79,11 +91,11 @@ export function countPromptTokens(messages: readonly unknown[]): number {
   let n = 3;
   for (const m of messages) {
     if (!isObj(m)) continue;
-    n += 3 + countTokens(String(m.role ?? ""), PLAIN) + countTokens(textOf(m.content), PLAIN);
+    n += 3 + countText(String(m.role ?? "")) + countText(textOf(m.content));
     if (Array.isArray(m.content))
       n += 85 * m.content.filter((p) => isObj(p) && p.type === "image_url").length;
-    if (typeof m.name === "string") n += 1 + countTokens(m.name, PLAIN);
-    if (m.tool_calls !== undefined) n += countTokens(JSON.stringify(m.tool_calls), PLAIN);
+    if (typeof m.name === "string") n += 1 + countText(m.name);
+    if (m.tool_calls !== undefined) n += countText(JSON.stringify(m.tool_calls));
   }
   return n;
 }
