@@ -36,14 +36,14 @@ const mixedMegabyte = random(400_000, () => {
 
 beforeAll(async () => {
   // A process loads the tokenizer once (the web and worker do it at boot); that is not a request.
-  await estimatePromptTokens([{ role: "user", content: "warm up" }]);
+  await estimatePromptTokens({ messages: [{ role: "user", content: "warm up" }] });
 });
 
 describe("estimating tokens never holds the event loop", () => {
   it("a 300,000-character word: under 50 ms of loop delay, and still an upper bound", async () => {
     let tokens = 0;
     const delay = await maxLoopDelay(async () => {
-      tokens = await estimatePromptTokens([{ role: "user", content: "a".repeat(300_000) }]);
+      tokens = await estimatePromptTokens({ messages: [{ role: "user", content: "a".repeat(300_000) }] });
     });
     expect(delay).toBeLessThan(MAX_LOOP_DELAY_MS);
     // o200k spells eight a's as one token: 37,500 is the exact count, plus framing.
@@ -55,7 +55,7 @@ describe("estimating tokens never holds the event loop", () => {
     expect(Buffer.byteLength(mixedMegabyte)).toBeGreaterThan(1_000_000);
     let usage = { promptTokens: 0, completionTokens: 0 };
     const delay = await maxLoopDelay(async () => {
-      usage = await estimateUsage([{ role: "user", content: mixedMegabyte }], mixedMegabyte);
+      usage = await estimateUsage({ messages: [{ role: "user", content: mixedMegabyte }] }, mixedMegabyte);
     });
     expect(delay).toBeLessThan(MAX_LOOP_DELAY_MS);
     expect(usage.promptTokens).toBeGreaterThan(350_000);
@@ -70,7 +70,7 @@ describe("estimating tokens never holds the event loop", () => {
     }));
     let tokens = 0;
     const delay = await maxLoopDelay(async () => {
-      tokens = await estimatePromptTokens(messages);
+      tokens = await estimatePromptTokens({ messages });
     });
     expect(delay).toBeLessThan(MAX_LOOP_DELAY_MS);
     expect(tokens).toBeGreaterThan(4096 * 20);
@@ -78,11 +78,13 @@ describe("estimating tokens never holds the event loop", () => {
 
   it("deeply repetitive text, with and without spaces", async () => {
     const delay = await maxLoopDelay(async () => {
-      await estimatePromptTokens([
-        { role: "system", content: "abc".repeat(150_000) },
-        { role: "user", content: "the same sentence again. ".repeat(40_000) },
-        { role: "user", content: "🙂".repeat(150_000) },
-      ]);
+      await estimatePromptTokens({
+        messages: [
+          { role: "system", content: "abc".repeat(150_000) },
+          { role: "user", content: "the same sentence again. ".repeat(40_000) },
+          { role: "user", content: "🙂".repeat(150_000) },
+        ],
+      });
     });
     expect(delay).toBeLessThan(MAX_LOOP_DELAY_MS);
   }, 60_000);
