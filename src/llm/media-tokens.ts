@@ -1,10 +1,8 @@
 import { imageSizeOfDataUrl, type Size } from "./image-size.js";
 
-// OpenAI bills gpt-4o-mini's images at ~33× the tokens (its tokens are ~33× cheaper); every other
-// tile-priced model at 85 per image plus 170 per 512-px tile.
-const IMAGE_RATES: Record<string, { base: number; tile: number }> = {
-  "gpt-4o-mini": { base: 2833, tile: 5667 },
-};
+// OpenAI bills gpt-4o-mini's images (any snapshot or variant) at ~33× the tokens, its tokens being
+// ~33× cheaper; other tile-priced models at 85 per image plus 170 per 512-px tile.
+const MINI_RATES = { base: 2833, tile: 5667 };
 const DEFAULT_RATES = { base: 85, tile: 170 };
 /**
  * An image whose size the request does not show (a remote URL) is billed as the largest image
@@ -19,7 +17,7 @@ export const UNKNOWN_IMAGE_SIZE: Size = { width: 2048, height: 768 };
  */
 export function imageTokens(part: { image_url?: unknown }, model = ""): number {
   const image = (part.image_url ?? {}) as { url?: unknown; detail?: unknown };
-  const rates = IMAGE_RATES[model.replace(/-\d{4}-\d{2}-\d{2}$/, "")] ?? DEFAULT_RATES;
+  const rates = model.startsWith("gpt-4o-mini") ? MINI_RATES : DEFAULT_RATES;
   if (image.detail === "low") return rates.base;
   const size = (typeof image.url === "string" && imageSizeOfDataUrl(image.url)) || UNKNOWN_IMAGE_SIZE;
   return rates.base + rates.tile * tiles(size);

@@ -10,8 +10,8 @@ import { textPieces } from "./text-pieces.js";
  * worst, spread over turns of a few milliseconds.
  */
 export const TOKENIZE_BUDGET_CHARS = 524_288;
-// Longest stretch of tokenizing between two yields: one piece takes well under a millisecond
-// usually, so a turn ends a little past this and the event loop never waits much longer.
+// Longest stretch of tokenizing between two yields: a piece of the slowest text takes a few
+// milliseconds, so a turn ends a little past this and the event loop never waits much longer.
 const SLICE_MS = 5;
 
 export interface TokenCounter {
@@ -50,8 +50,8 @@ export async function createTokenCounter(budgetChars = TOKENIZE_BUDGET_CHARS): P
   };
 }
 
-// The tokenizer's tables cost about 70 MB of memory and a moment to load, and most answers carry the
-// provider's usage: load them on first use, once.
+// The tokenizer's tables cost about 70 MB of memory and most of a second to load: once per process,
+// at boot (loadTokenizer) in the web and worker, else on first use.
 let counter: Promise<(text: string) => number> | undefined;
 const plainCounter = () =>
   (counter ??= import("gpt-tokenizer").then(({ countTokens }) => {
