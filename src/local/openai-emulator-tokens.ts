@@ -92,8 +92,9 @@ function imageTokens(image: unknown, model: string): number {
 function audioTokens(audio: unknown): number {
   if (!isObj(audio) || typeof audio.data !== "string") return 0;
   const bytes = Buffer.from(audio.data, "base64");
-  const isWav = bytes.length >= 44 && bytes.toString("ascii", 0, 4) === "RIFF";
+  const byteRate =
+    bytes.length >= 44 && bytes.toString("ascii", 0, 4) === "RIFF" ? bytes.readUInt32LE(28) : 0;
   // A WAV says its byte rate; other formats are timed at 32 kbit/s.
-  const seconds = isWav ? bytes.readUInt32LE(40) / bytes.readUInt32LE(28) : bytes.length / 4000;
+  const seconds = byteRate > 0 ? bytes.readUInt32LE(40) / byteRate : bytes.length / 4000;
   return Math.ceil(seconds * 10);
 }
