@@ -54,7 +54,11 @@ export async function createTokenCounter(budgetChars = TOKENIZE_BUDGET_CHARS): P
 // at boot (loadTokenizer) in the web and worker, else on first use.
 let counter: Promise<(text: string) => number> | undefined;
 const plainCounter = () =>
-  (counter ??= import("gpt-tokenizer").then(({ countTokens }) => {
+  (counter ??= import("gpt-tokenizer").then(({ countTokens, setMergeCacheSize }) => {
+    // Its merge cache (100,000 words) evicts by deleting a Map's oldest key, which slows as deleted
+    // slots pile up, and churns the old generation: without it random text counts 2–4× faster with
+    // shorter GC pauses, and English no slower.
+    setMergeCacheSize(0);
     // User text may contain "<|endoftext|>": count it as plain text instead of throwing.
     const plain = { disallowedSpecial: new Set<string>() };
     return (text: string) => countTokens(text, plain);
