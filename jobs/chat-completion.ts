@@ -51,7 +51,7 @@ export function createChatCompletionProcessor(deps: Deps) {
     const usage = completion.usage
       ? { tokens: usageFromProvider(completion.usage), source: "provider" as const }
       : {
-          tokens: await estimateUsage(data.request.messages, completion.choices[0]?.message?.content ?? ""),
+          tokens: await estimateUsage(data.request, completion.choices[0]?.message?.content ?? ""),
           source: "estimated" as const,
         };
     let billed: Awaited<ReturnType<typeof billChat>>;

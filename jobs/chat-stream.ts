@@ -65,7 +65,7 @@ export function createChatStreamer(deps: ChatStreamerDeps) {
     const settle = async (clientError?: StreamError): Promise<ChatCompletion> => {
       const usage = acc.usage
         ? { tokens: usageFromProvider(acc.usage), source: "provider" as const }
-        : { tokens: await estimateUsage(data.request.messages, acc.text), source: "estimated" as const };
+        : { tokens: await estimateUsage(data.request, acc.text), source: "estimated" as const };
       const completion = acc.toCompletion(data.request.model);
       // The row goes in before [DONE]: a client that saw the end can already see its usage.
       const { inserted, billableTokens } = await billChat(deps, data, completion, usage);

@@ -1,6 +1,7 @@
 import { loadConfigOrExit } from "../src/config.js";
 import { createDeps } from "../src/deps.js";
 import { startMetricsServer } from "../src/metrics-server.js";
+import { loadTokenizer } from "../src/llm/token-counter.js";
 import { warnAboutRedis } from "../src/redis-checks.js";
 import { startWorkers } from "./index.js";
 import { shutdownWorkers } from "./shutdown.js";
@@ -8,6 +9,8 @@ import { shutdownWorkers } from "./shutdown.js";
 const config = loadConfigOrExit();
 const deps = createDeps(config, "worker");
 if (config.env === "production") await warnAboutRedis(deps.redis, deps.logger);
+// Chats without a provider usage are estimated: load the tokenizer before the first job, not in it.
+await loadTokenizer();
 const workers = startWorkers(deps);
 const metrics = config.metricsPort
   ? await startMetricsServer(deps.metrics.registry, config.metricsPort)

@@ -17,7 +17,7 @@ let dir: string;
 const messages = [
   { role: "user" as const, content: "count one two three four five six seven eight nine ten" },
 ];
-const perRequest = (await estimatePromptTokens(messages)) + 5;
+const perRequest = (await estimatePromptTokens({ messages })) + 5;
 const LIMIT = 10 * perRequest;
 
 beforeAll(async () => {

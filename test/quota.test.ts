@@ -15,7 +15,7 @@ const messages = [
 ];
 const MAX_TOKENS = 5;
 // What the API reserves for one such request; the emulator answers with exactly max_tokens.
-const perRequest = (await estimatePromptTokens(messages)) + MAX_TOKENS;
+const perRequest = (await estimatePromptTokens({ messages })) + MAX_TOKENS;
 
 beforeAll(async () => {
   const web = createWebDeps(stack.config);

@@ -26,7 +26,7 @@ export async function holdChatQuota(
   if (limitTokens === null) return undefined;
   const completion =
     body.max_completion_tokens ?? body.max_tokens ?? deps.config.quotaCompletionEstimateTokens;
-  const tokens = (await estimatePromptTokens(body.messages)) + completion;
+  const tokens = (await estimatePromptTokens(body)) + completion;
   const period = await billingPeriod(deps.db, customer.customerId);
   try {
     if (jobHoldsQuota) return undefined;

@@ -1,12 +1,15 @@
 import type { Server } from "node:http";
 import type { WebDeps } from "../deps.js";
 import { createApp } from "./app.js";
+import { loadTokenizer } from "../llm/token-counter.js";
 
 /** Starts the HTTP API on a port and returns a stop() that drains in-flight requests. */
 export async function startWeb(
   deps: WebDeps,
   port: number,
 ): Promise<{ server: Server; port: number; stop(): Promise<void> }> {
+  // Hard-limit plans estimate every chat: load the tokenizer before the first one, not inside it.
+  await loadTokenizer();
   const app = createApp(deps);
   const server = app.listen(port);
   await new Promise<void>((resolve, reject) => {

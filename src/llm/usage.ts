@@ -1,5 +1,7 @@
 import type OpenAI from "openai";
 import type { TokenUsage } from "../billing/prices.js";
+import { audioTokens, imageTokens } from "./media-tokens.js";
+import { createTokenCounter, type TokenCounter } from "./token-counter.js";
 
 /**
  * Reads the provider's usage into the ledger's taxonomy. Subsets are clamped into their parents so
@@ -19,48 +21,72 @@ export function usageFromProvider(usage: OpenAI.CompletionUsage): TokenUsage {
   };
 }
 
-type Message = { role: string; content?: unknown; name?: unknown };
+type Message = {
+  role: string;
+  content?: unknown;
+  name?: unknown;
+  tool_calls?: unknown;
+  function_call?: unknown;
+  tool_call_id?: unknown;
+};
+
+/** What of a chat request a provider bills as prompt: its messages, and the tools and schema it is given. */
+export type PromptRequest = {
+  model?: string;
+  messages: readonly Message[];
+  tools?: unknown;
+  functions?: unknown;
+  tool_choice?: unknown;
+  function_call?: unknown;
+  response_format?: unknown;
+};
+
+// OpenAI renders tool definitions into the prompt as a TypeScript-like namespace wrapped in 9 tokens
+// of framing; their compact JSON spells every name, description and type the rendering does, with
+// more punctuation, so counting the JSON errs high.
+const TOOLS_FRAMING = 9;
+// Framing around a structured-output schema: small, unpublished; taken generously.
+const SCHEMA_FRAMING = 8;
 
 /**
- * Prompt tokens of a chat request as OpenAI's chat format counts them: 3 tokens of framing per
- * message plus its role, content and name, and 3 to prime the reply.
+ * Prompt tokens of a chat request, an upper bound of what OpenAI bills: 3 tokens of framing per
+ * message plus its role, text, name, tool calls and tool-call id, images by the tile rule and audio
+ * by its duration (media-tokens.ts), tool and function definitions and a `response_format` schema as
+ * JSON, and 3 to prime the reply. Linear in the input and yielding to the event loop as it goes
+ * (token-counter.ts).
  */
-export async function estimatePromptTokens(messages: readonly Message[]): Promise<number> {
-  const countPlain = await plainCounter();
-  return messages.reduce(
-    (sum, m) =>
-      sum +
-      3 +
-      countPlain(m.role) +
-      countPlain(textOf(m.content)) +
-      (typeof m.name === "string" ? 1 + countPlain(m.name) : 0),
-    3,
-  );
+export async function estimatePromptTokens(request: PromptRequest, counter?: TokenCounter): Promise<number> {
+  const tokens = counter ?? (await createTokenCounter());
+  const json = (value: unknown) => (value == null ? 0 : tokens.count(JSON.stringify(value)));
+  let sum = 3;
+  for (const m of request.messages) {
+    sum += 3 + (await tokens.count(m.role)) + (await tokens.count(textOf(m.content)));
+    if (Array.isArray(m.content)) sum += mediaTokens(m.content, request.model);
+    if (typeof m.name === "string") sum += 1 + (await tokens.count(m.name));
+    if (typeof m.tool_call_id === "string") sum += await tokens.count(m.tool_call_id);
+    sum += (await json(m.tool_calls)) + (await json(m.function_call));
+  }
+  for (const definitions of [request.tools, request.functions])
+    if (Array.isArray(definitions) && definitions.length > 0)
+      sum += TOOLS_FRAMING + (await json(definitions));
+  if (typeof request.tool_choice === "object") sum += await json(request.tool_choice);
+  if (typeof request.function_call === "object") sum += await json(request.function_call);
+  const format = request.response_format as { type?: unknown } | null | undefined;
+  if (format && typeof format === "object" && format.type !== "text")
+    sum += SCHEMA_FRAMING + (await json(format));
+  return sum;
 }
 
 /** Estimates usage with a tokenizer when a provider returns none; the row is marked `estimated`. */
-export async function estimateUsage(
-  messages: readonly Message[],
-  completionText: string,
-): Promise<TokenUsage> {
-  const countPlain = await plainCounter();
+export async function estimateUsage(request: PromptRequest, completionText: string): Promise<TokenUsage> {
+  const counter = await createTokenCounter();
   return {
-    promptTokens: await estimatePromptTokens(messages),
+    promptTokens: await estimatePromptTokens(request, counter),
     cachedTokens: 0,
-    completionTokens: countPlain(completionText),
+    completionTokens: await counter.count(completionText),
     reasoningTokens: 0,
   };
 }
-
-// The tokenizer's tables cost about 70 MB of memory and a moment to load, and most answers carry the
-// provider's usage: load them on first use, once.
-let counter: Promise<(text: string) => number> | undefined;
-const plainCounter = () =>
-  (counter ??= import("gpt-tokenizer").then(({ countTokens }) => {
-    // User text may contain "<|endoftext|>": count it as plain text instead of throwing.
-    const plain = { disallowedSpecial: new Set<string>() };
-    return (text: string) => countTokens(text, plain);
-  }));
 
 function textOf(content: unknown): string {
   if (typeof content === "string") return content;
@@ -70,6 +96,17 @@ function textOf(content: unknown): string {
       .join("");
   }
   return "";
+}
+
+function mediaTokens(parts: readonly unknown[], model?: string): number {
+  let sum = 0;
+  for (const part of parts) {
+    if (!part || typeof part !== "object") continue;
+    const { type } = part as { type?: unknown };
+    if (type === "image_url") sum += imageTokens(part, model);
+    if (type === "input_audio") sum += audioTokens(part);
+  }
+  return sum;
 }
 
 function nonNegative(value: number | undefined | null): number {

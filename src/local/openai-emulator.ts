@@ -2,7 +2,8 @@ import { createHash, randomUUID } from "node:crypto";
 import { EventEmitter, once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { countTokens, decode, decodeGenerator, encode } from "gpt-tokenizer";
+import { decode, decodeGenerator, encode } from "gpt-tokenizer";
+import { countPromptTokens, textOf } from "./openai-emulator-tokens.js";
 
 export type EmulatorFault =
   | { kind: "status"; status: number; message?: string; type?: string; code?: string; times?: number }
@@ -63,30 +64,6 @@ const BLANK_RECORD = {
 
 type Json = Record<string, unknown>;
 const isObj = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
-
-function textOf(content: unknown): string {
-  if (typeof content === "string") return content;
-  if (!Array.isArray(content)) return "";
-  return content.map((p: unknown) => (isObj(p) && typeof p.text === "string" ? p.text : "")).join("");
-}
-
-/**
- * OpenAI cookbook formula for gpt-4o-family chat prompts: 3 tokens per message + role + content
- * (+1 + name), +3 to prime the reply. For messages without `name` this equals
- * `encodeChat(messages, "gpt-4o").length`, but it accepts any model name and multi-part content.
- */
-export function countPromptTokens(messages: readonly unknown[]): number {
-  let n = 3;
-  for (const m of messages) {
-    if (!isObj(m)) continue;
-    n += 3 + countTokens(String(m.role ?? ""), PLAIN) + countTokens(textOf(m.content), PLAIN);
-    if (Array.isArray(m.content))
-      n += 85 * m.content.filter((p) => isObj(p) && p.type === "image_url").length;
-    if (typeof m.name === "string") n += 1 + countTokens(m.name, PLAIN);
-    if (m.tool_calls !== undefined) n += countTokens(JSON.stringify(m.tool_calls), PLAIN);
-  }
-  return n;
-}
 
 /** Deterministic answer: "Echo: " + the first 40 words (≤ 400 chars) of the last user message. */
 export function answerFor(messages: readonly unknown[]): string {
@@ -324,7 +301,7 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
     if (rawLimit != null && (typeof rawLimit !== "number" || !Number.isInteger(rawLimit) || rawLimit < 1))
       return fail(400, { message: "max_tokens must be a positive integer", param: "max_tokens" });
 
-    const promptTokens = countPromptTokens(messages);
+    const promptTokens = countPromptTokens(body);
     const cached = cachedTokens(model, messages, promptTokens);
     const gen = generate(answer(messages), model, typeof rawLimit === "number" ? rawLimit : Infinity);
     const completionTokens = gen.visible + gen.reasoning;
