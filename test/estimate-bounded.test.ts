@@ -100,7 +100,8 @@ describe("estimating tokens never holds the event loop", () => {
 });
 
 describe("a hostile chat on a hard-limit plan", () => {
-  const stack = useStack();
+  // Jobs as large as the body limit: the chat must reach the estimate, not the 413 of a smaller cap.
+  const stack = useStack({ env: { CHAT_JOB_MAX_BYTES: "1048576" } });
 
   it("is refused (402) after its estimate while /healthz keeps answering within 200 ms", async () => {
     const { key } = await stack.customer({ planId: "free" });
