@@ -50,7 +50,13 @@ async function runChat(opts: ClientOptions, index: number): Promise<ChatResult> 
   };
   const body = JSON.stringify({
     model: "gpt-4o-mini",
-    messages: [{ role: "user", content: `Chaos chat ${index}: answer in a few words.` }],
+    // Prompts of different lengths: a row billed twice or lost cannot hide behind equal sizes.
+    messages: [
+      {
+        role: "user",
+        content: `Chaos chat ${index}: ${"tell me more. ".repeat(index % 7)}answer in a few words.`,
+      },
+    ],
     max_tokens: 16,
   });
   while (Date.now() < opts.deadline) {

@@ -116,14 +116,18 @@ const load = runClient({
   deadline: Date.now() + (quick ? 5 : 20) * 60_000,
   runId: randomBytes(4).toString("hex"),
 });
-const faults = runFaults(targets, { everyMs: quick ? 3_000 : 8_000, once: quick, stop: load });
+const loadStarted = Date.now();
+const faults = runFaults(targets, { everyMs: quick ? 3_000 : 5_000, once: quick, stop: load });
 const results = await load;
 const injected = await faults;
+const loadS = (Date.now() - loadStarted) / 1000;
 log(`chats done; faults injected: ${injected.join(", ") || "none"}`);
 
 // Stripe heals so that every report can finish; the workers keep retrying what failed.
 stripe.clearFaults();
+const drainStarted = Date.now();
 const drained = await waitForDrain(db, (quick ? 3 : 5) * 60_000, log);
+const drainS = (Date.now() - drainStarted) / 1000;
 const figures = await audit(
   db,
   results,
@@ -142,7 +146,7 @@ console.log(
     `${injected.filter((f) => f === "restart-postgres").length} Postgres restarts; ` +
     `Stripe ${STRIPE_FAULTS.rate500 * 100}% 5xx, ${STRIPE_FAULTS.rate429 * 100}% 429, ` +
     `${Math.round((STRIPE_FAULTS.rateDrop + STRIPE_FAULTS.rateDropAfter) * 100)}% dropped (${meterCalls} meter-event calls); ` +
-    `${drained ? "drained" : "NOT DRAINED"} in ${((Date.now() - started) / 1000).toFixed(0)} s\n` +
+    `chats answered in ${loadS.toFixed(0)} s, ${drained ? "drained" : "NOT DRAINED"} ${drainS.toFixed(0)} s later\n` +
     formatFigures(figures),
 );
 for (const r of results.filter((r) => r.outcome !== "succeeded").slice(0, 5)) {
