@@ -78,6 +78,9 @@ export function startWorkers(deps: Deps): Workers {
       concurrency: config.reporting.concurrency,
       // `limiter` lets a 429 pause the whole queue (queue.rateLimit) without spending attempts.
       limiter: { max: 1_000, duration: 1_000 },
+      // A stall is a dead or frozen worker, not a refusal by Stripe, and a resend is safe (identifier
+      // + Idempotency-Key): BullMQ's default of one stall would fail a report after two crashes.
+      maxStalledCount: config.reporting.attempts,
       settings: { backoffStrategy: reportBackoffStrategy(config) },
     });
     start(QUEUE.reconcile, createReconcileUsageProcessor({ ...deps, stripe }));

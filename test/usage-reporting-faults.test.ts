@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
 import { flushUsage } from "../src/billing/usage-flush.js";
+import { QUEUE } from "../src/queues.js";
 import { createTestDatabase } from "./helpers/db.js";
 import { startStack, waitFor, type Stack } from "./helpers/stack.js";
 import { addUsage, ledgerTotal, linkedCustomer, reportingEnv } from "./helpers/reporting.js";
@@ -85,5 +86,12 @@ describe("reporting under a random mix of Stripe faults", () => {
         `(${attempts} recorded attempts), max concurrent per customer+meter ${emu.maxConcurrentPerCustomerMeter}, ` +
         `violations ${emu.concurrencyViolations}, usage written in ${writtenMs} ms, all sent after ${drainedMs} ms`,
     );
+  });
+
+  it("gives a report job as many stalls (worker crashes) as attempts: two kill -9s must not fail a report for good", () => {
+    // Found by `npm run chaos`: BullMQ's default maxStalledCount of 1 failed a report whose workers
+    // died twice under it, although Stripe had never refused it.
+    const worker = stack.workers!.workers.find((w) => w.name === QUEUE.stripeReport)!;
+    expect(worker.opts.maxStalledCount).toBe(stack.config.reporting.attempts);
   });
 });

@@ -14,6 +14,8 @@ export interface Child {
   peakRssMb(): number;
   /** SIGTERM, then SIGKILL after a grace period; resolves when the process is gone. */
   stop(): Promise<void>;
+  /** SIGKILL at once (a crash: nothing is cleaned up); resolves when the process is gone. */
+  kill(): Promise<void>;
 }
 
 export interface Children {
@@ -103,6 +105,11 @@ function wrap(name: string, proc: ChildProcess, logFile: string): Child {
       const killer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
       await exit;
       clearTimeout(killer);
+    },
+    async kill() {
+      if (exited) return;
+      proc.kill("SIGKILL");
+      await exit;
     },
   };
 }
