@@ -81,7 +81,8 @@ beforeAll(async () => {
     addBulk: async () => [],
     rateLimit: async () => {},
   } as unknown as Queue<StripeReportJobData>;
-  flushDeps = { db: database.db, config, logger, queues: { stripeReport } };
+  const metrics = createMetrics(() => []);
+  flushDeps = { db: database.db, config, logger, queues: { stripeReport }, metrics };
   sendReport = createReportUsageProcessor({
     db: database.db,
     redis,
@@ -89,7 +90,7 @@ beforeAll(async () => {
     config,
     stripe: createStripeClient(config)!,
     queues: { stripeReport },
-    metrics: createMetrics(() => []),
+    metrics,
   });
 });
 afterAll(async () => {
