@@ -1,5 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
+import { describe, expect, it } from "vitest";
 import { flushUsage } from "../src/billing/usage-flush.js";
 import { retryReport } from "../src/billing/report-retry.js";
 import { billingPeriod } from "../src/billing/periods.js";
@@ -8,28 +7,10 @@ import { recordedTokens } from "../src/billing/quota.js";
 import { SumOutOfRangeError } from "../src/billing/usage-bounds.js";
 import { usageSummary } from "../src/billing/usage-summary.js";
 import { QUEUE, reportJobId } from "../src/queues.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
-import { addUsage, linkedCustomer, reportingEnv, reportsOf } from "./helpers/reporting.js";
+import { waitFor } from "./helpers/stack.js";
+import { addUsage, linkedCustomer, reportsOf, useReportingStack } from "./helpers/reporting.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let emu: StripeEmulator;
-let stack: Stack;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  emu = await startStripeEmulator();
-  stack = await startStack({ databaseUrl: database.url, env: reportingEnv(emu) });
-  // The scheduler's first tick runs at boot; let it pass so tests decide when to flush.
-  await waitFor(async () => (await stack.web.queues.usageFlush.getCompletedCount()) >= 1, {
-    what: "the first scheduled flush",
-  });
-});
-afterAll(async () => {
-  await stack?.close();
-  await emu?.close();
-  await database?.drop();
-});
+const { stack, emu } = useReportingStack();
 
 /** `count` rows of `tokens` each, written straight into the ledger as legacy or hand-made rows are. */
 async function insertRows(customerId: string, count: number, tokens: number): Promise<void> {

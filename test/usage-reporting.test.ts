@@ -1,31 +1,12 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import Stripe from "stripe";
-import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
 import { flushUsage, claimUsage, enqueueReports } from "../src/billing/usage-flush.js";
 import { sweepPendingReports } from "../src/billing/report-sweeper.js";
 import { reportJobId, QUEUE } from "../src/queues.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { ADMIN_TOKEN, startStack, waitFor, type Stack } from "./helpers/stack.js";
-import { addUsage, ledgerTotal, linkedCustomer, reportingEnv, reportsOf } from "./helpers/reporting.js";
+import { ADMIN_TOKEN, waitFor } from "./helpers/stack.js";
+import { addUsage, ledgerTotal, linkedCustomer, reportsOf, useReportingStack } from "./helpers/reporting.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let emu: StripeEmulator;
-let stack: Stack;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  emu = await startStripeEmulator();
-  stack = await startStack({ databaseUrl: database.url, env: reportingEnv(emu) });
-  // The scheduler's first tick runs at boot; let it pass so tests decide when to flush.
-  await waitFor(async () => (await stack.web.queues.usageFlush.getCompletedCount()) >= 1, {
-    what: "the first scheduled flush",
-  });
-});
-afterAll(async () => {
-  await stack?.close();
-  await emu?.close();
-  await database?.drop();
-});
+const { stack, emu } = useReportingStack();
 beforeEach(() => emu.clearFaults());
 
 const flush = (customerId?: string) => flushUsage(stack.web, { customerId });

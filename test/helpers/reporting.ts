@@ -2,7 +2,10 @@ import { randomBytes } from "node:crypto";
 import { createCustomer } from "../../src/billing/customers.js";
 import { recordUsage } from "../../src/billing/ledger.js";
 import type { Db } from "../../src/db.js";
-import type { StripeEmulator } from "../../src/local/stripe-emulator.js";
+import { startStripeEmulator, type StripeEmulator } from "../../src/local/stripe-emulator.js";
+import { afterAll, beforeAll } from "vitest";
+import { createTestDatabase } from "./db.js";
+import { startStack, waitFor, type Stack } from "./stack.js";
 
 /** Env that points a stack at a Stripe emulator, with small backoffs so retries stay fast. */
 export const reportingEnv = (emu: StripeEmulator, extra: Record<string, string> = {}) => ({
@@ -61,4 +64,39 @@ export async function ledgerTotal(db: Db, customerId: string): Promise<number> {
 
 export async function reportsOf(db: Db, customerId: string) {
   return db("usage_reports").where({ customer_id: customerId }).orderBy("id");
+}
+
+/**
+ * A reporting test file's setup: a fresh database, a Stripe emulator and a stack reporting to it,
+ * started before the file's tests and closed after them. The scheduler's first flush runs at boot;
+ * it has passed before the tests start, so they decide when to flush. The returned objects forward
+ * to the ones `beforeAll` starts.
+ */
+export function useReportingStack(): { stack: Stack; emu: StripeEmulator } {
+  let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  let emu: StripeEmulator | undefined;
+  let stack: Stack | undefined;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    emu = await startStripeEmulator();
+    stack = await startStack({ databaseUrl: database.url, env: reportingEnv(emu) });
+    await waitFor(async () => (await stack!.web.queues.usageFlush.getCompletedCount()) >= 1, {
+      what: "the first scheduled flush",
+    });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await emu?.close();
+    await database?.drop();
+  });
+  // Unbound on purpose, as useStack: `stack.db` is a function with properties.
+  const forward = <T extends object>(current: () => T | undefined): T =>
+    new Proxy({} as T, {
+      get(_, property) {
+        const target = current();
+        if (!target) throw new Error("the reporting stack is used before beforeAll started it");
+        return Reflect.get(target, property);
+      },
+    });
+  return { stack: forward(() => stack), emu: forward(() => emu) };
 }
