@@ -32,6 +32,10 @@ beforeAll(async () => {
   });
   workerDeps = createDeps(stack.config, "worker");
   workers = startWorkers({ ...workerDeps, logger: createLogger("info", "worker", sink) });
+  // The scheduler's first flush runs at boot; let it pass so tests decide when to flush.
+  await waitFor(async () => (await stack.web.queues.usageFlush.getCompletedCount()) >= 1, {
+    what: "the first scheduled flush",
+  });
 });
 afterAll(async () => {
   await workers?.close();
@@ -40,9 +44,15 @@ afterAll(async () => {
 });
 beforeEach(() => emu.clearFaults());
 
-const statusOf = async (customerId: string) => (await reportsOf(stack.db, customerId))[0]?.status;
+// Every report of the customer: a flush the worker runs at boot may have claimed some rows first.
 const settled = (customerId: string, status: "sent" | "failed") =>
-  waitFor(async () => (await statusOf(customerId)) === status, { what: `report ${status}` });
+  waitFor(
+    async () => {
+      const reports = await reportsOf(stack.db, customerId);
+      return reports.length > 0 && reports.every((r) => r.status === status);
+    },
+    { what: `reports ${status}` },
+  );
 
 /** A report whose one attempt failed with `fault`; returns its id. */
 async function failedReport(customerId: string, fault: "drop" | "drop-after"): Promise<number> {
