@@ -1,38 +1,167 @@
+import { Worker, type Processor, type WorkerOptions } from "bullmq";
+import type { Deps } from "../src/deps.js";
+import { attachDeadLetters } from "../src/queues/dead-letters.js";
+import { QUEUE, queuePrefix, type QueueName } from "../src/queues/queues.js";
+import { createWorkerRedis, redisTlsOf } from "../src/platform/redis.js";
+import { onChatFailedForGood } from "../src/chat/failures.js";
+import { createChatProcessor } from "./chat.js";
+import { observeJobs } from "../src/queues/observe-jobs.js";
+import { createUsageFlushProcessor } from "./usage-flush.js";
+import { createReconcileProcessor } from "./reconcile.js";
+import { createStripeReportProcessor, reportBackoffStrategy } from "./stripe-report.js";
+import { schedulesFor } from "../src/queues/schedules.js";
+import { startScheduleKeeper } from "../src/queues/keep-schedules.js";
+import { createMaintenanceProcessor } from "./maintenance.js";
+import { createUsageProcessor } from "./usage.js";
+import { createStripeEventProcessor } from "./stripe-event.js";
+import { startStripeEventSweeper } from "../src/billing/webhooks/event-sweeper.js";
+import { flushUsage } from "../src/billing/reporting/usage-flush.js";
 import { loadConfigOrExit } from "../src/config.js";
 import { createDeps } from "../src/deps.js";
-import { startMetricsServer } from "../src/metrics-server.js";
+import { startMetricsServer } from "../src/platform/metrics-server.js";
 import { loadTokenizer } from "../src/llm/token-counter.js";
-import { warnAboutRedis } from "../src/redis-checks.js";
-import { startWorkers } from "./index.js";
-import { shutdownWorkers } from "./shutdown.js";
+import { warnAboutRedis } from "../src/platform/redis-checks.js";
+import { shutdownWorkers } from "../src/queues/shutdown.js";
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 
-const config = loadConfigOrExit();
-const deps = createDeps(config, "worker");
-if (config.env === "production") await warnAboutRedis(deps.redis, deps.logger);
-// Chats without a provider usage are estimated: load the tokenizer before the first job, not in it.
-await loadTokenizer();
-const workers = startWorkers(deps);
-const metrics = config.metricsPort
-  ? await startMetricsServer(deps.metrics.registry, config.metricsPort)
-  : undefined;
-deps.logger.info(
-  { queues: workers.workers.map((w) => w.name), metricsPort: metrics?.port },
-  "worker started",
-);
-
-// Heroku sends SIGKILL 30 s after SIGTERM: stop taking jobs, let active ones finish, and at
-// SHUTDOWN_TIMEOUT_MS hand the rest back to the queue so another worker retries them.
-let stopping = false;
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, async () => {
-    if (stopping) return;
-    stopping = true;
-    deps.logger.info({ signal }, "worker shutting down");
-    setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 4_000).unref();
-    await shutdownWorkers(workers, config.shutdownTimeoutMs, deps.logger);
-    await metrics?.stop();
-    await deps.close();
-    deps.logger.info("worker stopped");
-    process.exit(0);
-  });
+export interface Workers {
+  workers: Worker[];
+  close(): Promise<void>;
 }
+
+/** Starts every queue processor of the worker process. */
+export function startWorkers(deps: Deps): Workers {
+  const { config, logger } = deps;
+  const connection = createWorkerRedis(deps.redisUrl, redisTlsOf(config));
+  connection.on("error", () => {});
+  const workers: Worker[] = [];
+
+  // One place that sets what every worker shares; `deadLetters` marks queues whose final failures
+  // must be recorded durably and re-drivable.
+  const start = (
+    name: QueueName,
+    processor: Processor,
+    options: Partial<WorkerOptions> & { deadLetters?: boolean } = {},
+  ): Worker => {
+    const { deadLetters, ...rest } = options;
+    const worker = new Worker(name, processor, {
+      connection,
+      prefix: queuePrefix(config.queuePrefix, name),
+      lockDuration: config.worker.lockMs,
+      stalledInterval: config.worker.stalledIntervalMs,
+      ...rest,
+    });
+    worker.on("error", (err) => logger.error({ err, queue: name }, "worker error"));
+    worker.on("failed", (job, err) => {
+      if (!job) return;
+      const final = job.finishedOn !== undefined;
+      // Final failures of dead-letter queues are logged by the dead-letter recorder.
+      if (final && deadLetters) return;
+      logger[final ? "error" : "warn"](
+        { queue: name, jobId: job.id, attemptsMade: job.attemptsMade, err: err.message },
+        final ? "job failed for good" : "job failed, will retry",
+      );
+    });
+    if (deadLetters) attachDeadLetters(worker, deps.db, logger);
+    observeJobs(worker, name, deps.metrics, deadLetters === true);
+    workers.push(worker);
+    return worker;
+  };
+
+  const chat = start(QUEUE.chat, createChatProcessor(deps), {
+    concurrency: config.chat.concurrency,
+  });
+  onChatFailedForGood(chat, deps);
+  start(QUEUE.usage, createUsageProcessor(deps), {
+    concurrency: config.usage.concurrency,
+    deadLetters: true,
+  });
+
+  const stripe = deps.stripe;
+  if (stripe) {
+    start(QUEUE.usageFlush, createUsageFlushProcessor(deps));
+    start(QUEUE.stripeReport, createStripeReportProcessor({ ...deps, stripe }), {
+      deadLetters: true,
+      concurrency: config.reporting.concurrency,
+      // `limiter` lets a 429 pause the whole queue (queue.rateLimit) without spending attempts.
+      limiter: { max: 1_000, duration: 1_000 },
+      // A stall is a dead or frozen worker, not a refusal by Stripe, and a resend is safe (identifier
+      // + Idempotency-Key): BullMQ's default of one stall would fail a report after two crashes.
+      maxStalledCount: config.reporting.attempts,
+      settings: { backoffStrategy: reportBackoffStrategy(config) },
+    });
+    start(QUEUE.reconcile, createReconcileProcessor({ ...deps, stripe }));
+  } else {
+    logger.warn("STRIPE_SECRET_KEY is not set: usage stays in the ledger and is not reported to Stripe");
+  }
+
+  if (config.stripeEvents.refetch && !stripe) {
+    logger.warn("STRIPE_WEBHOOK_REFETCH needs STRIPE_SECRET_KEY: applying webhook events from their payload");
+  }
+  start(
+    QUEUE.stripeEvent,
+    createStripeEventProcessor({
+      ...deps,
+      stripe: config.stripeEvents.refetch ? stripe : undefined,
+      // invoice.created: report the customer's usage before Stripe finalizes the invoice.
+      flushCustomer: stripe
+        ? async (customerId) => {
+            await flushUsage(deps, { customerId });
+          }
+        : undefined,
+    }),
+    { deadLetters: true, concurrency: config.stripeEvents.concurrency },
+  );
+  start(QUEUE.maintenance, createMaintenanceProcessor(deps));
+  const sweeper = startStripeEventSweeper(deps);
+  const schedules = startScheduleKeeper(deps, schedulesFor(stripe !== undefined));
+
+  return {
+    workers,
+    async close() {
+      sweeper.stop();
+      await schedules.stop();
+      await Promise.all(workers.map((w) => w.close()));
+      connection.disconnect();
+    },
+  };
+}
+
+/** The worker process: every processor, its metrics port, graceful SIGTERM. */
+export async function runWorker(): Promise<void> {
+  const config = loadConfigOrExit();
+  const deps = createDeps(config, "worker");
+  if (config.env === "production") await warnAboutRedis(deps.redis, deps.logger);
+  // Chats without a provider usage are estimated: load the tokenizer before the first job, not in it.
+  await loadTokenizer();
+  const workers = startWorkers(deps);
+  const metrics = config.metricsPort
+    ? await startMetricsServer(deps.metrics.registry, config.metricsPort)
+    : undefined;
+  deps.logger.info(
+    { queues: workers.workers.map((w) => w.name), metricsPort: metrics?.port },
+    "worker started",
+  );
+
+  // Heroku sends SIGKILL 30 s after SIGTERM: stop taking jobs, let active ones finish, and at
+  // SHUTDOWN_TIMEOUT_MS hand the rest back to the queue so another worker retries them.
+  let stopping = false;
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, async () => {
+      if (stopping) return;
+      stopping = true;
+      deps.logger.info({ signal }, "worker shutting down");
+      setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 4_000).unref();
+      await shutdownWorkers(workers, config.shutdownTimeoutMs, deps.logger);
+      await metrics?.stop();
+      await deps.close();
+      deps.logger.info("worker stopped");
+      process.exit(0);
+    });
+  }
+}
+
+// The Procfile runs this file; `npm start` and the tests import startWorkers from it.
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href)
+  await runWorker();

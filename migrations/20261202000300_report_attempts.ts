@@ -2,7 +2,7 @@ import type { Knex } from "knex";
 
 // When a report was first sent towards Stripe. Stripe dedupes a meter event identifier for about
 // 24 hours from the event's arrival, which is never before this moment: a resend later than that
-// may count twice unless Stripe's figures are checked first (src/billing/report-resend.ts).
+// may count twice unless Stripe's figures are checked first (src/billing/reporting/report-resend.ts).
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.alterTable("usage_reports", (t) => {
     t.timestamp("first_attempted_at", { useTz: true }).nullable();

@@ -1,6 +1,6 @@
 import type { Knex } from "knex";
 
-// 2^53 - 1: src/db.ts reads every int8 as a JS number, exact only up to here.
+// 2^53 - 1: src/platform/db.ts reads every int8 as a JS number, exact only up to here.
 const MAX_EXACT = "9007199254740991";
 const LEDGER_COLUMNS = [
   "prompt_tokens",

@@ -1,4 +1,4 @@
-import { NotFoundError } from "./billing/customers.js";
+import { NotFoundError } from "./billing/customers/customers.js";
 import { createCliContext, parseFlags, UsageError, type CliContext } from "./cli/context.js";
 import { reportCommands } from "./cli/reports.js";
 import { customersCreate, customersUpdate, keysCreate } from "./cli/customers.js";

@@ -1,16 +1,22 @@
 import { QueueEvents } from "bullmq";
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, type Config } from "./config.js";
-import { createDb, type Db } from "./db.js";
+import { createDb, type Db } from "./platform/db.js";
 import { createLlm, type Llm } from "./llm/client.js";
-import { createLogger, type Logger } from "./logger.js";
-import { createQueueEvents, createQueues, QUEUE, type Queues } from "./queues.js";
-import { createProducerRedis, createWorkerRedis, redisTlsOf, redisTlsWarning, type Redis } from "./redis.js";
-import { createPlanCache } from "./billing/plans.js";
-import { createMetrics, type Metrics } from "./metrics.js";
-import { createStreamReader, type StreamReader } from "./api/stream-reader.js";
-import { createStreamSlots, type StreamSlots } from "./api/stream-slots.js";
-import { createStripeClient, type StripeClient } from "./billing/stripe-client.js";
-import { createQuota, type Quota } from "./billing/quota.js";
+import { createLogger, type Logger } from "./platform/logger.js";
+import { createQueueEvents, createQueues, QUEUE, type Queues } from "./queues/queues.js";
+import {
+  createProducerRedis,
+  createWorkerRedis,
+  redisTlsOf,
+  redisTlsWarning,
+  type Redis,
+} from "./platform/redis.js";
+import { createPlanCache } from "./billing/pricing/plans.js";
+import { createMetrics, type Metrics } from "./platform/metrics.js";
+import { createStreamReader, type StreamReader } from "./chat/stream/reader.js";
+import { createStreamSlots, type StreamSlots } from "./chat/stream/slots.js";
+import { createStripeClient, type StripeClient } from "./billing/reporting/stripe-client.js";
+import { createQuota, type Quota } from "./billing/ledger/quota.js";
 
 export interface Deps {
   config: Config;

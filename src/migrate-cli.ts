@@ -1,7 +1,7 @@
 import { loadConfigOrExit, DEFAULT_DATABASE_URL } from "./config.js";
-import { createDb } from "./db.js";
-import { migrateLatest } from "./migrate.js";
-import { seedDefaultPlans } from "./billing/plans.js";
+import { createDb } from "./platform/db.js";
+import { migrateLatest } from "./platform/migrate.js";
+import { seedDefaultPlans } from "./billing/pricing/plans.js";
 
 // The release phase: migrations, then the default plans (never overwriting edited ones).
 const config = loadConfigOrExit();

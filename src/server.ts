@@ -1,8 +1,8 @@
 import { startWeb } from "./api/listen.js";
 import { loadConfigOrExit } from "./config.js";
 import { createWebDeps } from "./deps.js";
-import { startMetricsServer } from "./metrics-server.js";
-import { warnAboutRedis } from "./redis-checks.js";
+import { startMetricsServer } from "./platform/metrics-server.js";
+import { warnAboutRedis } from "./platform/redis-checks.js";
 
 const config = loadConfigOrExit();
 const deps = createWebDeps(config);

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, useStack, waitFor } from "./helpers/stack.js";
-import { revokeApiKey } from "../src/billing/customers.js";
+import { revokeApiKey } from "../src/billing/customers/customers.js";
 
 const stack = useStack({ env: { BODY_LIMIT: "64kb" } });
 let key: string;

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { periodCharge } from "../src/billing/period-charge.js";
-import { DEFAULT_PLANS, type Plan } from "../src/billing/plans.js";
-import { priceFor, providerCostMicros } from "../src/billing/prices.js";
-import { cleanUp, quotePrice } from "../src/billing/pricing-quote.js";
-import { formatMicros, parseHundredths } from "../src/billing/money.js";
-import { usageBatchJobId, usageEventRequestId } from "../src/ids.js";
+import { periodCharge } from "../src/billing/pricing/period-charge.js";
+import { DEFAULT_PLANS, type Plan } from "../src/billing/pricing/plans.js";
+import { priceFor, providerCostMicros } from "../src/billing/pricing/prices.js";
+import { cleanUp, quotePrice } from "../src/billing/pricing/pricing-quote.js";
+import { formatMicros, parseHundredths } from "../src/billing/pricing/money.js";
+import { usageBatchJobId, usageEventRequestId } from "../src/platform/ids.js";
 
 const pro = DEFAULT_PLANS.find((p) => p.id === "pro")!;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { useStack, waitFor } from "./helpers/stack.js";
-import type { ChatJobData } from "../src/queues.js";
+import type { ChatJobData } from "../src/queues/queues.js";
 import { chatCompletion } from "./helpers/completions.js";
 
 const stack = useStack();

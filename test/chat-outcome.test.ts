@@ -3,7 +3,7 @@ import type { EventEmitter } from "node:events";
 import { Queue, QueueEvents, UnrecoverableError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listenForChatOutcome } from "../src/api/chat-outcome.js";
+import { listenForChatOutcome } from "../src/api/chat/outcome.js";
 
 const prefix = `{test-outcome-${randomBytes(4).toString("hex")}}`;
 const connection = { host: "127.0.0.1", port: 6379, maxRetriesPerRequest: null };

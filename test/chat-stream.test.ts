@@ -3,7 +3,7 @@ import OpenAI from "openai";
 import { countTokens } from "gpt-tokenizer";
 import { useStack, waitFor } from "./helpers/stack.js";
 import { answerFor, type EmulatorRequestRecord } from "../src/local/openai-emulator.js";
-import { chatStreamKey } from "../src/chat-stream.js";
+import { chatStreamKey } from "../src/chat/stream/protocol.js";
 
 const stack = useStack({ env: { CHAT_ATTEMPTS: "3" } });
 

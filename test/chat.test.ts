@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { useStack, waitFor } from "./helpers/stack.js";
-import { MODEL_PRICES } from "../src/billing/prices.js";
+import { MODEL_PRICES } from "../src/billing/pricing/prices.js";
 
 const stack = useStack({ env: { CHAT_ATTEMPTS: "3" } });
 

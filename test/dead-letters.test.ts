@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { Queue, QueueEvents, UnrecoverableError, Worker } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { attachDeadLetters, listDeadLetters, redriveDeadLetter } from "../src/dead-letters.js";
-import { createLogger } from "../src/logger.js";
-import { createWorkerRedis } from "../src/redis.js";
+import { attachDeadLetters, listDeadLetters, redriveDeadLetter } from "../src/queues/dead-letters.js";
+import { createLogger } from "../src/platform/logger.js";
+import { createWorkerRedis } from "../src/platform/redis.js";
 import { createTestDatabase } from "./helpers/db.js";
 import { waitFor } from "./helpers/wait.js";
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrationSource } from "../migrations/index.js";
-import { createCustomer } from "../src/billing/customers.js";
+import { createCustomer } from "../src/billing/customers/customers.js";
 import { createTestDatabase } from "./helpers/db.js";
 
 const MIGRATION = "20261202000200_invoices";

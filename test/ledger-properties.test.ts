@@ -3,13 +3,13 @@ import { UnrecoverableError, type Job, type Queue } from "bullmq";
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createReportUsageProcessor } from "../jobs/report-usage.js";
-import { createStripeClient } from "../src/billing/stripe-client.js";
-import { flushUsage } from "../src/billing/usage-flush.js";
+import { createStripeReportProcessor } from "../jobs/stripe-report.js";
+import { createStripeClient } from "../src/billing/reporting/stripe-client.js";
+import { flushUsage } from "../src/billing/reporting/usage-flush.js";
 import { loadConfig, type Config } from "../src/config.js";
-import { createLogger } from "../src/logger.js";
-import { createMetrics } from "../src/metrics.js";
-import { reportJobId, type StripeReportJobData } from "../src/queues.js";
+import { createLogger } from "../src/platform/logger.js";
+import { createMetrics } from "../src/platform/metrics.js";
+import { reportJobId, type StripeReportJobData } from "../src/queues/queues.js";
 import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
 import { createTestDatabase } from "./helpers/db.js";
 import { addUsage, ledgerTotal, linkedCustomer, reportingEnv } from "./helpers/reporting.js";
@@ -67,7 +67,7 @@ let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let emu: StripeEmulator;
 let redis: Redis;
 let config: Config;
-let sendReport: ReturnType<typeof createReportUsageProcessor>;
+let sendReport: ReturnType<typeof createStripeReportProcessor>;
 let flushDeps: Parameters<typeof flushUsage>[0];
 
 beforeAll(async () => {
@@ -83,7 +83,7 @@ beforeAll(async () => {
   } as unknown as Queue<StripeReportJobData>;
   const metrics = createMetrics(() => []);
   flushDeps = { db: database.db, config, logger, queues: { stripeReport }, metrics };
-  sendReport = createReportUsageProcessor({
+  sendReport = createStripeReportProcessor({
     db: database.db,
     redis,
     logger,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "./helpers/db.js";
-import { recordUsage, type UsageRow } from "../src/billing/ledger.js";
-import { createCustomer } from "../src/billing/customers.js";
+import { recordUsage, type UsageRow } from "../src/billing/ledger/ledger.js";
+import { createCustomer } from "../src/billing/customers/customers.js";
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let customerId: string;

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useStack, waitFor } from "./helpers/stack.js";
 import { createDeps, type Deps } from "../src/deps.js";
 import { startWeb } from "../src/api/listen.js";
-import { createLogger } from "../src/logger.js";
-import { startWorkers, type Workers } from "../jobs/index.js";
+import { createLogger } from "../src/platform/logger.js";
+import { startWorkers, type Workers } from "../jobs/worker.js";
 
 const stack = useStack({ worker: false });
 let web: Awaited<ReturnType<typeof startWeb>>;

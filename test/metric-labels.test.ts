@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { countTokens, createMetrics } from "../src/metrics.js";
-import { MAX_LABEL_VALUES } from "../src/metric-labels.js";
-import { MODEL_PRICES } from "../src/billing/prices.js";
+import { countTokens, createMetrics } from "../src/platform/metrics.js";
+import { MAX_LABEL_VALUES } from "../src/platform/metric-labels.js";
+import { MODEL_PRICES } from "../src/billing/pricing/prices.js";
 import { useStack, waitFor } from "./helpers/stack.js";
 
 // A default price lets any model name through intake, as an operator may configure it.

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, useStack, type Stack } from "./helpers/stack.js";
-import { startMetricsServer } from "../src/metrics-server.js";
+import { startMetricsServer } from "../src/platform/metrics-server.js";
 
 const stack = useStack({ worker: false });
 let worker: Awaited<ReturnType<Stack["startWorker"]>>;

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { useStack, waitFor } from "./helpers/stack.js";
 import { validateUsageEvents } from "../src/api/usage-events.js";
-import { MODEL_PRICES, priceFor, providerCostMicros, resolvePrice } from "../src/billing/prices.js";
+import { MODEL_PRICES, priceFor, providerCostMicros, resolvePrice } from "../src/billing/pricing/prices.js";
 
 const VARIANTS = ["gpt-4o-audio-preview", "gpt-4o-search-preview", "o4-mini-deep-research"];
 const DEFAULT = { inputPerM: 1_000_000, cachedInputPerM: 500_000, outputPerM: 3_000_000 };

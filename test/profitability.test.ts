@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "./helpers/db.js";
-import { seedDemoData } from "../src/billing/demo-data.js";
-import { calendarMonth } from "../src/billing/periods.js";
-import { profitability } from "../src/billing/profitability.js";
+import { seedDemoData } from "../src/billing/customers/demo-data.js";
+import { calendarMonth } from "../src/billing/ledger/periods.js";
+import { profitability } from "../src/billing/pricing/profitability.js";
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useStack, waitFor } from "./helpers/stack.js";
 import { createDeps, type Deps } from "../src/deps.js";
-import { createLogger } from "../src/logger.js";
-import { startWorkers, type Workers } from "../jobs/index.js";
+import { createLogger } from "../src/platform/logger.js";
+import { startWorkers, type Workers } from "../jobs/worker.js";
 
 // Two attempts: both get the injected 429, so the chat fails for good.
 const stack = useStack({ worker: false, env: { CHAT_ATTEMPTS: "2" } });

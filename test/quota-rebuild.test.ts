@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "./helpers/db.js";
 import { startRedisServer, tempDir, type RedisServerHandle } from "./helpers/redis-server.js";
 import { startStack, type Stack } from "./helpers/stack.js";
-import { upsertPlan } from "../src/billing/plans.js";
-import { recordUsage } from "../src/billing/ledger.js";
+import { upsertPlan } from "../src/billing/pricing/plans.js";
+import { recordUsage } from "../src/billing/ledger/ledger.js";
 import { estimatePromptTokens } from "../src/llm/usage.js";
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;

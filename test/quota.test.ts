@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useStack, waitFor } from "./helpers/stack.js";
 import { createWebDeps } from "../src/deps.js";
 import { startWeb } from "../src/api/listen.js";
-import { upsertPlan } from "../src/billing/plans.js";
-import { updateCustomer } from "../src/billing/customers.js";
+import { upsertPlan } from "../src/billing/pricing/plans.js";
+import { updateCustomer } from "../src/billing/customers/customers.js";
 import { estimatePromptTokens } from "../src/llm/usage.js";
 
 const stack = useStack({ env: { CHAT_ATTEMPTS: "2" }, emulator: { latencyMs: 50 } });

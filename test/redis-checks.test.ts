@@ -2,9 +2,9 @@ import { rmSync } from "node:fs";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedisServer, tempDir, type RedisServerHandle } from "./helpers/redis-server.js";
-import { redisProductionWarnings, warnAboutRedis } from "../src/redis-checks.js";
-import { createProducerRedis } from "../src/redis.js";
-import { createLogger } from "../src/logger.js";
+import { redisProductionWarnings, warnAboutRedis } from "../src/platform/redis-checks.js";
+import { createProducerRedis } from "../src/platform/redis.js";
+import { createLogger } from "../src/platform/logger.js";
 
 // A private Redis: these tests change its configuration.
 let server: RedisServerHandle;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createDeps } from "../src/deps.js";
-import { baseRedisOptions, redisTlsOf, redisTlsWarning } from "../src/redis.js";
+import { baseRedisOptions, redisTlsOf, redisTlsWarning } from "../src/platform/redis.js";
 
 // Nothing listens on port 1: the connection never gets anywhere, which is all this test needs.
 const REDISS = "rediss://127.0.0.1:1";

@@ -2,11 +2,11 @@ import Stripe from "stripe";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startStripeEmulator } from "../src/local/stripe-emulator.js";
 import { createDeps, type Deps } from "../src/deps.js";
-import { createLogger } from "../src/logger.js";
-import { flushUsage } from "../src/billing/usage-flush.js";
-import { retryReport } from "../src/billing/report-retry.js";
-import { QUEUE, reportJobId } from "../src/queues.js";
-import { startWorkers, type Workers } from "../jobs/index.js";
+import { createLogger } from "../src/platform/logger.js";
+import { flushUsage } from "../src/billing/reporting/usage-flush.js";
+import { retryReport } from "../src/billing/reporting/report-retry.js";
+import { QUEUE, reportJobId } from "../src/queues/queues.js";
+import { startWorkers, type Workers } from "../jobs/worker.js";
 import { useStack, waitFor } from "./helpers/stack.js";
 import { addUsage, ledgerTotal, linkedCustomer, reportingEnv, reportsOf } from "./helpers/reporting.js";
 

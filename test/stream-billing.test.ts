@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { useStack, waitFor } from "./helpers/stack.js";
-import { chatCancelKey } from "../src/chat-stream.js";
+import { chatCancelKey } from "../src/chat/stream/protocol.js";
 import type { EmulatorRequestRecord } from "../src/local/openai-emulator.js";
 
 // A relay gives up after CHAT_WAIT_MS without a chunk.

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
-import { compareIds, createStreamReader } from "../src/api/stream-reader.js";
-import { createLogger } from "../src/logger.js";
+import { compareIds, createStreamReader } from "../src/chat/stream/reader.js";
+import { createLogger } from "../src/platform/logger.js";
 
 const URL = "redis://127.0.0.1:6379";
 const redis = new Redis(URL);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { invoiceObject, type StripeEmulator } from "../src/local/stripe-emulator.js";
-import { suspendJobId } from "../jobs/apply-stripe-event.js";
-import { createApiKey } from "../src/billing/customers.js";
+import { suspendJobId } from "../jobs/stripe-event.js";
+import { createApiKey } from "../src/billing/customers/customers.js";
 import { useStack, waitFor } from "./helpers/stack.js";
 import { startWebhookEmulator, waitForEvents, WEBHOOK_SECRET } from "./helpers/stripe-webhooks.js";
 

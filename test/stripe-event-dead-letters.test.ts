@@ -2,11 +2,11 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { Worker } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApplyStripeEventProcessor } from "../jobs/apply-stripe-event.js";
-import { attachDeadLetters } from "../src/dead-letters.js";
+import { createStripeEventProcessor } from "../jobs/stripe-event.js";
+import { attachDeadLetters } from "../src/queues/dead-letters.js";
 import { invoiceObject, type StripeEmulator } from "../src/local/stripe-emulator.js";
-import { QUEUE, queuePrefix } from "../src/queues.js";
-import { createWorkerRedis } from "../src/redis.js";
+import { QUEUE, queuePrefix } from "../src/queues/queues.js";
+import { createWorkerRedis } from "../src/platform/redis.js";
 import { createTestDatabase } from "./helpers/db.js";
 import { ADMIN_TOKEN, startStack, waitFor, type Stack } from "./helpers/stack.js";
 import { startWebhookEmulator, waitForEvents, WEBHOOK_SECRET } from "./helpers/stripe-webhooks.js";
@@ -35,7 +35,7 @@ beforeAll(async () => {
   const { config, db, logger, queues, metrics } = stack.web;
   worker = new Worker(
     QUEUE.stripeEvent,
-    createApplyStripeEventProcessor({ db, logger, queues, config, flushCustomer, metrics }),
+    createStripeEventProcessor({ db, logger, queues, config, flushCustomer, metrics }),
     {
       connection: createWorkerRedis("redis://127.0.0.1:6379"),
       prefix: queuePrefix(config.queuePrefix, QUEUE.stripeEvent),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { subscriptionObject, type StripeEmulator } from "../src/local/stripe-emulator.js";
-import { createCustomer } from "../src/billing/customers.js";
+import { createCustomer } from "../src/billing/customers/customers.js";
 import { useStack } from "./helpers/stack.js";
 import {
   deliver,

@@ -4,7 +4,7 @@ import {
   subscriptionObject,
   type StripeEmulator,
 } from "../src/local/stripe-emulator.js";
-import { createCustomer } from "../src/billing/customers.js";
+import { createCustomer } from "../src/billing/customers/customers.js";
 import { createTestDatabase } from "./helpers/db.js";
 import { startStack, type Stack } from "./helpers/stack.js";
 import { deliver, waitForEvents, WEBHOOK_SECRET } from "./helpers/stripe-webhooks.js";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { invoiceObject, type StripeEmulator } from "../src/local/stripe-emulator.js";
-import { suspendIfOverdue } from "../src/billing/customer-status.js";
+import { suspendIfOverdue } from "../src/billing/webhooks/customer-status.js";
 import { useStack, waitFor } from "./helpers/stack.js";
 import {
   deliver,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { useStack } from "./helpers/stack.js";
-import { recordUsage } from "../src/billing/ledger.js";
-import type { ChatJobData } from "../src/queues.js";
+import { recordUsage } from "../src/billing/ledger/ledger.js";
+import type { ChatJobData } from "../src/queues/queues.js";
 
 const stack = useStack({ env: { DEFAULT_MODEL_PRICE: "1000000,500000,3000000" } });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { validateUsageEvents } from "../src/api/usage-events.js";
-import { MAX_MICROS_PER_EVENT, MAX_TOKENS_PER_EVENT } from "../src/billing/usage-bounds.js";
+import { MAX_MICROS_PER_EVENT, MAX_TOKENS_PER_EVENT } from "../src/billing/ledger/usage-bounds.js";
 import { useStack, waitFor } from "./helpers/stack.js";
 
 const stack = useStack();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { useStack, waitFor } from "./helpers/stack.js";
-import { usageEventRequestId } from "../src/ids.js";
+import { usageEventRequestId } from "../src/platform/ids.js";
 import { validateUsageEvents } from "../src/api/usage-events.js";
 
 // An unknown model is accepted only at this configured default price.

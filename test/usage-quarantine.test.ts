@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { flushUsage } from "../src/billing/usage-flush.js";
-import { retryReport } from "../src/billing/report-retry.js";
-import { billingPeriod } from "../src/billing/periods.js";
-import { DEFAULT_PLANS } from "../src/billing/plans.js";
-import { recordedTokens } from "../src/billing/quota.js";
-import { SumOutOfRangeError } from "../src/billing/usage-bounds.js";
-import { usageSummary } from "../src/billing/usage-summary.js";
-import { QUEUE, reportJobId } from "../src/queues.js";
+import { flushUsage } from "../src/billing/reporting/usage-flush.js";
+import { retryReport } from "../src/billing/reporting/report-retry.js";
+import { billingPeriod } from "../src/billing/ledger/periods.js";
+import { DEFAULT_PLANS } from "../src/billing/pricing/plans.js";
+import { recordedTokens } from "../src/billing/ledger/quota.js";
+import { SumOutOfRangeError } from "../src/billing/ledger/usage-bounds.js";
+import { usageSummary } from "../src/billing/ledger/usage-summary.js";
+import { QUEUE, reportJobId } from "../src/queues/queues.js";
 import { waitFor } from "./helpers/stack.js";
 import { addUsage, linkedCustomer, reportsOf, useReportingStack } from "./helpers/reporting.js";
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
-import { flushUsage } from "../src/billing/usage-flush.js";
-import { QUEUE } from "../src/queues.js";
+import { flushUsage } from "../src/billing/reporting/usage-flush.js";
+import { QUEUE } from "../src/queues/queues.js";
 import { createTestDatabase } from "./helpers/db.js";
 import { startStack, waitFor, type Stack } from "./helpers/stack.js";
 import { addUsage, ledgerTotal, linkedCustomer, reportingEnv } from "./helpers/reporting.js";

@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import Stripe from "stripe";
-import { flushUsage, claimUsage, enqueueReports } from "../src/billing/usage-flush.js";
-import { sweepPendingReports } from "../src/billing/report-sweeper.js";
-import { reportJobId, QUEUE } from "../src/queues.js";
+import { flushUsage, claimUsage, enqueueReports } from "../src/billing/reporting/usage-flush.js";
+import { sweepPendingReports } from "../src/billing/reporting/report-sweeper.js";
+import { reportJobId, QUEUE } from "../src/queues/queues.js";
 import { ADMIN_TOKEN, waitFor } from "./helpers/stack.js";
 import { addUsage, ledgerTotal, linkedCustomer, reportsOf, useReportingStack } from "./helpers/reporting.js";
 

@@ -1,12 +1,12 @@
 import Stripe from "stripe";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
-import { reportBackoffStrategy } from "../jobs/report-usage.js";
-import { classifyMeterEventError } from "../src/billing/stripe-errors.js";
-import { stripeAddress } from "../src/billing/stripe-client.js";
-import { planPriceParams, shiftDecimal } from "../src/billing/stripe-setup.js";
-import { DEFAULT_PLANS } from "../src/billing/plans.js";
-import { reportIdempotencyKey, reportIdentifier } from "../src/billing/usage-reports.js";
+import { reportBackoffStrategy } from "../jobs/stripe-report.js";
+import { classifyMeterEventError } from "../src/billing/reporting/stripe-errors.js";
+import { stripeAddress } from "../src/billing/reporting/stripe-client.js";
+import { planPriceParams, shiftDecimal } from "../src/billing/reporting/stripe-setup.js";
+import { DEFAULT_PLANS } from "../src/billing/pricing/plans.js";
+import { reportIdempotencyKey, reportIdentifier } from "../src/billing/reporting/usage-reports.js";
 
 const base = {
   reportId: 42,

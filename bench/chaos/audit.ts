@@ -1,4 +1,4 @@
-import type { Db } from "../../src/db.js";
+import type { Db } from "../../src/platform/db.js";
 import type { ChatResult } from "./client.js";
 
 export interface Figures {

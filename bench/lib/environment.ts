@@ -4,10 +4,10 @@ import os from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
 import pg from "pg";
-import { createDb, type Db } from "../../src/db.js";
-import { migrateLatest } from "../../src/migrate.js";
-import { seedDefaultPlans } from "../../src/billing/plans.js";
-import { createApiKey, createCustomer } from "../../src/billing/customers.js";
+import { createDb, type Db } from "../../src/platform/db.js";
+import { migrateLatest } from "../../src/platform/migrate.js";
+import { seedDefaultPlans } from "../../src/billing/pricing/plans.js";
+import { createApiKey, createCustomer } from "../../src/billing/customers/customers.js";
 
 const POSTGRES = "postgres://postgres@127.0.0.1:5432";
 const REDIS_URL = "redis://127.0.0.1:6379";

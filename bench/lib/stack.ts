@@ -1,7 +1,7 @@
 import { Queue } from "bullmq";
 import { startStripeEmulator, type StripeEmulator } from "../../src/local/stripe-emulator.js";
 import { loadConfig } from "../../src/config.js";
-import { chatJobOptions, QUEUE, queuePrefix, type ChatJobData } from "../../src/queues.js";
+import { chatJobOptions, QUEUE, queuePrefix, type ChatJobData } from "../../src/queues/queues.js";
 import { createChildren, freePort, waitForHttp, type Child, type Children } from "./children.js";
 import type { BenchEnvironment } from "./environment.js";
 
@@ -30,7 +30,7 @@ export interface Stack {
   stopDefaultWorker(): Promise<void>;
   /** Producer access to the run's chat queue. */
   chatQueue(): Queue<ChatJobData>;
-  /** Adds chats in the chat job shape of src/queues.ts, as the API would, in bulk. */
+  /** Adds chats in the chat job shape of src/queues/queues.ts, as the API would, in bulk. */
   addChats(n: number, opts?: { customerId?: string; tag?: string }): Promise<void>;
   close(): Promise<void>;
 }

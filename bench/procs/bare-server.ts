@@ -2,7 +2,7 @@
 // (POST /bare) or with one BullMQ `queue.add` (POST /enqueue). Prints READY when listening.
 import express from "express";
 import { Queue } from "bullmq";
-import { createProducerRedis } from "../../src/redis.js";
+import { createProducerRedis } from "../../src/platform/redis.js";
 
 const port = Number(process.env.PORT);
 const redis = createProducerRedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");

@@ -3,8 +3,8 @@
 // Postgres each (MODE=insert). Prints one `RESULT {json}` line and exits.
 import { randomUUID } from "node:crypto";
 import { Queue, Worker } from "bullmq";
-import { createDb } from "../../src/db.js";
-import { createProducerRedis, createWorkerRedis } from "../../src/redis.js";
+import { createDb } from "../../src/platform/db.js";
+import { createProducerRedis, createWorkerRedis } from "../../src/platform/redis.js";
 
 const mode = process.env.MODE === "insert" ? "insert" : "noop";
 const jobs = Number(process.env.JOBS ?? 10_000);

@@ -1,7 +1,7 @@
 import type { Section } from "../lib/context.js";
 import { atMost, unavailable, type Row } from "../lib/table.js";
-import { createCustomer } from "../../src/billing/customers.js";
-import { QUEUE } from "../../src/queues.js";
+import { createCustomer } from "../../src/billing/customers/customers.js";
+import { QUEUE } from "../../src/queues/queues.js";
 
 const NOT_BUILT = "n/a (not built yet)";
 const CUSTOMERS = 10;

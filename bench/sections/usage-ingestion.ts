@@ -2,7 +2,7 @@ import type { Section } from "../lib/context.js";
 import { ms } from "../lib/context.js";
 import { runLoad } from "../lib/load.js";
 import { unavailable, type Row } from "../lib/table.js";
-import { createApiKey, createCustomer } from "../../src/billing/customers.js";
+import { createApiKey, createCustomer } from "../../src/billing/customers/customers.js";
 
 const BATCH = 100;
 const NOT_BUILT = "n/a (not built yet)";

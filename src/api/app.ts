@@ -7,7 +7,7 @@ import { jsonDepthLimit } from "./middleware/json-depth.js";
 import { rateLimit } from "./middleware/rate-limit.js";
 import { requestLog } from "./middleware/request-log.js";
 import { adminReportRoutes } from "./routes/admin-reports.js";
-import { chatRoutes } from "./routes/chat.js";
+import { chatRoutes } from "./chat/route.js";
 import { healthRoutes } from "./routes/health.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { usageRoutes } from "./routes/usage.js";
@@ -28,7 +28,7 @@ export function createApp(deps: WebDeps): Express {
   const json = [express.json({ limit: deps.config.bodyLimit }), jsonDepthLimit()];
   app.use("/v1", customerAuth(deps.db), rateLimit(deps), ...json, chatRoutes(deps), usageRoutes(deps));
   app.use(healthRoutes(deps));
-  // With METRICS_PORT set, metrics are served on that port instead (src/metrics-server.ts).
+  // With METRICS_PORT set, metrics are served on that port instead (src/platform/metrics-server.ts).
   if (deps.config.adminToken && !deps.config.metricsPort)
     app.use(metricsRoutes({ metrics: deps.metrics, adminToken: deps.config.adminToken }));
   // Raw body for the signature check: mounted before (and apart from) the /v1 JSON parser.

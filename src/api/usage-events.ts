@@ -1,7 +1,11 @@
-import { listPriceMicros, type Plan } from "../billing/plans.js";
-import { providerCostMicros, resolvePrice, type DefaultPrice } from "../billing/prices.js";
-import { MAX_MICROS_PER_EVENT, MAX_TOKENS_PER_EVENT } from "../billing/usage-bounds.js";
-import { oldestAccepted, periodClosed, STRIPE_METER_MAX_AHEAD_MS } from "../billing/report-deadlines.js";
+import { listPriceMicros, type Plan } from "../billing/pricing/plans.js";
+import { providerCostMicros, resolvePrice, type DefaultPrice } from "../billing/pricing/prices.js";
+import { MAX_MICROS_PER_EVENT, MAX_TOKENS_PER_EVENT } from "../billing/ledger/usage-bounds.js";
+import {
+  oldestAccepted,
+  periodClosed,
+  STRIPE_METER_MAX_AHEAD_MS,
+} from "../billing/reporting/report-deadlines.js";
 
 export const MAX_EVENTS_PER_BATCH = 1_000;
 

@@ -1,5 +1,5 @@
 import { loadConfigOrExit, DEFAULT_DATABASE_URL, type Config } from "../config.js";
-import { createDb, type Db } from "../db.js";
+import { createDb, type Db } from "../platform/db.js";
 
 /** What a CLI command gets: parsed flags, positionals, and lazily opened connections. */
 export interface CliContext {

@@ -1,5 +1,10 @@
-import { createApiKey, createCustomer, updateCustomer, type CustomerStatus } from "../billing/customers.js";
-import { seedDefaultPlans } from "../billing/plans.js";
+import {
+  createApiKey,
+  createCustomer,
+  updateCustomer,
+  type CustomerStatus,
+} from "../billing/customers/customers.js";
+import { seedDefaultPlans } from "../billing/pricing/plans.js";
 import { optionalFlag, requireFlag, UsageError, type CliContext } from "./context.js";
 
 export async function customersCreate(ctx: CliContext): Promise<void> {

@@ -1,7 +1,7 @@
-import { listDeadLetters, redriveDeadLetter, type DeadLetter } from "../dead-letters.js";
+import { listDeadLetters, redriveDeadLetter, type DeadLetter } from "../queues/dead-letters.js";
 import { DEFAULT_REDIS_URL } from "../config.js";
-import { createQueues } from "../queues.js";
-import { createProducerRedis, redisTlsOf } from "../redis.js";
+import { createQueues } from "../queues/queues.js";
+import { createProducerRedis, redisTlsOf } from "../platform/redis.js";
 import { optionalFlag, UsageError, type CliContext } from "./context.js";
 
 const line = (l: DeadLetter) =>

@@ -1,5 +1,5 @@
-import { listPlans, PlanInputError, upsertPlan, type Plan, type PlanKind } from "../billing/plans.js";
-import { formatMicros } from "../billing/money.js";
+import { listPlans, PlanInputError, upsertPlan, type Plan, type PlanKind } from "../billing/pricing/plans.js";
+import { formatMicros } from "../billing/pricing/money.js";
 import { optionalFlag, requireFlag, UsageError, type CliContext } from "./context.js";
 
 const KINDS: readonly PlanKind[] = ["usage", "tiered", "hybrid"];

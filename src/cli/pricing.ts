@@ -1,9 +1,9 @@
-import { formatMicros, parseHundredths } from "../billing/money.js";
-import { calendarMonth, parseMonth } from "../billing/periods.js";
-import { quotePrice } from "../billing/pricing-quote.js";
-import { priceFor } from "../billing/prices.js";
-import { profitability } from "../billing/profitability.js";
-import { seedDemoData } from "../billing/demo-data.js";
+import { formatMicros, parseHundredths } from "../billing/pricing/money.js";
+import { calendarMonth, parseMonth } from "../billing/ledger/periods.js";
+import { quotePrice } from "../billing/pricing/pricing-quote.js";
+import { priceFor } from "../billing/pricing/prices.js";
+import { profitability } from "../billing/pricing/profitability.js";
+import { seedDemoData } from "../billing/customers/demo-data.js";
 import { optionalFlag, requireFlag, UsageError, type CliContext } from "./context.js";
 
 function percentFlag(ctx: CliContext, name: string, fallback: number): number {

@@ -1,12 +1,12 @@
 import { createDeps, type Deps } from "../deps.js";
-import { NotFoundError } from "../billing/customers.js";
-import { seedDefaultPlans } from "../billing/plans.js";
-import { previousUtcDay, reconcileDay } from "../billing/reconcile.js";
-import { retryFailedReports, retryReport } from "../billing/report-retry.js";
-import type { StripeClient } from "../billing/stripe-client.js";
-import { setupStripe } from "../billing/stripe-setup.js";
-import { flushUsage } from "../billing/usage-flush.js";
-import { listReports, REPORT_STATUSES, type ReportStatus } from "../billing/usage-reports.js";
+import { NotFoundError } from "../billing/customers/customers.js";
+import { seedDefaultPlans } from "../billing/pricing/plans.js";
+import { previousUtcDay, reconcileDay } from "../billing/reporting/reconcile.js";
+import { retryFailedReports, retryReport } from "../billing/reporting/report-retry.js";
+import type { StripeClient } from "../billing/reporting/stripe-client.js";
+import { setupStripe } from "../billing/reporting/stripe-setup.js";
+import { flushUsage } from "../billing/reporting/usage-flush.js";
+import { listReports, REPORT_STATUSES, type ReportStatus } from "../billing/reporting/usage-reports.js";
 import { optionalFlag, UsageError, type CliContext } from "./context.js";
 
 // Commands that need Redis or Stripe open the full deps; they print their own results, so the logger stays silent.

@@ -1,6 +1,6 @@
 import { PermanentError, RetryableError } from "../errors.js";
-import type { Logger } from "../logger.js";
-import type { ChatError } from "../queues.js";
+import type { Logger } from "../platform/logger.js";
+import type { ChatError } from "../queues/queues.js";
 
 /**
  * What customers see of a provider's failures. A provider speaks to meterline's account, not the

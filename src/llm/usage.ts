@@ -1,5 +1,5 @@
 import type OpenAI from "openai";
-import type { TokenUsage } from "../billing/prices.js";
+import type { TokenUsage } from "../billing/pricing/prices.js";
 import { audioTokens, imageTokens } from "./media-tokens.js";
 import { createTokenCounter, type TokenCounter } from "./token-counter.js";
 

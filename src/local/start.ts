@@ -3,14 +3,14 @@ import path from "node:path";
 import { loadConfigOrExit, loadConfigWith } from "../config.js";
 import { createDeps, createWebDeps } from "../deps.js";
 import { startWeb } from "../api/listen.js";
-import { migrateLatest } from "../migrate.js";
-import { seedDefaultPlans } from "../billing/plans.js";
-import { createApiKey, createCustomer } from "../billing/customers.js";
-import { startWorkers } from "../../jobs/index.js";
+import { migrateLatest } from "../platform/migrate.js";
+import { seedDefaultPlans } from "../billing/pricing/plans.js";
+import { createApiKey, createCustomer } from "../billing/customers/customers.js";
+import { startWorkers } from "../../jobs/worker.js";
 import { resolvePostgres, resolveRedis, type ResolvedService } from "./services.js";
 import { startOpenAIEmulator } from "./openai-emulator.js";
 import { startStripeEmulator, type StripeEmulator } from "./stripe-emulator.js";
-import { setupStripe } from "../billing/stripe-setup.js";
+import { setupStripe } from "../billing/reporting/stripe-setup.js";
 
 /**
  * `npm start`: the whole stack on one machine for a newcomer — Postgres and Redis (found or

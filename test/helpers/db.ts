@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { createDb, type Db } from "../../src/db.js";
-import { migrateLatest } from "../../src/migrate.js";
-import { seedDefaultPlans } from "../../src/billing/plans.js";
+import { createDb, type Db } from "../../src/platform/db.js";
+import { migrateLatest } from "../../src/platform/migrate.js";
+import { seedDefaultPlans } from "../../src/billing/pricing/plans.js";
 
 const ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres";
 

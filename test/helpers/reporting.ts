@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { createCustomer } from "../../src/billing/customers.js";
-import { recordUsage } from "../../src/billing/ledger.js";
-import type { Db } from "../../src/db.js";
+import { createCustomer } from "../../src/billing/customers/customers.js";
+import { recordUsage } from "../../src/billing/ledger/ledger.js";
+import type { Db } from "../../src/platform/db.js";
 import { startStripeEmulator, type StripeEmulator } from "../../src/local/stripe-emulator.js";
 import { afterAll, beforeAll } from "vitest";
 import { createTestDatabase } from "./db.js";

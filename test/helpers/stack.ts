@@ -5,14 +5,14 @@ import { Redis } from "ioredis";
 import { loadConfig, type Config } from "../../src/config.js";
 import { createDeps, createWebDeps, type Deps, type WebDeps } from "../../src/deps.js";
 import { startWeb } from "../../src/api/listen.js";
-import { createApiKey, createCustomer } from "../../src/billing/customers.js";
-import { startWorkers, type Workers } from "../../jobs/index.js";
+import { createApiKey, createCustomer } from "../../src/billing/customers/customers.js";
+import { startWorkers, type Workers } from "../../jobs/worker.js";
 import {
   startOpenAIEmulator,
   type OpenAIEmulator,
   type OpenAIEmulatorOptions,
 } from "../../src/local/openai-emulator.js";
-import type { Db } from "../../src/db.js";
+import type { Db } from "../../src/platform/db.js";
 import { afterAll, beforeAll } from "vitest";
 import { createTestDatabase } from "./db.js";
 import { waitFor } from "./wait.js";

@@ -3,7 +3,7 @@ import {
   type BuiltEvent,
   type StripeEmulator,
 } from "../../src/local/stripe-emulator.js";
-import type { Db } from "../../src/db.js";
+import type { Db } from "../../src/platform/db.js";
 import { waitFor } from "./wait.js";
 
 export const WEBHOOK_SECRET = "whsec_meterline_emulator";

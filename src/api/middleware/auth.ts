@@ -1,8 +1,8 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Request, RequestHandler } from "express";
-import { authenticateKey, type AuthenticatedCustomer } from "../../billing/customers.js";
-import { createKeyCache } from "../../billing/key-cache.js";
-import type { Db } from "../../db.js";
+import { authenticateKey, type AuthenticatedCustomer } from "../../billing/customers/customers.js";
+import { createKeyCache } from "../../billing/customers/key-cache.js";
+import type { Db } from "../../platform/db.js";
 import { HttpError, unauthorized } from "../../errors.js";
 
 declare module "express-serve-static-core" {

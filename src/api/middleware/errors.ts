@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { HttpError } from "../../errors.js";
-import type { Logger } from "../../logger.js";
+import type { Logger } from "../../platform/logger.js";
 
 /** Unknown routes answer in the same OpenAI-style shape as every other error. */
 export const notFoundHandler: RequestHandler = (req, res) => {

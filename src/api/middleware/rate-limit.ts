@@ -1,9 +1,9 @@
 import type { RequestHandler } from "express";
 import type { Config } from "../../config.js";
 import { HttpError } from "../../errors.js";
-import type { Logger } from "../../logger.js";
-import type { Metrics } from "../../metrics.js";
-import type { Redis } from "../../redis.js";
+import type { Logger } from "../../platform/logger.js";
+import type { Metrics } from "../../platform/metrics.js";
+import type { Redis } from "../../platform/redis.js";
 
 type Deps = {
   config: Pick<Config, "queuePrefix" | "rateLimit">;

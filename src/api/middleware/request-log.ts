@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { RequestHandler } from "express";
-import type { Logger } from "../../logger.js";
-import type { Metrics } from "../../metrics.js";
+import type { Logger } from "../../platform/logger.js";
+import type { Metrics } from "../../platform/metrics.js";
 
 const UPSTREAM_ID = /^[\x21-\x7e]{1,200}$/;
 

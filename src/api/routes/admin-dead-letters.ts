@@ -1,7 +1,7 @@
 import { Router } from "express";
 import { z } from "zod";
 import type { Deps } from "../../deps.js";
-import { listDeadLetters, redriveDeadLetter } from "../../dead-letters.js";
+import { listDeadLetters, redriveDeadLetter } from "../../queues/dead-letters.js";
 import { badRequest, notFound } from "../../errors.js";
 
 type AdminDeps = Pick<Deps, "db" | "queues" | "logger">;

@@ -1,9 +1,9 @@
 import { Router, type Request } from "express";
 import type { Deps } from "../../deps.js";
 import { badRequest, HttpError, notFound } from "../../errors.js";
-import { retryFailedReports, retryReport } from "../../billing/report-retry.js";
-import { flushUsage } from "../../billing/usage-flush.js";
-import { listReports, REPORT_STATUSES, type ReportStatus } from "../../billing/usage-reports.js";
+import { retryFailedReports, retryReport } from "../../billing/reporting/report-retry.js";
+import { flushUsage } from "../../billing/reporting/usage-flush.js";
+import { listReports, REPORT_STATUSES, type ReportStatus } from "../../billing/reporting/usage-reports.js";
 
 const reportId = (req: Request): number => {
   const raw = String(req.params.id ?? "");

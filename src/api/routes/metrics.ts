@@ -1,5 +1,5 @@
 import { Router } from "express";
-import type { Metrics } from "../../metrics.js";
+import type { Metrics } from "../../platform/metrics.js";
 import { adminAuth } from "../middleware/auth.js";
 
 /** GET /metrics (Prometheus text) behind ADMIN_TOKEN; not served without a token. */

@@ -2,7 +2,7 @@ import express, { Router } from "express";
 import Stripe from "stripe";
 import type { Deps } from "../../deps.js";
 import { badRequest, unavailable } from "../../errors.js";
-import { storeStripeEvent } from "../../billing/stripe-events.js";
+import { storeStripeEvent } from "../../billing/webhooks/stripe-events.js";
 
 type WebhookDeps = Pick<Deps, "config" | "db" | "queues" | "logger" | "metrics">;
 

@@ -1,11 +1,11 @@
 import { Router } from "express";
 import type { WebDeps } from "../../deps.js";
-import { periodEndsAt } from "../../billing/period-history.js";
-import { billingPeriod } from "../../billing/periods.js";
-import { usageSummary, type TokenTotals, type UsageSummary } from "../../billing/usage-summary.js";
+import { periodEndsAt } from "../../billing/ledger/period-history.js";
+import { billingPeriod } from "../../billing/ledger/periods.js";
+import { usageSummary, type TokenTotals, type UsageSummary } from "../../billing/ledger/usage-summary.js";
 import { badRequest, unavailable } from "../../errors.js";
-import { usageBatchJobId, usageEventRequestId } from "../../ids.js";
-import type { UsageJobData } from "../../queues.js";
+import { usageBatchJobId, usageEventRequestId } from "../../platform/ids.js";
+import type { UsageJobData } from "../../queues/queues.js";
 import { MAX_EVENTS_PER_BATCH, refuseInvoicedPeriods, validateUsageEvents } from "../usage-events.js";
 
 type Deps = Pick<WebDeps, "config" | "db" | "queues">;

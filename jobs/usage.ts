@@ -1,0 +1,66 @@
+import { UnrecoverableError, type Job } from "bullmq";
+import type { Config } from "../src/config.js";
+import type { Db } from "../src/platform/db.js";
+import type { Logger } from "../src/platform/logger.js";
+import { countTokens, type Metrics } from "../src/platform/metrics.js";
+import { recordUsageRows, type UsageRow } from "../src/billing/ledger/ledger.js";
+import { billingPeriod } from "../src/billing/ledger/periods.js";
+import { listPriceMicros, type Plan } from "../src/billing/pricing/plans.js";
+import { providerCostMicros, resolvePrice } from "../src/billing/pricing/prices.js";
+import type { Quota } from "../src/billing/ledger/quota.js";
+import { usageJobSchema, type UsageJobData } from "../src/queues/queues.js";
+
+type Deps = {
+  db: Db;
+  logger: Logger;
+  plans: { get(id: string): Promise<Plan> };
+  quota: Pick<Quota, "add">;
+  config: Pick<Config, "defaultModelPrice">;
+  metrics: Pick<Metrics, "tokens" | "modelLabel">;
+};
+
+/** Writes one accepted batch of ingested usage events as usage rows, each at most once. */
+export function createUsageProcessor(deps: Deps) {
+  return async (job: Job<UsageJobData>): Promise<{ inserted: number }> => {
+    const data = usageJobSchema.parse(job.data);
+    const plan = await deps.plans.get(data.planId);
+    const rows = data.events.map((event): UsageRow => {
+      const createdAt = new Date(event.timestamp);
+      const price = resolvePrice(event.model, deps.config.defaultModelPrice, createdAt);
+      // Validated at the API; only a price removed since then gets here. Redrive once it is back.
+      if (!price) throw new UnrecoverableError(`no price for model ${event.model}`);
+      const billableTokens = event.promptTokens + event.completionTokens;
+      return {
+        requestId: event.requestId,
+        customerId: data.customerId,
+        model: event.model,
+        promptTokens: event.promptTokens,
+        cachedTokens: event.cachedTokens,
+        completionTokens: event.completionTokens,
+        reasoningTokens: event.reasoningTokens,
+        billableTokens,
+        providerCostMicros: providerCostMicros(event, price),
+        priceMicros: listPriceMicros(plan, billableTokens),
+        source: "ingested",
+        planId: plan.id,
+        priceModel: price.model,
+        createdAt,
+      };
+    });
+    const inserted = await recordUsageRows(deps.db, rows);
+    const insertedIds = new Set(inserted.map((r) => r.requestId));
+    for (const row of rows) if (insertedIds.has(row.requestId)) countTokens(deps.metrics, row);
+
+    // Only rows this attempt inserted count toward the quota counter, so a retry adds nothing twice.
+    const period = await billingPeriod(deps.db, data.customerId);
+    const tokens = inserted
+      .filter((r) => r.createdAt >= period.start && r.createdAt < period.end)
+      .reduce((sum, r) => sum + r.billableTokens, 0);
+    await deps.quota.add(data.customerId, period, tokens);
+    deps.logger.info(
+      { jobId: job.id, customerId: data.customerId, events: rows.length, inserted: inserted.length },
+      "usage events ingested",
+    );
+    return { inserted: inserted.length };
+  };
+}

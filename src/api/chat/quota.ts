@@ -1,0 +1,54 @@
+import type { WebDeps } from "../../deps.js";
+import type { AuthenticatedCustomer } from "../../billing/customers/customers.js";
+import { billingPeriod } from "../../billing/ledger/periods.js";
+import type { QuotaHold } from "../../billing/ledger/quota.js";
+import { HttpError, unavailable } from "../../errors.js";
+import { estimatePromptTokens } from "../../llm/usage.js";
+import type { ChatRequestBody } from "./request.js";
+
+type Deps = Pick<WebDeps, "config" | "db" | "quota">;
+
+/**
+ * Reserves a chat's estimated tokens against its customer's hard limit before it is enqueued, or
+ * answers 402. The reservation is the prompt estimate plus the completion's cap (`max_completion_tokens`,
+ * `max_tokens`, or QUOTA_COMPLETION_ESTIMATE_TOKENS); the worker holds the provider to that cap. Plans without a hard limit pay nothing for this. A repeated Idempotency-Key whose job
+ * already exists reserves nothing: that job holds (or has settled) the reservation.
+ */
+export async function holdChatQuota(
+  deps: Deps,
+  customer: AuthenticatedCustomer,
+  requestId: string,
+  body: ChatRequestBody,
+  /** A job under this request id already holds (or has settled) the reservation. */
+  jobHoldsQuota: boolean,
+): Promise<QuotaHold | undefined> {
+  const limitTokens = customer.plan.hardLimitTokens;
+  if (limitTokens === null) return undefined;
+  const completion =
+    body.max_completion_tokens ?? body.max_tokens ?? deps.config.quotaCompletionEstimateTokens;
+  const tokens = (await estimatePromptTokens(body)) + completion;
+  const period = await billingPeriod(deps.db, customer.customerId);
+  try {
+    if (jobHoldsQuota) return undefined;
+    const result = await deps.quota.reserve({
+      customerId: customer.customerId,
+      requestId,
+      period,
+      limitTokens,
+      tokens,
+    });
+    if (result.ok) return { periodStart: period.start.toISOString(), tokens, completionTokens: completion };
+    const remaining = Math.max(0, limitTokens - result.usedTokens);
+    throw new HttpError(
+      402,
+      `This request needs an estimated ${tokens} tokens but only ${remaining} of the ${limitTokens}-token ` +
+        `hard limit of plan '${customer.plan.id}' remain in this period (until ${period.end.toISOString()}). ` +
+        "Upgrade the plan or wait for the next period.",
+      "insufficient_quota",
+      "quota_exceeded",
+    );
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw unavailable("The quota service is unavailable; retry shortly.", err);
+  }
+}

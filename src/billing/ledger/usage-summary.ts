@@ -1,0 +1,93 @@
+import { addExact, exactSum } from "./usage-bounds.js";
+import type { Db } from "../../platform/db.js";
+import { periodCharge, type PeriodCharge } from "../pricing/period-charge.js";
+import type { Period } from "./periods.js";
+import type { Plan } from "../pricing/plans.js";
+
+export interface TokenTotals {
+  requests: number;
+  promptTokens: number;
+  cachedTokens: number;
+  completionTokens: number;
+  reasoningTokens: number;
+  billableTokens: number;
+}
+
+export interface UsageSummary {
+  period: Period;
+  plan: Plan;
+  totals: TokenTotals;
+  byModel: Array<TokenTotals & { model: string }>;
+  charge: PeriodCharge;
+  providerCostMicros: number;
+}
+
+/** A customer's usage in a period and what its plan charges for it, from the ledger. */
+export async function usageSummary(
+  db: Db,
+  customerId: string,
+  plan: Plan,
+  period: Period,
+): Promise<UsageSummary> {
+  const rows: Array<Record<string, unknown>> = await db("usage_events")
+    .where({ customer_id: customerId })
+    .where("created_at", ">=", period.start)
+    .where("created_at", "<", period.end)
+    .groupBy("model")
+    .orderBy("model")
+    .select("model")
+    .count({ requests: "*" })
+    .sum({
+      prompt: "prompt_tokens",
+      cached: "cached_tokens",
+      completion: "completion_tokens",
+      reasoning: "reasoning_tokens",
+      billable: "billable_tokens",
+      cost: "provider_cost_micros",
+    });
+  const exact = (r: Record<string, unknown>, column: string) =>
+    exactSum(r[column] as string, `${customerId}'s ${column} tokens of ${String(r.model)}`);
+  const byModel = rows.map((r) => ({
+    model: String(r.model),
+    requests: Number(r.requests),
+    promptTokens: exact(r, "prompt"),
+    cachedTokens: exact(r, "cached"),
+    completionTokens: exact(r, "completion"),
+    reasoningTokens: exact(r, "reasoning"),
+    billableTokens: exact(r, "billable"),
+  }));
+  const totals = byModel.reduce<TokenTotals>(
+    (sum, m) => ({
+      requests: sum.requests + m.requests,
+      promptTokens: addExact(sum.promptTokens, m.promptTokens, `${customerId}'s prompt tokens`),
+      cachedTokens: addExact(sum.cachedTokens, m.cachedTokens, `${customerId}'s cached tokens`),
+      completionTokens: addExact(
+        sum.completionTokens,
+        m.completionTokens,
+        `${customerId}'s completion tokens`,
+      ),
+      reasoningTokens: addExact(sum.reasoningTokens, m.reasoningTokens, `${customerId}'s reasoning tokens`),
+      billableTokens: addExact(sum.billableTokens, m.billableTokens, `${customerId}'s billable tokens`),
+    }),
+    {
+      requests: 0,
+      promptTokens: 0,
+      cachedTokens: 0,
+      completionTokens: 0,
+      reasoningTokens: 0,
+      billableTokens: 0,
+    },
+  );
+  const providerCostMicros = rows.reduce<number>(
+    (sum, r) => addExact(sum, exact(r, "cost"), `${customerId}'s provider cost in micros`),
+    0,
+  );
+  return {
+    period,
+    plan,
+    totals,
+    byModel,
+    charge: periodCharge(plan, totals.billableTokens),
+    providerCostMicros,
+  };
+}

@@ -1,0 +1,196 @@
+import { Queue, QueueEvents, type JobsOptions, type ConnectionOptions } from "bullmq";
+import { z } from "zod";
+import type { Config } from "../config.js";
+import type { Redis } from "../platform/redis.js";
+
+/** Every queue, defined once: producers and processors both import from here. */
+export const QUEUE = {
+  chat: "chat",
+  usageFlush: "usage-flush",
+  stripeReport: "stripe-report",
+  reconcile: "reconcile",
+  usage: "usage",
+  stripeEvent: "stripe-event",
+  maintenance: "maintenance",
+} as const;
+export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
+
+/** A `{hashtag}` prefix per queue keeps every key of one queue in one Redis Cluster slot. */
+export function queuePrefix(base: string, name: QueueName): string {
+  return `{${base}-${name}}`;
+}
+
+export const chatErrorSchema = z.object({
+  status: z.number().int(),
+  message: z.string(),
+  type: z.string(),
+  code: z.string().nullable(),
+});
+export type ChatError = z.infer<typeof chatErrorSchema>;
+
+export const chatJobSchema = z.object({
+  requestId: z.string(),
+  customerId: z.string(),
+  planId: z.string(),
+  // The OpenAI request as the client sent it (validated at the API), minus streaming flags.
+  request: z.looseObject({ model: z.string(), messages: z.array(z.looseObject({ role: z.string() })) }),
+  // Hash of the request body, kept only for Idempotency-Key requests (same key, other body → 422).
+  bodyHash: z.string().optional(),
+  // Relay the answer as chunks through the request's Redis stream (src/chat/stream/protocol.ts).
+  stream: z.boolean().optional(),
+  receivedAt: z.string(),
+  // Keyed and async chats: their outcome is kept in Postgres (chat_requests) this many seconds.
+  keepS: z.number().int().positive().optional(),
+  // Kept on the job when the LLM answered but the ledger write failed, so the retry does not pay
+  // the LLM twice.
+  completion: z.looseObject({ id: z.string(), model: z.string() }).optional(),
+  // Set when the job failed for good, so the API can answer with the provider's status.
+  error: chatErrorSchema.optional(),
+  // The tokens reserved against a hard limit and the period they count in; settled by the job.
+  // `completionTokens` of them are the completion's share: the provider's completion is capped there.
+  quota: z
+    .object({
+      periodStart: z.string(),
+      tokens: z.number().int().nonnegative(),
+      completionTokens: z.number().int().positive().optional(),
+    })
+    .optional(),
+});
+export type ChatJobData = z.infer<typeof chatJobSchema>;
+
+export function chatJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.chat.attempts,
+    backoff: { type: "exponential", delay: config.chat.backoffMs, jitter: 0.5 },
+    // Finished chats stay a while for waiting requests and Bull Board; what a repeated key or a
+    // poll is promised lives in Postgres (chat_requests), so the count only bounds Redis memory.
+    removeOnComplete: { age: config.jobRetentionS, count: 10_000 },
+    removeOnFail: { age: 7 * 86_400, count: 10_000 },
+  };
+}
+
+/** What a streaming chat job returns when its client left before it started: nothing ran. */
+export type AbandonedChat = { abandoned: true };
+
+export const stripeReportJobSchema = z.object({ reportId: z.number().int().positive() });
+export type StripeReportJobData = z.infer<typeof stripeReportJobSchema>;
+
+/** A report's job id: BullMQ ids may be neither all digits nor contain ":". */
+export const reportJobId = (reportId: number): string => `report-${reportId}`;
+
+export const reconcileJobSchema = z.object({ day: z.iso.date().optional() });
+export type ReconcileJobData = z.infer<typeof reconcileJobSchema>;
+
+export function stripeReportJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.reporting.attempts,
+    // "stripe-report" is the capped, jittered exponential strategy the report worker registers.
+    backoff: { type: "stripe-report" },
+    removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
+    // Failed reports stay retryable in Bull Board; dead_letters keeps them after this.
+    removeOnFail: { age: 30 * 86_400 },
+  };
+}
+
+/** One accepted batch of ingested usage events; each event becomes one usage row. */
+export const usageJobSchema = z.object({
+  customerId: z.string(),
+  planId: z.string(),
+  events: z.array(
+    z.object({
+      requestId: z.string(),
+      model: z.string(),
+      promptTokens: z.number().int().nonnegative(),
+      cachedTokens: z.number().int().nonnegative(),
+      completionTokens: z.number().int().nonnegative(),
+      reasoningTokens: z.number().int().nonnegative(),
+      timestamp: z.string(),
+    }),
+  ),
+});
+export type UsageJobData = z.infer<typeof usageJobSchema>;
+
+export function usageJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.usage.attempts,
+    backoff: { type: "exponential", delay: 1_000, jitter: 0.5 },
+    removeOnComplete: { age: config.jobRetentionS, count: 10_000 },
+    removeOnFail: { age: 7 * 86_400 },
+  };
+}
+
+/**
+ * `stripe-event` jobs: "apply" (jobId = Stripe event id) applies one stored event; "suspend"
+ * (jobId per customer and past-due episode, delayed by the grace period) re-checks a past-due customer.
+ */
+export const stripeEventJobSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("apply"), eventId: z.string() }),
+  z.object({ kind: z.literal("suspend"), customerId: z.string(), since: z.string() }),
+]);
+export type StripeEventJobData = z.infer<typeof stripeEventJobSchema>;
+
+export function stripeEventJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.stripeEvents.attempts,
+    backoff: { type: "exponential", delay: config.stripeEvents.backoffMs, jitter: 0.5 },
+    removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
+    removeOnFail: { age: 7 * 86_400 },
+  };
+}
+
+export interface Queues {
+  chat: Queue<ChatJobData>;
+  usageFlush: Queue;
+  stripeReport: Queue<StripeReportJobData>;
+  reconcile: Queue<ReconcileJobData>;
+  usage: Queue<UsageJobData>;
+  stripeEvent: Queue<StripeEventJobData>;
+  maintenance: Queue;
+  all: Queue[];
+  byName(name: string): Queue | undefined;
+  close(): Promise<void>;
+}
+
+/** Producer-side queues on one shared fail-fast connection. */
+export function createQueues(connection: Redis, config: Config): Queues {
+  const chat = new Queue<ChatJobData>(QUEUE.chat, {
+    connection,
+    prefix: queuePrefix(config.queuePrefix, QUEUE.chat),
+    defaultJobOptions: chatJobOptions(config),
+  });
+  const queue = <T>(name: QueueName, defaultJobOptions: JobsOptions) =>
+    new Queue<T>(name, { connection, prefix: queuePrefix(config.queuePrefix, name), defaultJobOptions });
+  const scheduled: JobsOptions = { removeOnComplete: { count: 100 }, removeOnFail: { count: 1_000 } };
+  const usageFlush = queue(QUEUE.usageFlush, scheduled);
+  const stripeReport = queue<StripeReportJobData>(QUEUE.stripeReport, stripeReportJobOptions(config));
+  const reconcile = queue<ReconcileJobData>(QUEUE.reconcile, scheduled);
+  const usage = queue<UsageJobData>(QUEUE.usage, usageJobOptions(config));
+  const stripeEvent = queue<StripeEventJobData>(QUEUE.stripeEvent, stripeEventJobOptions(config));
+  const maintenance = queue(QUEUE.maintenance, scheduled);
+  const all = [chat, usage, usageFlush, stripeReport, reconcile, stripeEvent, maintenance] as Queue[];
+  // A queue without an error listener makes BullMQ console.error every reconnect during a Redis
+  // outage (its job scheduler forwards errors to the queue). Outages surface as 503s and /readyz.
+  for (const queue of all) queue.on("error", () => {});
+  return {
+    chat,
+    usage,
+    usageFlush,
+    stripeReport,
+    reconcile,
+    stripeEvent,
+    maintenance,
+    all,
+    byName: (name) => all.find((q) => q.name === name),
+    close: async () => {
+      await Promise.all(all.map((q) => q.close()));
+    },
+  };
+}
+
+export function createQueueEvents(
+  name: QueueName,
+  connection: ConnectionOptions,
+  config: Config,
+): QueueEvents {
+  return new QueueEvents(name, { connection, prefix: queuePrefix(config.queuePrefix, name) });
+}
