@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Db } from "../../platform/db.js";
 import { generateApiKey, hashApiKey } from "./api-keys.js";
-import { planFromRow, type Plan, type PlanRow } from "../pricing/plans.js";
+import { planColumns, planFromRow, type Plan, type PlanRow } from "../pricing/plans.js";
 
 export type CustomerStatus = "active" | "past_due" | "suspended" | "canceled";
 
@@ -92,18 +92,7 @@ export async function authenticateKey(db: Db, key: string): Promise<Authenticate
     .join("plans as p", "p.id", "c.plan_id")
     .where("k.key_hash", hashApiKey(key))
     .whereNull("k.revoked_at")
-    .first(
-      "k.id as key_id",
-      "c.id as customer_id",
-      "c.status",
-      "p.id",
-      "p.name",
-      "p.kind",
-      "p.base_fee_micros",
-      "p.included_tokens",
-      "p.overage_per_1k_micros",
-      "p.hard_limit_tokens",
-    );
+    .first("k.id as key_id", "c.id as customer_id", "c.status", ...planColumns("p"));
   if (!row) return undefined;
   touchKey(db, row.key_id);
   return {

@@ -2,7 +2,7 @@ import type { Db } from "../../platform/db.js";
 import { createCustomer } from "./customers.js";
 import { recordUsageRows, type UsageRow } from "../ledger/ledger.js";
 import { calendarMonth } from "../ledger/periods.js";
-import { listPriceMicros, planFromRow, seedDefaultPlans } from "../pricing/plans.js";
+import { findPlan, listPriceMicros, seedDefaultPlans } from "../pricing/plans.js";
 import { priceFor, providerCostMicros } from "../pricing/prices.js";
 
 type Profile = {
@@ -92,7 +92,7 @@ export async function seedDemoData(
     const existing = await db("customers").where({ email }).first("id");
     const customerId =
       existing?.id ?? (await createCustomer(db, { name: p.name, email, planId: p.planId })).id;
-    const plan = planFromRow(await db("plans").where({ id: p.planId }).first());
+    const plan = (await findPlan(db, p.planId))!;
     const price = priceFor(p.model)!;
     const tokens = {
       promptTokens: p.prompt,

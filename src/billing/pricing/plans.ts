@@ -62,34 +62,47 @@ export type PlanRow = {
   hard_limit_tokens: number | null;
 };
 
+/** Each Plan field and its `plans` column: the only place the two names are paired. */
+const COLUMN_OF = {
+  id: "id",
+  name: "name",
+  kind: "kind",
+  baseFeeMicros: "base_fee_micros",
+  includedTokens: "included_tokens",
+  overagePer1kMicros: "overage_per_1k_micros",
+  hardLimitTokens: "hard_limit_tokens",
+} as const satisfies { [K in keyof Plan]: keyof PlanRow };
+const FIELDS = Object.keys(COLUMN_OF) as Array<keyof Plan>;
+
+/** The `plans` columns, qualified by a table alias, for queries that join plans. */
+export function planColumns(alias: string): string[] {
+  return FIELDS.map((field) => `${alias}.${COLUMN_OF[field]}`);
+}
+
 export function planFromRow(row: PlanRow): Plan {
-  return {
-    id: row.id,
-    name: row.name,
-    kind: row.kind,
-    baseFeeMicros: row.base_fee_micros,
-    includedTokens: row.included_tokens,
-    overagePer1kMicros: row.overage_per_1k_micros,
-    hardLimitTokens: row.hard_limit_tokens,
-  };
+  return Object.fromEntries(FIELDS.map((field) => [field, row[COLUMN_OF[field]]])) as unknown as Plan;
+}
+
+/** The columns of the fields given; undefined fields are left out, so an update changes only those. */
+function planToRow(plan: Partial<Plan>): Partial<PlanRow> {
+  return Object.fromEntries(
+    FIELDS.filter((field) => plan[field] !== undefined).map((field) => [COLUMN_OF[field], plan[field]]),
+  );
 }
 
 /** Inserts the default plans that do not exist yet; never overwrites an operator's edits. */
 export async function seedDefaultPlans(db: Db): Promise<void> {
-  await db("plans")
-    .insert(
-      DEFAULT_PLANS.map((p) => ({
-        id: p.id,
-        name: p.name,
-        kind: p.kind,
-        base_fee_micros: p.baseFeeMicros,
-        included_tokens: p.includedTokens,
-        overage_per_1k_micros: p.overagePer1kMicros,
-        hard_limit_tokens: p.hardLimitTokens,
-      })),
-    )
-    .onConflict("id")
-    .ignore();
+  await db("plans").insert(DEFAULT_PLANS.map(planToRow)).onConflict("id").ignore();
+}
+
+export async function findPlan(db: Db, id: string): Promise<Plan | undefined> {
+  const row: PlanRow | undefined = await db("plans").where({ id }).first();
+  return row && planFromRow(row);
+}
+
+export async function listPlans(db: Db): Promise<Plan[]> {
+  const rows: PlanRow[] = await db("plans").orderBy("id");
+  return rows.map(planFromRow);
 }
 
 /** List price of one request's tokens at the plan's per-1K rate, rounded half up. */
@@ -104,18 +117,12 @@ export function createPlanCache(db: Db, ttlMs = 10_000) {
     async get(id: string): Promise<Plan> {
       const hit = cache.get(id);
       if (hit && hit.expires > Date.now()) return hit.plan;
-      const row = await db("plans").where({ id }).first();
-      if (!row) throw new Error(`no plan "${id}"`);
-      const plan = planFromRow(row);
+      const plan = await findPlan(db, id);
+      if (!plan) throw new Error(`no plan "${id}"`);
       cache.set(id, { plan, expires: Date.now() + ttlMs });
       return plan;
     },
   };
-}
-
-export async function listPlans(db: Db): Promise<Plan[]> {
-  const rows: PlanRow[] = await db("plans").orderBy("id");
-  return rows.map(planFromRow);
 }
 
 /**
@@ -123,27 +130,20 @@ export async function listPlans(db: Db): Promise<Plan[]> {
  * Changes apply to usage priced from then on; rows already written keep the plan id that priced them.
  */
 export async function upsertPlan(db: Db, input: Partial<Plan> & { id: string }): Promise<Plan> {
-  const columns = {
-    name: input.name,
-    kind: input.kind,
-    base_fee_micros: input.baseFeeMicros,
-    included_tokens: input.includedTokens,
-    overage_per_1k_micros: input.overagePer1kMicros,
-    hard_limit_tokens: input.hardLimitTokens,
-  };
-  const given = Object.fromEntries(Object.entries(columns).filter(([, v]) => v !== undefined));
+  const { id } = input;
+  const given = planToRow({ ...input, id: undefined });
   return db.transaction(async (trx) => {
-    const existing = await trx("plans").where({ id: input.id }).forUpdate().first("id");
+    const existing = await trx("plans").where({ id }).forUpdate().first("id");
     if (existing) {
       const [row] = await trx("plans")
-        .where({ id: input.id })
+        .where({ id })
         .update({ ...given, updated_at: trx.fn.now() })
         .returning("*");
       return planFromRow(row);
     }
     if (!input.name || !input.kind) throw new PlanInputError("a new plan needs --name and --kind");
     const [row] = await trx("plans")
-      .insert({ id: input.id, ...given })
+      .insert({ id, ...given })
       .returning("*");
     return planFromRow(row);
   });

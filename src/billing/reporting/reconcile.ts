@@ -3,6 +3,7 @@ import type { Db } from "../../platform/db.js";
 import type { Logger } from "../../platform/logger.js";
 import type { StripeClient } from "./stripe-client.js";
 import { exactSum } from "../ledger/usage-bounds.js";
+import { meterTotal, requireMeter } from "./meters.js";
 
 export interface Reconciliation {
   day: string;
@@ -27,16 +28,6 @@ export function previousUtcDay(now = new Date()): string {
   return new Date(now.getTime() - 86_400_000).toISOString().slice(0, 10);
 }
 
-/** The active meter for an event name, or an error that says to run stripe:setup. */
-export async function findMeter(stripe: Pick<StripeClient, "billing">, eventName: string) {
-  for await (const meter of stripe.billing.meters.list({ status: "active", limit: 100 })) {
-    if (meter.event_name === eventName) return meter;
-  }
-  throw new Error(
-    `Stripe has no active meter for event name "${eventName}": run \`npm run cli -- stripe:setup\``,
-  );
-}
-
 /**
  * Compares, for one UTC day, what meterline marked sent per customer (by the meter event timestamp
  * it sent) with Stripe's meter event summaries for the same window; records and returns the drift.
@@ -49,7 +40,7 @@ export async function reconcileDay(deps: Deps, day: string): Promise<Reconciliat
   }
   const end = new Date(start.getTime() + 86_400_000);
   const eventName = deps.config.stripe.meterEventName;
-  const meter = await findMeter(deps.stripe, eventName);
+  const meter = await requireMeter(deps.stripe, eventName);
   const sent = (await deps
     .db("usage_reports")
     .where({ status: "sent", event_name: eventName })
@@ -66,15 +57,11 @@ export async function reconcileDay(deps: Deps, day: string): Promise<Reconciliat
 
   const results: Reconciliation[] = [];
   for (const row of sent) {
-    let stripeValue = 0;
-    for await (const summary of deps.stripe.billing.meters.listEventSummaries(meter.id, {
+    const stripeValue = await meterTotal(deps.stripe, meter.id, {
       customer: row.stripe_customer_id,
-      start_time: Math.floor(start.getTime() / 1000),
-      end_time: Math.floor(end.getTime() / 1000),
-      limit: 100,
-    })) {
-      stripeValue += summary.aggregated_value;
-    }
+      start: Math.floor(start.getTime() / 1000),
+      end: Math.floor(end.getTime() / 1000),
+    });
     const sentValue = exactSum(row.sent_value, `the value sent for ${row.customer_id} on ${day}`);
     results.push({
       day,

@@ -1,6 +1,6 @@
 import type { Config } from "../../config.js";
 import type { Db } from "../../platform/db.js";
-import { findMeter } from "./reconcile.js";
+import { meterTotal, requireMeter } from "./meters.js";
 import type { StripeClient } from "./stripe-client.js";
 import type { UsageReport } from "./usage-reports.js";
 import { exactSum } from "../ledger/usage-bounds.js";
@@ -41,16 +41,8 @@ export async function checkBeforeSend(
   // Summaries take minute-aligned bounds; one minute keeps the reports it covers to a handful.
   const start = Math.floor(report.eventAt.getTime() / 60_000) * 60;
   const end = start + 60;
-  const meter = await findMeter(deps.stripe, report.eventName);
-  let stripeValue = 0;
-  for await (const summary of deps.stripe.billing.meters.listEventSummaries(meter.id, {
-    customer: stripeCustomerId,
-    start_time: start,
-    end_time: end,
-    limit: 100,
-  })) {
-    stripeValue += summary.aggregated_value;
-  }
+  const meter = await requireMeter(deps.stripe, report.eventName);
+  const stripeValue = await meterTotal(deps.stripe, meter.id, { customer: stripeCustomerId, start, end });
   const [ours] = (await db("usage_reports as r")
     .join("customers as c", "c.id", "r.customer_id")
     .where({ "r.event_name": report.eventName })

@@ -2,7 +2,8 @@ import Stripe from "stripe";
 import type { Config } from "../../config.js";
 import type { Db } from "../../platform/db.js";
 import { canonicalJson, sha256 } from "../../platform/ids.js";
-import { planFromRow, type Plan, type PlanRow } from "../pricing/plans.js";
+import { listPlans, type Plan } from "../pricing/plans.js";
+import { findMeter } from "./meters.js";
 import type { StripeClient } from "./stripe-client.js";
 
 export interface StripeSetup {
@@ -65,10 +66,7 @@ export function planPriceParams(plan: Plan, meterId: string): Record<string, Str
 export async function setupStripe(deps: Deps): Promise<StripeSetup> {
   const { stripe } = deps;
   const eventName = deps.config.stripe.meterEventName;
-  let meter: Stripe.Billing.Meter | undefined;
-  for await (const m of stripe.billing.meters.list({ status: "active", limit: 100 })) {
-    if (m.event_name === eventName) meter = m;
-  }
+  let meter = await findMeter(stripe, eventName);
   const meterCreated = meter === undefined;
   meter ??= await stripe.billing.meters.create({
     display_name: "meterline tokens",
@@ -78,9 +76,8 @@ export async function setupStripe(deps: Deps): Promise<StripeSetup> {
     value_settings: { event_payload_key: "value" },
   });
 
-  const rows: PlanRow[] = await deps.db("plans").orderBy("id");
   const plans: StripeSetup["plans"] = [];
-  for (const plan of rows.map(planFromRow)) {
+  for (const plan of await listPlans(deps.db)) {
     const productId = await ensureProduct(stripe, plan);
     const prices: StripeSetup["plans"][number]["prices"] = {};
     for (const [role, params] of Object.entries(planPriceParams(plan, meter.id))) {
