@@ -77,7 +77,7 @@ export function createMetrics(queues: () => readonly Queue[]) {
     }),
     webhookEvents: new Counter({
       name: "meterline_webhook_events_total",
-      help: "Stripe webhook events by type and outcome: received/duplicate at intake, then the worker's status (applied, ignored, …), retry or dead",
+      help: "Stripe webhook events by type and outcome: received/duplicate at intake, then the worker's status (processed, ignored), retry or dead",
       labelNames: ["type", "outcome"] as const,
       registers,
     }),

@@ -23,4 +23,3 @@ export function createMeterLock(redis: Redis, prefix: string) {
     },
   };
 }
-export type MeterLock = ReturnType<typeof createMeterLock>;

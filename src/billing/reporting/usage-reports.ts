@@ -1,4 +1,3 @@
-import type { Knex } from "knex";
 import type { Db } from "../../platform/db.js";
 import { sha256 } from "../../platform/ids.js";
 
@@ -75,11 +74,6 @@ export function reportFromRow(row: Record<string, unknown>): UsageReport {
     sentAt: (row.sent_at as Date | null) ?? null,
     createdAt: row.created_at as Date,
   };
-}
-
-export async function getReport(db: Db | Knex.Transaction, id: number): Promise<UsageReport | undefined> {
-  const row = await db("usage_reports").where({ id }).first();
-  return row ? reportFromRow(row) : undefined;
 }
 
 export async function listReports(
