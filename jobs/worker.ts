@@ -2,7 +2,7 @@ import { Worker, type Processor, type WorkerOptions } from "bullmq";
 import type { Deps } from "../src/deps.js";
 import { attachDeadLetters } from "../src/queues/dead-letters.js";
 import { QUEUE, queuePrefix, type QueueName } from "../src/queues/queues.js";
-import { createWorkerRedis, redisTlsOf } from "../src/platform/redis.js";
+import { createWorkerRedis, reconnectQuietly, redisTlsOf } from "../src/platform/redis.js";
 import { onChatFailedForGood } from "../src/chat/failures.js";
 import { createChatProcessor } from "./chat.js";
 import { observeJobs } from "../src/queues/observe-jobs.js";
@@ -34,7 +34,7 @@ export interface Workers {
 export function startWorkers(deps: Deps): Workers {
   const { config, logger } = deps;
   const connection = createWorkerRedis(deps.redisUrl, redisTlsOf(config));
-  connection.on("error", () => {});
+  reconnectQuietly(connection);
   const workers: Worker[] = [];
 
   // One place that sets what every worker shares; `deadLetters` marks queues whose final failures

@@ -7,6 +7,7 @@ import { createQueueEvents, createQueues, QUEUE, type Queues } from "./queues/qu
 import {
   createProducerRedis,
   createWorkerRedis,
+  reconnectQuietly,
   redisTlsOf,
   redisTlsWarning,
   type Redis,
@@ -53,9 +54,7 @@ export function createDeps(config: Config, name = "meterline"): Deps {
   const db = createDb(databaseUrl, { max: 20 });
   const tlsWarning = redisTlsWarning(config);
   if (tlsWarning) logger.warn(tlsWarning);
-  const redis = createProducerRedis(redisUrl, redisTlsOf(config));
-  // ioredis emits connection errors as events; they are reported through /readyz and 503s instead.
-  redis.on("error", () => {});
+  const redis = reconnectQuietly(createProducerRedis(redisUrl, redisTlsOf(config)));
   const queues = createQueues(redis, config);
   const llm = createLlm({
     apiKey: config.openaiApiKey ?? "unset",
@@ -88,10 +87,8 @@ export function createDeps(config: Config, name = "meterline"): Deps {
 /** Web deps add one shared QueueEvents for waiting on chat jobs. */
 export function createWebDeps(config: Config): WebDeps {
   const deps = createDeps(config, "web");
-  const eventsConnection = createWorkerRedis(deps.redisUrl, redisTlsOf(config));
-  eventsConnection.on("error", () => {});
-  const chatEvents = createQueueEvents(QUEUE.chat, eventsConnection, config);
-  chatEvents.on("error", () => {});
+  const eventsConnection = reconnectQuietly(createWorkerRedis(deps.redisUrl, redisTlsOf(config)));
+  const chatEvents = reconnectQuietly(createQueueEvents(QUEUE.chat, eventsConnection, config));
   const streamReader = createStreamReader(deps.redisUrl, {
     control: deps.redis,
     logger: deps.logger,

@@ -1,7 +1,7 @@
 import { listDeadLetters, redriveDeadLetter, type DeadLetter } from "../queues/dead-letters.js";
 import { DEFAULT_REDIS_URL } from "../config.js";
 import { createQueues } from "../queues/queues.js";
-import { createProducerRedis, redisTlsOf } from "../platform/redis.js";
+import { createProducerRedis, reconnectQuietly, redisTlsOf } from "../platform/redis.js";
 import { optionalFlag, UsageError, type CliContext } from "./context.js";
 
 const line = (l: DeadLetter) =>
@@ -27,7 +27,7 @@ export async function dlqRedrive(ctx: CliContext): Promise<void> {
   if (!all && (id === undefined || !/^[1-9]\d*$/.test(id)))
     throw new UsageError("give a dead letter id or --all");
   const redis = createProducerRedis(ctx.config.redisUrl ?? DEFAULT_REDIS_URL, redisTlsOf(ctx.config));
-  redis.on("error", () => {});
+  reconnectQuietly(redis);
   const queues = createQueues(redis, ctx.config);
   try {
     const ids = all

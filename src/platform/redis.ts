@@ -57,3 +57,16 @@ export function redisTlsWarning(config: { redisTlsRejectUnauthorized: boolean })
 export function redisTlsOf(config: { redisTlsRejectUnauthorized: boolean }): RedisTls {
   return { rejectUnauthorized: config.redisTlsRejectUnauthorized };
 }
+
+/**
+ * Gives a Redis connection, or a BullMQ queue or QueueEvents, the `error` listener it must have:
+ * without one an emitted connection error kills the process, and BullMQ logs every reconnect. Nothing
+ * is lost: ioredis reconnects by itself, and the command that hit the error rejects where it is
+ * reported (503s, /readyz, a job's retry).
+ */
+export function reconnectQuietly<T extends { on(event: "error", listener: (err: Error) => void): unknown }>(
+  emitter: T,
+): T {
+  emitter.on("error", () => {});
+  return emitter;
+}

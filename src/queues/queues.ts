@@ -1,7 +1,7 @@
 import { Queue, QueueEvents, type JobsOptions, type ConnectionOptions } from "bullmq";
 import { z } from "zod";
 import type { Config } from "../config.js";
-import type { Redis } from "../platform/redis.js";
+import { reconnectQuietly, type Redis } from "../platform/redis.js";
 
 /** Every queue, defined once: producers and processors both import from here. */
 export const QUEUE = {
@@ -170,7 +170,7 @@ export function createQueues(connection: Redis, config: Config): Queues {
   const all = [chat, usage, usageFlush, stripeReport, reconcile, stripeEvent, maintenance] as Queue[];
   // A queue without an error listener makes BullMQ console.error every reconnect during a Redis
   // outage (its job scheduler forwards errors to the queue). Outages surface as 503s and /readyz.
-  for (const queue of all) queue.on("error", () => {});
+  for (const queue of all) reconnectQuietly(queue);
   return {
     chat,
     usage,

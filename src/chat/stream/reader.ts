@@ -1,5 +1,5 @@
 import type { Logger } from "../../platform/logger.js";
-import { createReaderRedis, type Redis, type RedisTls } from "../../platform/redis.js";
+import { createReaderRedis, reconnectQuietly, type Redis, type RedisTls } from "../../platform/redis.js";
 
 export type StreamEntries = Array<[id: string, fields: string[]]>;
 
@@ -55,7 +55,7 @@ export function createStreamReader(
     if (connection) return connection;
     connection = createReaderRedis(url, deps.tls);
     // Errors surface on the read that hit them; the event itself is noise.
-    connection.on("error", () => {});
+    reconnectQuietly(connection);
     // A reconnected socket is a new client with a new id.
     connection.on("ready", () => (readerId = undefined));
     return connection;
