@@ -33,7 +33,7 @@ export interface Workers {
 /** Starts every queue processor of the worker process. */
 export function startWorkers(deps: Deps): Workers {
   const { config, logger } = deps;
-  const connection = createWorkerRedis(deps.redisUrl, redisTlsOf(config));
+  const connection = createWorkerRedis(config.redisUrl, redisTlsOf(config));
   reconnectQuietly(connection);
   const workers: Worker[] = [];
 

@@ -1,5 +1,5 @@
 import { QueueEvents } from "bullmq";
-import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, type Config } from "./config.js";
+import type { Config } from "./config.js";
 import { createDb, type Db } from "./platform/db.js";
 import { createLlm, type Llm } from "./llm/client.js";
 import { createLogger, type Logger } from "./platform/logger.js";
@@ -32,8 +32,6 @@ export interface Deps {
   /** Undefined without STRIPE_SECRET_KEY: usage then stays in the ledger, unreported. */
   stripe: StripeClient | undefined;
   quota: Quota;
-  databaseUrl: string;
-  redisUrl: string;
   close(): Promise<void>;
 }
 
@@ -48,13 +46,11 @@ export interface WebDeps extends Deps {
 
 /** The composition root shared by web, worker, CLI and tests. */
 export function createDeps(config: Config, name = "meterline"): Deps {
-  const databaseUrl = config.databaseUrl ?? DEFAULT_DATABASE_URL;
-  const redisUrl = config.redisUrl ?? DEFAULT_REDIS_URL;
   const logger = createLogger(config.logLevel, name);
-  const db = createDb(databaseUrl, { max: 20 });
+  const db = createDb(config.databaseUrl, { max: 20 });
   const tlsWarning = redisTlsWarning(config);
   if (tlsWarning) logger.warn(tlsWarning);
-  const redis = reconnectQuietly(createProducerRedis(redisUrl, redisTlsOf(config)));
+  const redis = reconnectQuietly(createProducerRedis(config.redisUrl, redisTlsOf(config)));
   const queues = createQueues(redis, config);
   const llm = createLlm({
     apiKey: config.openaiApiKey ?? "unset",
@@ -74,8 +70,6 @@ export function createDeps(config: Config, name = "meterline"): Deps {
     metrics: createMetrics(() => queues.all),
     stripe: createStripeClient(config),
     quota: createQuota({ db, redis, prefix: config.queuePrefix }),
-    databaseUrl,
-    redisUrl,
     async close() {
       await queues.close();
       redis.disconnect();
@@ -87,9 +81,9 @@ export function createDeps(config: Config, name = "meterline"): Deps {
 /** Web deps add one shared QueueEvents for waiting on chat jobs. */
 export function createWebDeps(config: Config): WebDeps {
   const deps = createDeps(config, "web");
-  const eventsConnection = reconnectQuietly(createWorkerRedis(deps.redisUrl, redisTlsOf(config)));
+  const eventsConnection = reconnectQuietly(createWorkerRedis(config.redisUrl, redisTlsOf(config)));
   const chatEvents = reconnectQuietly(createQueueEvents(QUEUE.chat, eventsConnection, config));
-  const streamReader = createStreamReader(deps.redisUrl, {
+  const streamReader = createStreamReader(config.redisUrl, {
     control: deps.redis,
     logger: deps.logger,
     tls: redisTlsOf(config),

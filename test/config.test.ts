@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/config.js";
+import { ConfigError, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, loadConfig } from "../src/config.js";
 
 describe("configuration", () => {
   it("parses defaults and typed values", () => {
@@ -8,7 +8,8 @@ describe("configuration", () => {
     expect(config.port).toBe(8080);
     expect(config.chat.concurrency).toBe(7);
     expect(config.databaseUrl).toBe("postgres://u@h:5432/d");
-    expect(config.redisUrl).toBeUndefined();
+    expect(config.redisUrl).toBe(DEFAULT_REDIS_URL);
+    expect(config.explicitUrls).toEqual({ database: "postgres://u@h:5432/d", redis: undefined });
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -49,5 +50,20 @@ describe("configuration", () => {
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(name);
     expect(result.stderr).toContain("Invalid configuration");
+  });
+
+  it("gives the knex CLI the database the app uses, an empty DATABASE_URL meaning unset", () => {
+    const knexConnection = (env: Record<string, string>) => {
+      const result = spawnSync(
+        process.execPath,
+        ["--import", "tsx", "-e", 'import("./knexfile.ts").then((m) => console.log(m.default.connection))'],
+        { env: { PATH: process.env.PATH, ...env }, encoding: "utf8", timeout: 20_000 },
+      );
+      expect(result.stderr).toBe("");
+      return result.stdout.trim();
+    };
+    expect(knexConnection({ DATABASE_URL: "" })).toBe(DEFAULT_DATABASE_URL);
+    expect(knexConnection({ DATABASE_URL: "postgres://u@h:5432/d" })).toBe("postgres://u@h:5432/d");
+    expect(knexConnection({})).toBe(loadConfig({}).databaseUrl);
   });
 });

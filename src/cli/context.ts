@@ -1,4 +1,4 @@
-import { loadConfigOrExit, DEFAULT_DATABASE_URL, type Config } from "../config.js";
+import { loadConfigOrExit, type Config } from "../config.js";
 import { createDb, type Db } from "../platform/db.js";
 
 /** What a CLI command gets: parsed flags, positionals, and lazily opened connections. */
@@ -25,7 +25,7 @@ export function createCliContext(flags: CliContext["flags"], args: string[]): Cl
     args,
     json,
     config,
-    db: () => (db ??= createDb(config.databaseUrl ?? DEFAULT_DATABASE_URL, { max: 2 })),
+    db: () => (db ??= createDb(config.databaseUrl, { max: 2 })),
     print(human, data) {
       process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
     },

@@ -1,5 +1,4 @@
 import { listDeadLetters, redriveDeadLetter, type DeadLetter } from "../queues/dead-letters.js";
-import { DEFAULT_REDIS_URL } from "../config.js";
 import { createQueues } from "../queues/queues.js";
 import { createProducerRedis, reconnectQuietly, redisTlsOf } from "../platform/redis.js";
 import { optionalFlag, UsageError, type CliContext } from "./context.js";
@@ -26,7 +25,7 @@ export async function dlqRedrive(ctx: CliContext): Promise<void> {
   const all = ctx.flags.all === true;
   if (!all && (id === undefined || !/^[1-9]\d*$/.test(id)))
     throw new UsageError("give a dead letter id or --all");
-  const redis = createProducerRedis(ctx.config.redisUrl ?? DEFAULT_REDIS_URL, redisTlsOf(ctx.config));
+  const redis = createProducerRedis(ctx.config.redisUrl, redisTlsOf(ctx.config));
   reconnectQuietly(redis);
   const queues = createQueues(redis, ctx.config);
   try {

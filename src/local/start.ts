@@ -26,9 +26,13 @@ async function main() {
   const dataDir = path.resolve(".data");
   say("meterline — starting the local stack");
 
-  const postgres: ResolvedService = await resolvePostgres({ url: initial.databaseUrl, dataDir, log });
+  const postgres: ResolvedService = await resolvePostgres({
+    url: initial.explicitUrls.database,
+    dataDir,
+    log,
+  });
   stops.push(() => postgres.stop());
-  const redis: ResolvedService = await resolveRedis({ url: initial.redisUrl, dataDir, log });
+  const redis: ResolvedService = await resolveRedis({ url: initial.explicitUrls.redis, dataDir, log });
   stops.push(() => redis.stop());
 
   const overrides: Record<string, string> = {
