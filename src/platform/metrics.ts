@@ -20,6 +20,8 @@ export function createMetrics(queues: () => readonly Queue[]) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "meterline_" });
   const registers = [registry];
+  const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) =>
+    new Counter<L>({ name, help, labelNames, registers });
   return {
     registry,
     /** Label values of customer-supplied model names: the price table's models, else `other`. */
@@ -33,11 +35,10 @@ export function createMetrics(queues: () => readonly Queue[]) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     }),
-    rateLimited: new Counter({
-      name: "meterline_rate_limited_total",
-      help: "Requests refused with 429 by the per-key rate limit",
-      registers,
-    }),
+    rateLimited: counter(
+      "meterline_rate_limited_total",
+      "Requests refused with 429 by the per-key rate limit",
+    ),
     jobDuration: new Histogram({
       name: "meterline_job_duration_seconds",
       help: "Job attempt durations by queue and outcome (completed, retry, failed)",
@@ -45,42 +46,36 @@ export function createMetrics(queues: () => readonly Queue[]) {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers,
     }),
-    tokens: new Counter({
-      name: "meterline_tokens_total",
-      help: "Tokens recorded in the usage ledger by model and type (prompt, cached, completion, reasoning)",
-      labelNames: ["model", "type", "source"] as const,
-      registers,
-    }),
-    stripeReports: new Counter({
-      name: "meterline_stripe_reports_total",
-      help: "Stripe meter-event calls by outcome (sent, duplicate, rate-limited, retryable, permanent)",
-      labelNames: ["outcome"] as const,
-      registers,
-    }),
-    unreportableReports: new Counter({
-      name: "meterline_unreportable_reports_total",
-      help: "Usage reports refused before sending because Stripe can no longer bill them (too_old: outside the 35-day meter window; period_closed: the period is invoiced); bill them by hand",
-      labelNames: ["reason"] as const,
-      registers,
-    }),
-    usageQuarantined: new Counter({
-      name: "meterline_usage_quarantined_total",
-      help: "Usage rows the flush set aside in a failed report with a dead letter instead of reporting them, by reason (value_over_limit: their window's sum is above the largest reportable value; report_insert_failed: writing their report failed); other customers keep flushing",
-      labelNames: ["reason"] as const,
-      registers,
-    }),
-    deadLetters: new Counter({
-      name: "meterline_dead_letters_total",
-      help: "Jobs that failed for good and were recorded as dead letters, by queue",
-      labelNames: ["queue"] as const,
-      registers,
-    }),
-    webhookEvents: new Counter({
-      name: "meterline_webhook_events_total",
-      help: "Stripe webhook events by type and outcome: received/duplicate at intake, then the worker's status (processed, ignored), retry or dead",
-      labelNames: ["type", "outcome"] as const,
-      registers,
-    }),
+    tokens: counter(
+      "meterline_tokens_total",
+      "Tokens recorded in the usage ledger by model and type (prompt, cached, completion, reasoning)",
+      ["model", "type", "source"],
+    ),
+    stripeReports: counter(
+      "meterline_stripe_reports_total",
+      "Stripe meter-event calls by outcome (sent, duplicate, rate-limited, retryable, permanent)",
+      ["outcome"],
+    ),
+    unreportableReports: counter(
+      "meterline_unreportable_reports_total",
+      "Usage reports refused before sending because Stripe can no longer bill them (too_old: outside the 35-day meter window; period_closed: the period is invoiced); bill them by hand",
+      ["reason"],
+    ),
+    usageQuarantined: counter(
+      "meterline_usage_quarantined_total",
+      "Usage rows the flush set aside in a failed report with a dead letter instead of reporting them, by reason (value_over_limit: their window's sum is above the largest reportable value; report_insert_failed: writing their report failed); other customers keep flushing",
+      ["reason"],
+    ),
+    deadLetters: counter(
+      "meterline_dead_letters_total",
+      "Jobs that failed for good and were recorded as dead letters, by queue",
+      ["queue"],
+    ),
+    webhookEvents: counter(
+      "meterline_webhook_events_total",
+      "Stripe webhook events by type and outcome: received/duplicate at intake, then the worker's status (processed, ignored), retry or dead",
+      ["type", "outcome"],
+    ),
     queueJobs: new Gauge({
       name: "meterline_queue_jobs",
       help: "Jobs per queue and state, read from Redis at scrape time",
