@@ -7,6 +7,7 @@ import type { Metrics } from "../src/platform/metrics.js";
 import { suspendIfOverdue } from "../src/billing/webhooks/customer-status.js";
 import { applyStripeEvent, type StripeEventDeps } from "../src/billing/webhooks/stripe-event-handlers.js";
 import { claimStripeEvent, finishStripeEvent } from "../src/billing/webhooks/stripe-events.js";
+import { isLastAttempt } from "../src/queues/failures.js";
 import { stripeEventJobSchema, type Queues, type StripeEventJobData } from "../src/queues/queues.js";
 
 type Deps = StripeEventDeps & {
@@ -49,7 +50,7 @@ export function createStripeEventProcessor(deps: Deps) {
       return { eventId, status: outcome.status };
     } catch (err) {
       const permanent = err instanceof PermanentError || err instanceof UnrecoverableError;
-      const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      const final = permanent || isLastAttempt(job);
       const message = err instanceof Error ? err.message : String(err);
       await finishStripeEvent(db, eventId, final ? "dead" : "received", message);
       deps.metrics.webhookEvents.inc({

@@ -4,6 +4,7 @@ import type { Db } from "../src/platform/db.js";
 import { RetryableError } from "../src/errors.js";
 import type { Logger } from "../src/platform/logger.js";
 import type { Metrics } from "../src/platform/metrics.js";
+import { isLastAttempt } from "../src/queues/failures.js";
 import { stripeReportJobSchema, type StripeReportJobData } from "../src/queues/queues.js";
 import type { Redis } from "../src/platform/redis.js";
 import { createMeterLock } from "../src/billing/reporting/meter-lock.js";
@@ -141,8 +142,7 @@ export function createStripeReportProcessor(deps: Deps) {
       throw new RateLimitError();
     }
     if (outcome === "permanent") return fail(message);
-    const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    await recordReportAttempt(db, report.id, message, last ? "failed" : "pending");
+    await recordReportAttempt(db, report.id, message, isLastAttempt(job) ? "failed" : "pending");
     throw new RetryableError(message, { cause: error });
   };
 }

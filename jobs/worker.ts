@@ -6,6 +6,7 @@ import { createWorkerRedis, redisTlsOf } from "../src/platform/redis.js";
 import { onChatFailedForGood } from "../src/chat/failures.js";
 import { createChatProcessor } from "./chat.js";
 import { observeJobs } from "../src/queues/observe-jobs.js";
+import { onFailure } from "../src/queues/failures.js";
 import { createUsageFlushProcessor } from "./usage-flush.js";
 import { createReconcileProcessor } from "./reconcile.js";
 import { createStripeReportProcessor, reportBackoffStrategy } from "./stripe-report.js";
@@ -53,9 +54,7 @@ export function startWorkers(deps: Deps): Workers {
       ...rest,
     });
     worker.on("error", (err) => logger.error({ err, queue: name }, "worker error"));
-    worker.on("failed", (job, err) => {
-      if (!job) return;
-      const final = job.finishedOn !== undefined;
+    onFailure(worker, (job, err, final) => {
       // Final failures of dead-letter queues are logged by the dead-letter recorder.
       if (final && deadLetters) return;
       logger[final ? "error" : "warn"](
