@@ -10,7 +10,8 @@ import { classifyLlmError, type ChatCompletion, type ChatRequest, type Llm } fro
 import { logProviderError } from "../src/llm/provider-errors.js";
 import { capCompletion } from "../src/llm/completion-cap.js";
 import { estimateUsage, usageFromProvider } from "../src/llm/usage.js";
-import { chatJobSchema, type AbandonedChat, type ChatJobData } from "../src/queues/queues.js";
+import type { JobRun } from "../src/queues/processor.js";
+import { type AbandonedChat, type ChatJobData } from "../src/queues/queues.js";
 import { createChatStreamer, type ChatStreamerDeps } from "../src/chat/stream/writer.js";
 import { requeueIfShuttingDown } from "../src/queues/requeue.js";
 
@@ -31,22 +32,21 @@ export function createChatProcessor(deps: Deps) {
   const streamChat = createChatStreamer(deps);
   // `signal` aborts when a shutting-down worker gives its active jobs back (src/queues/shutdown.ts).
   return async (
+    data: ChatJobData,
     job: Job<ChatJobData>,
-    token?: string,
-    signal?: AbortSignal,
+    run: JobRun,
   ): Promise<ChatCompletion | AbandonedChat> => {
-    const data = chatJobSchema.parse(job.data);
     const log = deps.logger.child({
       requestId: data.requestId,
       jobId: job.id,
       attempt: job.attemptsMade + 1,
     });
-    if (data.stream) return streamChat(job, data, log, { token, signal });
+    if (data.stream) return streamChat(job, data, log, run);
 
     const kept = data.completion as ChatCompletion | undefined;
     if (kept) log.info("reusing the LLM answer kept on the job");
     const request = capCompletion(data.request as ChatRequest, data.quota?.completionTokens);
-    const completion = kept ?? (await callLlm(deps.llm, request, job, data, log, { token, signal }));
+    const completion = kept ?? (await callLlm(deps.llm, request, job, data, log, run));
 
     const usage = completion.usage
       ? { tokens: usageFromProvider(completion.usage), source: "provider" as const }

@@ -8,7 +8,7 @@ import { suspendIfOverdue } from "../src/billing/webhooks/customer-status.js";
 import { applyStripeEvent, type StripeEventDeps } from "../src/billing/webhooks/stripe-event-handlers.js";
 import { claimStripeEvent, finishStripeEvent } from "../src/billing/webhooks/stripe-events.js";
 import { isLastAttempt } from "../src/queues/failures.js";
-import { stripeEventJobSchema, type Queues, type StripeEventJobData } from "../src/queues/queues.js";
+import type { Queues, StripeEventJobData } from "../src/queues/queues.js";
 
 type Deps = StripeEventDeps & {
   db: Db;
@@ -57,14 +57,11 @@ export function createStripeEventProcessor(deps: Deps) {
         type: deps.metrics.webhookTypeLabel(stored.type),
         outcome: final ? "dead" : "retry",
       });
-      throw permanent ? new UnrecoverableError(message) : err;
+      throw err;
     }
   }
 
-  return async (job: Job<StripeEventJobData>) => {
-    const parsed = stripeEventJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`malformed stripe-event job: ${parsed.error.message}`);
-    const data = parsed.data;
+  return async (data: StripeEventJobData, job: Job) => {
     if (data.kind === "apply") return apply(job, data.eventId);
     const result = await suspendIfOverdue(
       db,

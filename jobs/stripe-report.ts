@@ -5,7 +5,8 @@ import { RetryableError } from "../src/errors.js";
 import type { Logger } from "../src/platform/logger.js";
 import type { Metrics } from "../src/platform/metrics.js";
 import { isLastAttempt } from "../src/queues/failures.js";
-import { stripeReportJobSchema, type StripeReportJobData } from "../src/queues/queues.js";
+import type { JobRun } from "../src/queues/processor.js";
+import type { StripeReportJobData } from "../src/queues/queues.js";
 import type { Redis } from "../src/platform/redis.js";
 import { createMeterLock } from "../src/billing/reporting/meter-lock.js";
 import { unreportable } from "../src/billing/reporting/report-deadlines.js";
@@ -50,12 +51,9 @@ export function createStripeReportProcessor(deps: Deps) {
   // The SDK reconnects once after a dropped connection even without retries: two timeouts + margin.
   const lockTtlMs = 3 * config.stripe.timeoutMs + 5_000;
 
-  return async (job: Job<StripeReportJobData>, token?: string) => {
-    const parsed = stripeReportJobSchema.safeParse(job.data);
-    if (!parsed.success)
-      throw new UnrecoverableError(`invalid stripe-report payload: ${parsed.error.message}`);
-    const found = await reportForSending(db, parsed.data.reportId);
-    if (!found) throw new UnrecoverableError(`no usage report ${parsed.data.reportId}`);
+  return async ({ reportId }: StripeReportJobData, job: Job, { token }: JobRun) => {
+    const found = await reportForSending(db, reportId);
+    if (!found) throw new UnrecoverableError(`no usage report ${reportId}`);
     const { report, currentStripeCustomerId: stripeCustomerId } = found;
     const log = deps.logger.child({ reportId: report.id, jobId: job.id, customerId: report.customerId });
     if (report.status === "sent") return { status: "sent", already: true };

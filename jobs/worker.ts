@@ -1,4 +1,4 @@
-import { Worker, type Processor, type WorkerOptions } from "bullmq";
+import { Worker, type WorkerOptions } from "bullmq";
 import type { Deps } from "../src/deps.js";
 import { attachDeadLetters } from "../src/queues/dead-letters.js";
 import { QUEUE, queuePrefix, type QueueName } from "../src/queues/queues.js";
@@ -7,6 +7,7 @@ import { onChatFailedForGood } from "../src/chat/failures.js";
 import { createChatProcessor } from "./chat.js";
 import { observeJobs } from "../src/queues/observe-jobs.js";
 import { onFailure } from "../src/queues/failures.js";
+import { wrapProcessor, type JobProcessor } from "../src/queues/processor.js";
 import { createUsageFlushProcessor } from "./usage-flush.js";
 import { createReconcileProcessor } from "./reconcile.js";
 import { createStripeReportProcessor, reportBackoffStrategy } from "./stripe-report.js";
@@ -38,15 +39,15 @@ export function startWorkers(deps: Deps): Workers {
   connection.on("error", () => {});
   const workers: Worker[] = [];
 
-  // One place that sets what every worker shares; `deadLetters` marks queues whose final failures
-  // must be recorded durably and re-drivable.
-  const start = (
-    name: QueueName,
-    processor: Processor,
+  // One place that sets what every worker shares, payload parsing and error translation included;
+  // `deadLetters` marks queues whose final failures must be recorded durably and re-drivable.
+  const start = <Q extends QueueName>(
+    name: Q,
+    processor: JobProcessor<Q>,
     options: Partial<WorkerOptions> & { deadLetters?: boolean } = {},
   ): Worker => {
     const { deadLetters, ...rest } = options;
-    const worker = new Worker(name, processor, {
+    const worker = new Worker(name, wrapProcessor(name, processor), {
       connection,
       prefix: queuePrefix(config.queuePrefix, name),
       lockDuration: config.worker.lockMs,
