@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ConfigError } from "./errors.js";
 
 export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/meterline";
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
@@ -164,10 +165,6 @@ export type Config = Readonly<{
     paymentGraceMs: number;
   }>;
 }>;
-
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
 
 /** Parses the environment once; throws ConfigError naming every invalid variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
