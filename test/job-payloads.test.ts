@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { Queue } from "bullmq";
+import { UnrecoverableError, type Job, type Queue } from "bullmq";
+import { PermanentError, RetryableError } from "../src/errors.js";
+import { wrapProcessor } from "../src/queues/processor.js";
+import { QUEUE } from "../src/queues/queues.js";
 import { useReportingStack } from "./helpers/reporting.js";
 import { waitFor } from "./helpers/stack.js";
 
@@ -35,5 +38,30 @@ describe("malformed job payloads", () => {
     const letters = () => stack.db("dead_letters").where({ queue: queue.name, job_id: jobId });
     if (deadLetter) await waitFor(async () => (await letters()).length === 1, { what: "its dead letter" });
     else expect(await letters()).toEqual([]);
+  });
+});
+
+describe("the processor wrapper", () => {
+  const job = { data: { day: "2026-01-31" } } as Job;
+
+  it("fails a PermanentError for good, keeping it as the cause, and passes the parsed payload", async () => {
+    const refusal = new PermanentError("no price for model x", 500, "server_error");
+    const seen: unknown[] = [];
+    const processor = wrapProcessor(QUEUE.reconcile, async (data) => {
+      seen.push(data);
+      throw refusal;
+    });
+    const thrown = await processor(job).catch((err: unknown) => err);
+    expect(thrown).toBeInstanceOf(UnrecoverableError);
+    expect(thrown).toMatchObject({ message: refusal.message, cause: refusal });
+    expect(seen).toEqual([{ day: "2026-01-31" }]);
+  });
+
+  it("leaves every other error to BullMQ's retries", async () => {
+    const transient = new RetryableError("Stripe answered 503");
+    const processor = wrapProcessor(QUEUE.reconcile, async () => {
+      throw transient;
+    });
+    await expect(processor(job)).rejects.toBe(transient);
   });
 });
