@@ -1,11 +1,9 @@
-import type { Job } from "bullmq";
-import { reconcileJobSchema, type ReconcileJobData } from "../src/queues/queues.js";
+import type { ReconcileJobData } from "../src/queues/queues.js";
 import { previousUtcDay, reconcileDay } from "../src/billing/reporting/reconcile.js";
 
 /** The scheduled `reconcile` job: yesterday (UTC) unless the job names a day. */
 export function createReconcileProcessor(deps: Parameters<typeof reconcileDay>[0]) {
-  return async (job: Job<ReconcileJobData>) => {
-    const { day } = reconcileJobSchema.parse(job.data);
+  return async ({ day }: ReconcileJobData) => {
     const results = await reconcileDay(deps, day ?? previousUtcDay());
     return { customers: results.length, drifting: results.filter((r) => r.drift !== 0).length };
   };

@@ -7,7 +7,8 @@ import type { Metrics } from "../src/platform/metrics.js";
 import { suspendIfOverdue } from "../src/billing/webhooks/customer-status.js";
 import { applyStripeEvent, type StripeEventDeps } from "../src/billing/webhooks/stripe-event-handlers.js";
 import { claimStripeEvent, finishStripeEvent } from "../src/billing/webhooks/stripe-events.js";
-import { stripeEventJobSchema, type Queues, type StripeEventJobData } from "../src/queues/queues.js";
+import { isLastAttempt } from "../src/queues/failures.js";
+import type { Queues, StripeEventJobData } from "../src/queues/queues.js";
 
 type Deps = StripeEventDeps & {
   db: Db;
@@ -49,21 +50,18 @@ export function createStripeEventProcessor(deps: Deps) {
       return { eventId, status: outcome.status };
     } catch (err) {
       const permanent = err instanceof PermanentError || err instanceof UnrecoverableError;
-      const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      const final = permanent || isLastAttempt(job);
       const message = err instanceof Error ? err.message : String(err);
       await finishStripeEvent(db, eventId, final ? "dead" : "received", message);
       deps.metrics.webhookEvents.inc({
         type: deps.metrics.webhookTypeLabel(stored.type),
         outcome: final ? "dead" : "retry",
       });
-      throw permanent ? new UnrecoverableError(message) : err;
+      throw err;
     }
   }
 
-  return async (job: Job<StripeEventJobData>) => {
-    const parsed = stripeEventJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`malformed stripe-event job: ${parsed.error.message}`);
-    const data = parsed.data;
+  return async (data: StripeEventJobData, job: Job) => {
     if (data.kind === "apply") return apply(job, data.eventId);
     const result = await suspendIfOverdue(
       db,

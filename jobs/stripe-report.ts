@@ -4,7 +4,9 @@ import type { Db } from "../src/platform/db.js";
 import { RetryableError } from "../src/errors.js";
 import type { Logger } from "../src/platform/logger.js";
 import type { Metrics } from "../src/platform/metrics.js";
-import { stripeReportJobSchema, type StripeReportJobData } from "../src/queues/queues.js";
+import { isLastAttempt } from "../src/queues/failures.js";
+import type { JobRun } from "../src/queues/processor.js";
+import type { StripeReportJobData } from "../src/queues/queues.js";
 import type { Redis } from "../src/platform/redis.js";
 import { createMeterLock } from "../src/billing/reporting/meter-lock.js";
 import { unreportable } from "../src/billing/reporting/report-deadlines.js";
@@ -49,12 +51,9 @@ export function createStripeReportProcessor(deps: Deps) {
   // The SDK reconnects once after a dropped connection even without retries: two timeouts + margin.
   const lockTtlMs = 3 * config.stripe.timeoutMs + 5_000;
 
-  return async (job: Job<StripeReportJobData>, token?: string) => {
-    const parsed = stripeReportJobSchema.safeParse(job.data);
-    if (!parsed.success)
-      throw new UnrecoverableError(`invalid stripe-report payload: ${parsed.error.message}`);
-    const found = await reportForSending(db, parsed.data.reportId);
-    if (!found) throw new UnrecoverableError(`no usage report ${parsed.data.reportId}`);
+  return async ({ reportId }: StripeReportJobData, job: Job, { token }: JobRun) => {
+    const found = await reportForSending(db, reportId);
+    if (!found) throw new UnrecoverableError(`no usage report ${reportId}`);
     const { report, currentStripeCustomerId: stripeCustomerId } = found;
     const log = deps.logger.child({ reportId: report.id, jobId: job.id, customerId: report.customerId });
     if (report.status === "sent") return { status: "sent", already: true };
@@ -141,8 +140,7 @@ export function createStripeReportProcessor(deps: Deps) {
       throw new RateLimitError();
     }
     if (outcome === "permanent") return fail(message);
-    const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    await recordReportAttempt(db, report.id, message, last ? "failed" : "pending");
+    await recordReportAttempt(db, report.id, message, isLastAttempt(job) ? "failed" : "pending");
     throw new RetryableError(message, { cause: error });
   };
 }

@@ -6,7 +6,7 @@ type Deps = Parameters<typeof flushUsage>[0] & Parameters<typeof sweepPendingRep
 
 /** The `usage-flush` queue: scheduled "flush" ticks and "sweep" ticks. Returns counts only. */
 export function createUsageFlushProcessor(deps: Deps) {
-  return async (job: Job) => {
+  return async (_data: unknown, job: Pick<Job, "name">) => {
     if (job.name === "sweep") {
       const swept = await sweepPendingReports(deps);
       return { requeued: swept.requeued.length, markedFailed: swept.markedFailed.length };

@@ -8,7 +8,7 @@ import { billingPeriod } from "../src/billing/ledger/periods.js";
 import { listPriceMicros, type Plan } from "../src/billing/pricing/plans.js";
 import { providerCostMicros, resolvePrice } from "../src/billing/pricing/prices.js";
 import type { Quota } from "../src/billing/ledger/quota.js";
-import { usageJobSchema, type UsageJobData } from "../src/queues/queues.js";
+import type { UsageJobData } from "../src/queues/queues.js";
 
 type Deps = {
   db: Db;
@@ -21,8 +21,7 @@ type Deps = {
 
 /** Writes one accepted batch of ingested usage events as usage rows, each at most once. */
 export function createUsageProcessor(deps: Deps) {
-  return async (job: Job<UsageJobData>): Promise<{ inserted: number }> => {
-    const data = usageJobSchema.parse(job.data);
+  return async (data: UsageJobData, job: Job): Promise<{ inserted: number }> => {
     const plan = await deps.plans.get(data.planId);
     const rows = data.events.map((event): UsageRow => {
       const createdAt = new Date(event.timestamp);

@@ -1,11 +1,12 @@
-import { Worker, type Processor, type WorkerOptions } from "bullmq";
+import { Worker, type WorkerOptions } from "bullmq";
 import type { Deps } from "../src/deps.js";
 import { attachDeadLetters } from "../src/queues/dead-letters.js";
 import { QUEUE, queuePrefix, type QueueName } from "../src/queues/queues.js";
 import { createWorkerRedis, reconnectQuietly, redisTlsOf } from "../src/platform/redis.js";
-import { onChatFailedForGood } from "../src/chat/failures.js";
-import { createChatProcessor } from "./chat.js";
+import { createChatProcessor, onChatFailedForGood } from "./chat.js";
 import { observeJobs } from "../src/queues/observe-jobs.js";
+import { onFailure } from "../src/queues/failures.js";
+import { wrapProcessor, type JobProcessor } from "../src/queues/processor.js";
 import { createUsageFlushProcessor } from "./usage-flush.js";
 import { createReconcileProcessor } from "./reconcile.js";
 import { createStripeReportProcessor, reportBackoffStrategy } from "./stripe-report.js";
@@ -37,15 +38,15 @@ export function startWorkers(deps: Deps): Workers {
   reconnectQuietly(connection);
   const workers: Worker[] = [];
 
-  // One place that sets what every worker shares; `deadLetters` marks queues whose final failures
-  // must be recorded durably and re-drivable.
-  const start = (
-    name: QueueName,
-    processor: Processor,
+  // One place that sets what every worker shares, payload parsing and error translation included;
+  // `deadLetters` marks queues whose final failures must be recorded durably and re-drivable.
+  const start = <Q extends QueueName>(
+    name: Q,
+    processor: JobProcessor<Q>,
     options: Partial<WorkerOptions> & { deadLetters?: boolean } = {},
   ): Worker => {
     const { deadLetters, ...rest } = options;
-    const worker = new Worker(name, processor, {
+    const worker = new Worker(name, wrapProcessor(name, processor), {
       connection,
       prefix: queuePrefix(config.queuePrefix, name),
       lockDuration: config.worker.lockMs,
@@ -53,9 +54,7 @@ export function startWorkers(deps: Deps): Workers {
       ...rest,
     });
     worker.on("error", (err) => logger.error({ err, queue: name }, "worker error"));
-    worker.on("failed", (job, err) => {
-      if (!job) return;
-      const final = job.finishedOn !== undefined;
+    onFailure(worker, (job, err, final) => {
       // Final failures of dead-letter queues are logged by the dead-letter recorder.
       if (final && deadLetters) return;
       logger[final ? "error" : "warn"](

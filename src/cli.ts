@@ -1,5 +1,5 @@
-import { NotFoundError } from "./billing/customers/customers.js";
-import { createCliContext, parseFlags, UsageError, type CliContext } from "./cli/context.js";
+import { NotFoundError, UsageError } from "./errors.js";
+import { createCliContext, parseFlags, type CliContext } from "./cli/context.js";
 import { reportCommands } from "./cli/reports.js";
 import { customersCreate, customersUpdate, keysCreate } from "./cli/customers.js";
 import { plansList, plansUpsert } from "./cli/plans.js";

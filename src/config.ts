@@ -1,4 +1,5 @@
 import { envSchema } from "./env-schema.js";
+import { ConfigError } from "./errors.js";
 
 /** Where Postgres and Redis are when DATABASE_URL / REDIS_URL are unset: the conventional local services. */
 export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/meterline";
@@ -78,10 +79,6 @@ export type Config = Readonly<{
     paymentGraceMs: number;
   }>;
 }>;
-
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
 
 /** Parses the environment once; throws ConfigError naming every invalid variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {

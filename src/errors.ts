@@ -1,6 +1,8 @@
 /**
- * Errors sorted by what the caller should do. HTTP errors carry an OpenAI-style body; job errors
- * tell the queue whether to retry.
+ * Every error class of meterline, sorted by what the caller should do: answer an HTTP client,
+ * retry or drop a job, fix the input (environment, command line, plan), or set one owner's data
+ * aside. HTTP errors carry an OpenAI-style body; job errors tell the queue whether to retry (the one
+ * processor wrapper, src/queues/processor.ts, turns PermanentError into BullMQ's UnrecoverableError).
  */
 
 export type ErrorType =
@@ -12,6 +14,8 @@ export type ErrorType =
   | "rate_limit_error"
   | "server_error"
   | "service_unavailable";
+
+// Answer the HTTP client.
 
 /** An error the API answers with its own status and an OpenAI-style body. */
 export class HttpError extends Error {
@@ -40,6 +44,8 @@ export const notFound = (message: string) => new HttpError(404, message, "not_fo
 export const unavailable = (message: string, cause?: unknown) =>
   new HttpError(503, message, "service_unavailable", "service_unavailable", null, { cause });
 
+// Retry the job, or fail it for good.
+
 /** A transient failure: the job should be retried with backoff. */
 export class RetryableError extends Error {
   override name = "RetryableError";
@@ -56,5 +62,41 @@ export class PermanentError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+}
+
+// Fix the input and run again: the message says what is wrong.
+
+/** The environment does not make a valid configuration; the message names every invalid variable. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** A CLI command was called wrongly: the CLI prints the message and its usage, and exits 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** A plan's fields do not make a valid plan. */
+export class PlanInputError extends Error {
+  override name = "PlanInputError";
+}
+
+/** What the caller named (a customer, a report) does not exist. */
+export class NotFoundError extends Error {
+  override name = "NotFoundError";
+}
+
+// Set one owner's data aside: the others go on.
+
+/** A usage sum that is too large to handle as a number: refused for its owner alone. */
+export class SumOutOfRangeError extends Error {
+  constructor(
+    readonly what: string,
+    readonly value?: string,
+  ) {
+    // The largest exact JS number: every int8 of the ledger is read as one.
+    super(`${what} is ${value ? `${value}, ` : ""}above the largest exact number ${Number.MAX_SAFE_INTEGER}`);
+    this.name = "SumOutOfRangeError";
   }
 }

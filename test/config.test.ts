@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, loadConfig } from "../src/config.js";
+import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, loadConfig } from "../src/config.js";
+import { ConfigError } from "../src/errors.js";
 
 describe("configuration", () => {
   it("parses defaults and typed values", () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { UnrecoverableError, type Job, type Queue } from "bullmq";
+import { UnrecoverableError, type Job, type Processor, type Queue } from "bullmq";
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,7 +9,8 @@ import { flushUsage } from "../src/billing/reporting/usage-flush.js";
 import { loadConfig, type Config } from "../src/config.js";
 import { createLogger } from "../src/platform/logger.js";
 import { createMetrics } from "../src/platform/metrics.js";
-import { reportJobId, type StripeReportJobData } from "../src/queues/queues.js";
+import { QUEUE, reportJobId, type StripeReportJobData } from "../src/queues/queues.js";
+import { wrapProcessor } from "../src/queues/processor.js";
 import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
 import { createTestDatabase } from "./helpers/db.js";
 import { addUsage, ledgerTotal, linkedCustomer, reportingEnv } from "./helpers/reporting.js";
@@ -67,7 +68,7 @@ let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let emu: StripeEmulator;
 let redis: Redis;
 let config: Config;
-let sendReport: ReturnType<typeof createStripeReportProcessor>;
+let sendReport: Processor;
 let flushDeps: Parameters<typeof flushUsage>[0];
 
 beforeAll(async () => {
@@ -83,15 +84,18 @@ beforeAll(async () => {
   } as unknown as Queue<StripeReportJobData>;
   const metrics = createMetrics(() => []);
   flushDeps = { db: database.db, config, logger, queues: { stripeReport }, metrics };
-  sendReport = createStripeReportProcessor({
-    db: database.db,
-    redis,
-    logger,
-    config,
-    stripe: createStripeClient(config)!,
-    queues: { stripeReport },
-    metrics,
-  });
+  sendReport = wrapProcessor(
+    QUEUE.stripeReport,
+    createStripeReportProcessor({
+      db: database.db,
+      redis,
+      logger,
+      config,
+      stripe: createStripeClient(config)!,
+      queues: { stripeReport },
+      metrics,
+    }),
+  );
 });
 afterAll(async () => {
   redis?.disconnect();

@@ -3,10 +3,10 @@ import {
   DEFAULT_PLANS,
   findPlan,
   listPlans,
-  PlanInputError,
   seedDefaultPlans,
   upsertPlan,
 } from "../src/billing/pricing/plans.js";
+import { PlanInputError } from "../src/errors.js";
 import { authenticateKey, createApiKey, createCustomer } from "../src/billing/customers/customers.js";
 import { createTestDatabase } from "./helpers/db.js";
 

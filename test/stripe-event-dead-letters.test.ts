@@ -4,6 +4,7 @@ import { Worker } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStripeEventProcessor } from "../jobs/stripe-event.js";
 import { attachDeadLetters } from "../src/queues/dead-letters.js";
+import { wrapProcessor } from "../src/queues/processor.js";
 import { invoiceObject, type StripeEmulator } from "../src/local/stripe-emulator.js";
 import { QUEUE, queuePrefix } from "../src/queues/queues.js";
 import { createWorkerRedis } from "../src/platform/redis.js";
@@ -35,7 +36,10 @@ beforeAll(async () => {
   const { config, db, logger, queues, metrics } = stack.web;
   worker = new Worker(
     QUEUE.stripeEvent,
-    createStripeEventProcessor({ db, logger, queues, config, flushCustomer, metrics }),
+    wrapProcessor(
+      QUEUE.stripeEvent,
+      createStripeEventProcessor({ db, logger, queues, config, flushCustomer, metrics }),
+    ),
     {
       connection: createWorkerRedis("redis://127.0.0.1:6379"),
       prefix: queuePrefix(config.queuePrefix, QUEUE.stripeEvent),

@@ -4,7 +4,7 @@ import { retryReport } from "../src/billing/reporting/report-retry.js";
 import { billingPeriod } from "../src/billing/ledger/periods.js";
 import { DEFAULT_PLANS } from "../src/billing/pricing/plans.js";
 import { recordedTokens } from "../src/billing/ledger/quota.js";
-import { SumOutOfRangeError } from "../src/billing/ledger/usage-bounds.js";
+import { SumOutOfRangeError } from "../src/errors.js";
 import { usageSummary } from "../src/billing/ledger/usage-summary.js";
 import { QUEUE, reportJobId } from "../src/queues/queues.js";
 import { waitFor } from "./helpers/stack.js";

@@ -1,10 +1,9 @@
-import type { Worker } from "bullmq";
 import type { Db } from "../platform/db.js";
 import type { Logger } from "../platform/logger.js";
 import type { Quota } from "../billing/ledger/quota.js";
 import { storeChatOutcomes } from "./requests.js";
 import { upstreamFailure } from "../llm/provider-errors.js";
-import { chatJobSchema, type ChatError, type ChatJobData } from "../queues/queues.js";
+import type { ChatError, ChatJobData } from "../queues/queues.js";
 
 /** Keeps a kept chat's failure in Postgres, so a repeated key or a poll answers it after Redis forgot. */
 export async function storeChatFailure(
@@ -31,26 +30,20 @@ export async function storeChatFailure(
  * when it is kept, records the failure: the provider's own error as final, a transient one as
  * retryable (a repeat of the key runs it again, as a client retrying a 502 expects).
  */
-export function onChatFailedForGood(
-  worker: Worker,
-  deps: { db: Db; quota: Pick<Quota, "release">; logger: Logger },
+export function settleFailedChat(
+  deps: { db: Db; quota: Pick<Quota, "release"> },
+  data: ChatJobData,
+  log: Logger,
 ): void {
-  worker.on("failed", (job) => {
-    if (!job || job.finishedOn === undefined) return;
-    const parsed = chatJobSchema.safeParse(job.data);
-    if (!parsed.success) return;
-    const data = parsed.data;
-    const log = deps.logger.child({ jobId: job.id, requestId: data.requestId });
-    if (data.quota) {
-      deps.quota
-        .release(data.customerId, data.requestId, data.quota)
-        .catch((err: unknown) =>
-          log.error({ err }, "could not release a quota reservation; it counts until the period ends"),
-        );
-    }
-    const error = data.error ?? upstreamFailure(data.requestId);
-    storeChatFailure(deps.db, data, error, data.error === undefined).catch((err: unknown) =>
-      log.error({ err }, "could not store a chat's failure; a repeat of its key will run it again"),
-    );
-  });
+  if (data.quota) {
+    deps.quota
+      .release(data.customerId, data.requestId, data.quota)
+      .catch((err: unknown) =>
+        log.error({ err }, "could not release a quota reservation; it counts until the period ends"),
+      );
+  }
+  const error = data.error ?? upstreamFailure(data.requestId);
+  storeChatFailure(deps.db, data, error, data.error === undefined).catch((err: unknown) =>
+    log.error({ err }, "could not store a chat's failure; a repeat of its key will run it again"),
+  );
 }

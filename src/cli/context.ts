@@ -1,5 +1,6 @@
 import { loadConfigOrExit, type Config } from "../config.js";
 import { createDb, type Db } from "../platform/db.js";
+import { UsageError } from "../errors.js";
 
 /** What a CLI command gets: parsed flags, positionals, and lazily opened connections. */
 export interface CliContext {
@@ -10,10 +11,6 @@ export interface CliContext {
   db(): Db;
   print(human: string, data: unknown): void;
   close(): Promise<void>;
-}
-
-export class UsageError extends Error {
-  override name = "UsageError";
 }
 
 export function createCliContext(flags: CliContext["flags"], args: string[]): CliContext {

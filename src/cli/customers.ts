@@ -5,7 +5,8 @@ import {
   type CustomerStatus,
 } from "../billing/customers/customers.js";
 import { seedDefaultPlans } from "../billing/pricing/plans.js";
-import { optionalFlag, requireFlag, UsageError, type CliContext } from "./context.js";
+import { optionalFlag, requireFlag, type CliContext } from "./context.js";
+import { UsageError } from "../errors.js";
 
 export async function customersCreate(ctx: CliContext): Promise<void> {
   const input = {

@@ -1,7 +1,8 @@
 import { listDeadLetters, redriveDeadLetter, type DeadLetter } from "../queues/dead-letters.js";
 import { createQueues } from "../queues/queues.js";
 import { createProducerRedis, reconnectQuietly, redisTlsOf } from "../platform/redis.js";
-import { optionalFlag, UsageError, type CliContext } from "./context.js";
+import { optionalFlag, type CliContext } from "./context.js";
+import { UsageError } from "../errors.js";
 
 const line = (l: DeadLetter) =>
   `${l.id}\t${l.queue}\t${l.job_id}\t${l.attempts} attempts\t${l.failed_at.toISOString()}\t${l.resolved_at ? "resolved" : "open"}\t${l.reason}`;

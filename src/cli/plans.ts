@@ -1,6 +1,7 @@
-import { listPlans, PlanInputError, upsertPlan, type Plan, type PlanKind } from "../billing/pricing/plans.js";
+import { listPlans, upsertPlan, type Plan, type PlanKind } from "../billing/pricing/plans.js";
 import { formatMicros } from "../billing/pricing/money.js";
-import { optionalFlag, requireFlag, UsageError, type CliContext } from "./context.js";
+import { optionalFlag, requireFlag, type CliContext } from "./context.js";
+import { PlanInputError, UsageError } from "../errors.js";
 
 const KINDS: readonly PlanKind[] = ["usage", "tiered", "hybrid"];
 

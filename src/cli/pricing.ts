@@ -4,7 +4,8 @@ import { quotePrice } from "../billing/pricing/pricing-quote.js";
 import { priceFor } from "../billing/pricing/prices.js";
 import { profitability } from "../billing/pricing/profitability.js";
 import { seedDemoData } from "../billing/customers/demo-data.js";
-import { optionalFlag, requireFlag, UsageError, type CliContext } from "./context.js";
+import { optionalFlag, requireFlag, type CliContext } from "./context.js";
+import { UsageError } from "../errors.js";
 
 function percentFlag(ctx: CliContext, name: string, fallback: number): number {
   const value = optionalFlag(ctx, name) ?? String(fallback);

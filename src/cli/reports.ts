@@ -1,5 +1,4 @@
 import { createDeps, type Deps } from "../deps.js";
-import { NotFoundError } from "../billing/customers/customers.js";
 import { seedDefaultPlans } from "../billing/pricing/plans.js";
 import { previousUtcDay, reconcileDay } from "../billing/reporting/reconcile.js";
 import { retryFailedReports, retryReport } from "../billing/reporting/report-retry.js";
@@ -7,7 +6,8 @@ import type { StripeClient } from "../billing/reporting/stripe-client.js";
 import { setupStripe } from "../billing/reporting/stripe-setup.js";
 import { flushUsage } from "../billing/reporting/usage-flush.js";
 import { listReports, REPORT_STATUSES, type ReportStatus } from "../billing/reporting/usage-reports.js";
-import { optionalFlag, UsageError, type CliContext } from "./context.js";
+import { optionalFlag, type CliContext } from "./context.js";
+import { NotFoundError, UsageError } from "../errors.js";
 
 // Commands that need Redis or Stripe open the full deps; they print their own results, so the logger stays silent.
 async function withDeps<T>(ctx: CliContext, run: (deps: Deps) => Promise<T>): Promise<T> {

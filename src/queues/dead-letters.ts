@@ -1,6 +1,7 @@
 import type { Job, Queue, Worker } from "bullmq";
 import type { Db } from "../platform/db.js";
 import type { Logger } from "../platform/logger.js";
+import { onFinalFailure } from "./failures.js";
 
 export interface DeadLetter {
   id: number;
@@ -83,13 +84,9 @@ export async function redriveDeadLetter(
   return outcome;
 }
 
-/**
- * The one dead-letter mechanism for every queue that can fail for good. BullMQ's
- * `retries-exhausted` does not fire for UnrecoverableError, so "final" is `finishedOn` being set.
- */
+/** The one dead-letter mechanism for every queue that can fail for good. */
 export function attachDeadLetters(worker: Worker, db: Db, logger: Logger): void {
-  worker.on("failed", (job, err) => {
-    if (!job || job.finishedOn === undefined) return;
+  onFinalFailure(worker, (job, err) => {
     logger.error(
       { queue: job.queueName, jobId: job.id, attempts: job.attemptsMade, reason: err.message },
       "dead letter",

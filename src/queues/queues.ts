@@ -138,6 +138,19 @@ export function stripeEventJobOptions(config: Config): JobsOptions {
   };
 }
 
+/** Each queue's payload schema: its processor gets the payload parsed with it (src/queues/processor.ts). */
+export const JOB_SCHEMAS = {
+  [QUEUE.chat]: chatJobSchema,
+  [QUEUE.usage]: usageJobSchema,
+  [QUEUE.stripeReport]: stripeReportJobSchema,
+  [QUEUE.reconcile]: reconcileJobSchema,
+  [QUEUE.stripeEvent]: stripeEventJobSchema,
+  // Scheduled ticks that carry no payload: whatever they hold is ignored.
+  [QUEUE.usageFlush]: z.unknown(),
+  [QUEUE.maintenance]: z.unknown(),
+} satisfies Record<QueueName, z.ZodType>;
+export type JobData<Q extends QueueName> = z.infer<(typeof JOB_SCHEMAS)[Q]>;
+
 export interface Queues {
   chat: Queue<ChatJobData>;
   usageFlush: Queue;

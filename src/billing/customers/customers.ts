@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Db } from "../../platform/db.js";
+import { NotFoundError } from "../../errors.js";
 import { generateApiKey, hashApiKey } from "./api-keys.js";
 import { planColumns, planFromRow, type Plan, type PlanRow } from "../pricing/plans.js";
 
@@ -19,10 +20,6 @@ export interface AuthenticatedCustomer {
   status: CustomerStatus;
   plan: Plan;
   keyId: number;
-}
-
-export class NotFoundError extends Error {
-  override name = "NotFoundError";
 }
 
 export async function createCustomer(

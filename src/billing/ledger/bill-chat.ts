@@ -1,5 +1,5 @@
-import { UnrecoverableError } from "bullmq";
 import type { Config } from "../../config.js";
+import { PermanentError } from "../../errors.js";
 import type { Db } from "../../platform/db.js";
 import { countTokens, type Metrics } from "../../platform/metrics.js";
 import type { ChatCompletion } from "../../llm/client.js";
@@ -36,7 +36,8 @@ export async function billChat(
   const price =
     (answeredModel && resolvePrice(answeredModel, undefined)) ||
     resolvePrice(data.request.model, deps.config.defaultModelPrice);
-  if (!price) throw new UnrecoverableError(`no price for model ${data.request.model}`);
+  // Validated at the API: only a price removed since then gets here, and no retry brings it back.
+  if (!price) throw new PermanentError(`no price for model ${data.request.model}`, 500, "server_error");
   const billableTokens = usage.tokens.promptTokens + usage.tokens.completionTokens;
   const outcome = data.keepS
     ? {

@@ -1,3 +1,5 @@
+import { SumOutOfRangeError } from "../../errors.js";
+
 /**
  * The largest numbers meterline accepts, and the checks that keep sums of them exact. Bounds per
  * event keep one customer's input from overflowing anyone's sums; the ledger's own limit (the
@@ -18,17 +20,6 @@ export const MAX_MICROS_PER_EVENT = 5_000_000_000;
  * values as JS numbers, so nothing past 2^53 - 1 can be sent or read back exactly.
  */
 export const MAX_REPORT_VALUE = Number.MAX_SAFE_INTEGER;
-
-/** A usage sum that is too large to handle as a number: refused for its owner alone. */
-export class SumOutOfRangeError extends Error {
-  constructor(
-    readonly what: string,
-    readonly value?: string,
-  ) {
-    super(`${what} is ${value ? `${value}, ` : ""}above the largest exact number ${MAX_REPORT_VALUE}`);
-    this.name = "SumOutOfRangeError";
-  }
-}
 
 /**
  * A Postgres sum (numeric, which pg returns as text, so it never overflows on the way) as a JS

@@ -1,4 +1,5 @@
 import type { Db } from "../../platform/db.js";
+import { PlanInputError } from "../../errors.js";
 
 export type PlanKind = "usage" | "tiered" | "hybrid";
 
@@ -147,8 +148,4 @@ export async function upsertPlan(db: Db, input: Partial<Plan> & { id: string }):
       .returning("*");
     return planFromRow(row);
   });
-}
-
-export class PlanInputError extends Error {
-  override name = "PlanInputError";
 }

@@ -1,6 +1,5 @@
-import type { Queue } from "bullmq";
 import type { Db } from "../../platform/db.js";
-import { QUEUE, reportJobId, type StripeReportJobData } from "../../queues/queues.js";
+import { QUEUE, reportJobId, type Queues } from "../../queues/queues.js";
 import { enqueueReports } from "./usage-flush.js";
 
 export type ReportRetryOutcome = "retried" | "re-added" | "already-pending" | "already-sent" | "not-found";
@@ -13,7 +12,7 @@ export type ReportRetryOutcome = "retried" | "re-added" | "already-pending" | "a
  */
 export async function retryReport(
   db: Db,
-  queue: Queue<StripeReportJobData>,
+  queue: Queues["stripeReport"],
   id: number,
 ): Promise<ReportRetryOutcome> {
   const report = await db("usage_reports").where({ id }).first("status");
@@ -47,7 +46,7 @@ export async function retryReport(
 /** Retries every failed report; returns each report's outcome. */
 export async function retryFailedReports(
   db: Db,
-  queue: Queue<StripeReportJobData>,
+  queue: Queues["stripeReport"],
 ): Promise<Array<{ id: number; outcome: ReportRetryOutcome }>> {
   const ids: number[] = await db("usage_reports").where({ status: "failed" }).orderBy("id").pluck("id");
   const results: Array<{ id: number; outcome: ReportRetryOutcome }> = [];

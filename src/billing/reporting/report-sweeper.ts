@@ -1,10 +1,9 @@
-import type { Queue } from "bullmq";
 import type { Db } from "../../platform/db.js";
 import type { Logger } from "../../platform/logger.js";
-import { reportJobId, type StripeReportJobData } from "../../queues/queues.js";
+import { reportJobId, type Queues } from "../../queues/queues.js";
 import { enqueueReports } from "./usage-flush.js";
 
-type Deps = { db: Db; logger: Logger; queues: { stripeReport: Queue<StripeReportJobData> } };
+type Deps = { db: Db; logger: Logger; queues: { stripeReport: Queues["stripeReport"] } };
 
 /**
  * Re-enqueues pending reports whose job is missing (a crash between the flush's commit and its

@@ -1,10 +1,9 @@
-import type { Queue } from "bullmq";
 import type { Knex } from "knex";
 import type { Config } from "../../config.js";
 import type { Db } from "../../platform/db.js";
 import type { Logger } from "../../platform/logger.js";
 import type { Metrics } from "../../platform/metrics.js";
-import { reportJobId, type StripeReportJobData } from "../../queues/queues.js";
+import { reportJobId, type Queues } from "../../queues/queues.js";
 import { periodContainingSql } from "../ledger/period-history.js";
 import type { PlannedReport } from "./planned-reports.js";
 import { MAX_REPORT_VALUE } from "../ledger/usage-bounds.js";
@@ -31,7 +30,7 @@ type Deps = {
   db: Db;
   config: Config;
   logger: Logger;
-  queues: { stripeReport: Queue<StripeReportJobData> };
+  queues: { stripeReport: Queues["stripeReport"] };
   metrics: Pick<Metrics, "usageQuarantined">;
 };
 
@@ -210,7 +209,7 @@ export async function claimUsage(
 }
 
 /** Adds one job per report; the job id is derived from the report, so adding twice is harmless. */
-export async function enqueueReports(queue: Queue<StripeReportJobData>, reportIds: number[]): Promise<void> {
+export async function enqueueReports(queue: Queues["stripeReport"], reportIds: number[]): Promise<void> {
   for (let i = 0; i < reportIds.length; i += 1_000) {
     await queue.addBulk(
       reportIds

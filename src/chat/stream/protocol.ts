@@ -1,4 +1,5 @@
 import type { Config } from "../../config.js";
+import type { Redis } from "../../platform/redis.js";
 import { QUEUE, queuePrefix } from "../../queues/queues.js";
 
 /**
@@ -41,4 +42,52 @@ export function parseEntry(fields: string[]): StreamEntry | undefined {
   if (type === "end") return { type };
   if (type === "chunk" || type === "usage" || type === "error") return { type, data };
   return undefined;
+}
+
+export type StreamWriter = ReturnType<typeof streamWriter>;
+
+/** The worker's side of one request's stream: what it appends, and whether the client left. */
+export function streamWriter(
+  deps: {
+    config: Pick<Config, "queuePrefix" | "streamTtlS">;
+    redis: Pick<Redis, "pipeline" | "exists" | "del">;
+  },
+  requestId: string,
+) {
+  const key = chatStreamKey(deps.config, requestId);
+  const cancelKey = chatCancelKey(deps.config, requestId);
+  const ttlMs = deps.config.streamTtlS * 1000;
+  return {
+    /** What an earlier attempt wrote, and whether the client already left: one round trip. */
+    async begin(): Promise<{ earlier: StreamEntry[]; cancelled: boolean }> {
+      const results = await exec(deps.redis.pipeline().xrange(key, "-", "+").exists(cancelKey));
+      const rows = results[0]?.[1] as [string, string[]][];
+      const earlier = rows.map(([, fields]) => parseEntry(fields)).filter((e) => e !== undefined);
+      return { earlier, cancelled: results[1]?.[1] === 1 };
+    },
+    /** Appends entries and refreshes the TTL; returns whether the client asked to stop. One round trip. */
+    async append(...entries: StreamEntry[]): Promise<boolean> {
+      const pipeline = deps.redis.pipeline();
+      for (const entry of entries) pipeline.xadd(key, ...(entryFields(entry) as ["*", ...string[]]));
+      pipeline.pexpire(key, ttlMs);
+      pipeline.exists(cancelKey);
+      const results = await exec(pipeline);
+      return results.at(-1)?.[1] === 1;
+    },
+    async cancelled(): Promise<boolean> {
+      return (await deps.redis.exists(cancelKey)) === 1;
+    },
+    /** Removes the stream and its cancel mark: nothing of this attempt is left to replay. */
+    async clear(): Promise<void> {
+      await deps.redis.del(key, cancelKey);
+    },
+  };
+}
+
+/** Runs a pipeline; the first command error is thrown (ioredis only reports them per command). */
+async function exec(pipeline: ReturnType<Redis["pipeline"]>): Promise<[Error | null, unknown][]> {
+  const results = (await pipeline.exec()) ?? [];
+  const failure = results.find(([error]) => error);
+  if (failure) throw failure[0];
+  return results;
 }

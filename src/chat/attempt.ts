@@ -1,0 +1,42 @@
+import type OpenAI from "openai";
+import type { PermanentError } from "../errors.js";
+import type { Logger } from "../platform/logger.js";
+import type { ChatUsage } from "../billing/ledger/bill-chat.js";
+import { estimateUsage, usageFromProvider, type PromptRequest } from "../llm/usage.js";
+import type { ChatError, ChatJobData } from "../queues/queues.js";
+
+/**
+ * One attempt at a chat job as the chat runners see it: plain data and callbacks. What is
+ * BullMQ's (updating the job, handing it back, failing it for good) stays in jobs/chat.ts.
+ */
+export type ChatAttempt = {
+  data: ChatJobData;
+  log: Logger;
+  /** A failure of this attempt is final: no retry follows. */
+  lastAttempt: boolean;
+  /** Aborts when a shutting-down worker gives its active jobs back (src/queues/shutdown.ts). */
+  signal?: AbortSignal;
+  /** Keeps fields on the job: for its retry, or for the caller waiting on it. */
+  keep(patch: Pick<ChatJobData, "completion" | "error">): Promise<void>;
+  /**
+   * When the worker is shutting down, puts the job back in the wait list (no attempt spent) for
+   * another worker, and throws; otherwise returns.
+   */
+  handBackIfShuttingDown(): Promise<void>;
+};
+
+/** The provider's usage when it sent one; otherwise estimated from the request and the answer. */
+export async function chatUsage(
+  request: PromptRequest,
+  provided: OpenAI.CompletionUsage | null | undefined,
+  answer: string,
+): Promise<ChatUsage> {
+  return provided
+    ? { tokens: usageFromProvider(provided), source: "provider" }
+    : { tokens: await estimateUsage(request, answer), source: "estimated" };
+}
+
+/** What the caller waiting on a chat may see of a provider's refusal. */
+export function refusalOf(err: PermanentError): ChatError {
+  return { status: err.status, message: err.message, type: err.type, code: err.code };
+}
