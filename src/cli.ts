@@ -1,7 +1,14 @@
 import { NotFoundError, UsageError } from "./errors.js";
 import { createCliContext, parseFlags, type CliContext } from "./cli/context.js";
 import { reportCommands } from "./cli/reports.js";
-import { customersCreate, customersUpdate, keysCreate } from "./cli/customers.js";
+import {
+  customersCreate,
+  customersList,
+  customersUpdate,
+  keysCreate,
+  keysList,
+  keysRevoke,
+} from "./cli/customers.js";
 import { plansList, plansUpsert } from "./cli/plans.js";
 import { demoSeed, pricingQuote, profitabilityReport } from "./cli/pricing.js";
 import { dlqList, dlqRedrive } from "./cli/dead-letters.js";
@@ -19,7 +26,13 @@ const COMMANDS: Record<string, Command> = {
     usage:
       "customers:update --customer <customer id> [--plan <plan id>] [--status active|past_due|suspended|canceled]",
   },
+  "customers:list": {
+    run: customersList,
+    usage: "customers:list [--status active|past_due|suspended|canceled]",
+  },
   "keys:create": { run: keysCreate, usage: "keys:create --customer <customer id>" },
+  "keys:list": { run: keysList, usage: "keys:list [--customer <customer id>]" },
+  "keys:revoke": { run: keysRevoke, usage: "keys:revoke <key id>" },
   ...reportCommands,
   "plans:list": { run: plansList, usage: "plans:list" },
   "plans:upsert": {

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { Queue, QueueEvents, UnrecoverableError, Worker } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { attachDeadLetters, listDeadLetters, redriveDeadLetter } from "../src/queues/dead-letters.js";
+import { attachDeadLetters, listDeadLetters } from "../src/queues/dead-letters.js";
+import { redriveDeadLetter } from "../src/queues/redrive.js";
 import { createLogger } from "../src/platform/logger.js";
 import { createWorkerRedis } from "../src/platform/redis.js";
 import { createTestDatabase } from "./helpers/db.js";

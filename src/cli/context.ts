@@ -1,13 +1,18 @@
 import { loadConfigOrExit, type Config } from "../config.js";
-import { createDb, type Db } from "../platform/db.js";
+import { createDeps, type Deps } from "../deps.js";
+import type { Db } from "../platform/db.js";
 import { UsageError } from "../errors.js";
 
-/** What a CLI command gets: parsed flags, positionals, and lazily opened connections. */
+/**
+ * What a CLI command gets: parsed flags, positionals, and the composition root's deps, opened on
+ * first use and closed after the command. A command passes on only the part it uses.
+ */
 export interface CliContext {
   flags: Record<string, string | boolean | undefined>;
   args: string[];
   json: boolean;
   config: Config;
+  deps(): Deps;
   db(): Db;
   print(human: string, data: unknown): void;
   close(): Promise<void>;
@@ -16,18 +21,21 @@ export interface CliContext {
 export function createCliContext(flags: CliContext["flags"], args: string[]): CliContext {
   const config = loadConfigOrExit();
   const json = flags.json === true;
-  let db: Db | undefined;
+  let deps: Deps | undefined;
+  // Commands print their own results; the logger stays silent.
+  const open = () => (deps ??= createDeps({ ...config, logLevel: "silent" }, "cli"));
   return {
     flags,
     args,
     json,
     config,
-    db: () => (db ??= createDb(config.databaseUrl, { max: 2 })),
+    deps: open,
+    db: () => open().db,
     print(human, data) {
       process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
     },
     async close() {
-      await db?.destroy();
+      await deps?.close();
     },
   };
 }

@@ -1,12 +1,17 @@
+import { listApiKeys, type ApiKeyInfo } from "../billing/customers/api-keys.js";
 import {
   createApiKey,
   createCustomer,
+  listCustomers,
+  revokeApiKey,
   updateCustomer,
+  type Customer,
   type CustomerStatus,
 } from "../billing/customers/customers.js";
+import { KEY_CACHE_TTL_MS } from "../billing/customers/key-cache.js";
 import { seedDefaultPlans } from "../billing/pricing/plans.js";
 import { optionalFlag, requireFlag, type CliContext } from "./context.js";
-import { UsageError } from "../errors.js";
+import { NotFoundError, UsageError } from "../errors.js";
 
 export async function customersCreate(ctx: CliContext): Promise<void> {
   const input = {
@@ -34,16 +39,56 @@ export async function keysCreate(ctx: CliContext): Promise<void> {
 
 const STATUSES: readonly CustomerStatus[] = ["active", "past_due", "suspended", "canceled"];
 
+function statusFlag(ctx: CliContext): CustomerStatus | undefined {
+  const status = optionalFlag(ctx, "status");
+  if (status !== undefined && !STATUSES.includes(status as CustomerStatus))
+    throw new UsageError(`--status must be one of ${STATUSES.join(", ")}`);
+  return status as CustomerStatus | undefined;
+}
+
 export async function customersUpdate(ctx: CliContext): Promise<void> {
   const id = requireFlag(ctx, "customer");
   const planId = optionalFlag(ctx, "plan");
-  const status = optionalFlag(ctx, "status");
+  const status = statusFlag(ctx);
   if (planId === undefined && status === undefined) throw new UsageError("give --plan and/or --status");
-  if (status !== undefined && !STATUSES.includes(status as CustomerStatus))
-    throw new UsageError(`--status must be one of ${STATUSES.join(", ")}`);
-  const customer = await updateCustomer(ctx.db(), id, {
-    planId,
-    status: status as CustomerStatus | undefined,
-  });
+  const customer = await updateCustomer(ctx.db(), id, { planId, status });
   ctx.print(`customer ${customer.id} is on plan ${customer.planId}, status ${customer.status}`, customer);
+}
+
+const describeCustomer = (c: Customer) =>
+  `${c.id}  ${c.status.padEnd(9)}  ${c.planId.padEnd(8)}  ${(c.stripeCustomerId ?? "-").padEnd(18)}  ` +
+  `${c.name}${c.email ? ` <${c.email}>` : ""}`;
+
+export async function customersList(ctx: CliContext): Promise<void> {
+  const customers = await listCustomers(ctx.db(), { status: statusFlag(ctx) });
+  ctx.print(customers.length ? customers.map(describeCustomer).join("\n") : "no customers", customers);
+}
+
+const describeKey = (k: ApiKeyInfo) =>
+  `${String(k.id).padStart(6)}  ${k.prefix}…  ${k.customerId}  created ${k.createdAt.toISOString()}  ` +
+  `last used ${k.lastUsedAt?.toISOString() ?? "never"}  ` +
+  (k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : "active");
+
+/** keys:list [--customer id]: ids and prefixes only; a key's secret is never stored, so never shown. */
+export async function keysList(ctx: CliContext): Promise<void> {
+  const keys = await listApiKeys(ctx.db(), { customerId: optionalFlag(ctx, "customer") });
+  ctx.print(keys.length ? keys.map(describeKey).join("\n") : "no API keys", keys);
+}
+
+/** keys:revoke <key id>: safe to repeat; web processes refuse the key within KEY_CACHE_TTL_MS. */
+export async function keysRevoke(ctx: CliContext): Promise<void> {
+  const id = ctx.args[0];
+  if (id === undefined || !/^[1-9]\d{0,14}$/.test(id)) throw new UsageError("give a key id (see keys:list)");
+  const db = ctx.db();
+  const [before] = await listApiKeys(db, { id: Number(id) });
+  if (!before) throw new NotFoundError(`no API key ${id}`);
+  if (!before.revokedAt) await revokeApiKey(db, before.id);
+  const [key = before] = await listApiKeys(db, { id: before.id });
+  const what = `key ${id} (${key.prefix}…) of ${key.customerId}`;
+  ctx.print(
+    before.revokedAt
+      ? `${what} was already revoked at ${before.revokedAt.toISOString()}`
+      : `revoked ${what}; the API refuses it within ${KEY_CACHE_TTL_MS / 1000} s (web processes cache key lookups that long)`,
+    { ...key, alreadyRevoked: before.revokedAt !== null, refusedWithinMs: KEY_CACHE_TTL_MS },
+  );
 }

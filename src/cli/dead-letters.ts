@@ -1,6 +1,5 @@
-import { listDeadLetters, redriveDeadLetter, type DeadLetter } from "../queues/dead-letters.js";
-import { createQueues } from "../queues/queues.js";
-import { createProducerRedis, reconnectQuietly, redisTlsOf } from "../platform/redis.js";
+import { listDeadLetters, type DeadLetter } from "../queues/dead-letters.js";
+import { redriveDeadLetter } from "../queues/redrive.js";
 import { optionalFlag, type CliContext } from "./context.js";
 import { UsageError } from "../errors.js";
 
@@ -26,28 +25,19 @@ export async function dlqRedrive(ctx: CliContext): Promise<void> {
   const all = ctx.flags.all === true;
   if (!all && (id === undefined || !/^[1-9]\d*$/.test(id)))
     throw new UsageError("give a dead letter id or --all");
-  const redis = createProducerRedis(ctx.config.redisUrl, redisTlsOf(ctx.config));
-  reconnectQuietly(redis);
-  const queues = createQueues(redis, ctx.config);
-  try {
-    const ids = all
-      ? (await listDeadLetters(ctx.db(), { queue: optionalFlag(ctx, "queue"), limit: 10_000 })).map(
-          (l) => l.id,
-        )
-      : [Number(id)];
-    const results = [];
-    for (const letter of ids) {
-      results.push({ id: letter, outcome: await redriveDeadLetter(ctx.db(), queues.byName, letter) });
-    }
-    if (!all && results[0]?.outcome === "not-found") {
-      process.exitCode = 1;
-    }
-    ctx.print(
-      results.length ? results.map((r) => `${r.id}\t${r.outcome}`).join("\n") : "no dead letters",
-      results,
-    );
-  } finally {
-    await queues.close();
-    redis.disconnect();
+  const { db, queues } = ctx.deps();
+  const ids = all
+    ? (await listDeadLetters(db, { queue: optionalFlag(ctx, "queue"), limit: 10_000 })).map((l) => l.id)
+    : [Number(id)];
+  const results = [];
+  for (const letter of ids) {
+    results.push({ id: letter, outcome: await redriveDeadLetter(db, queues.byName, letter) });
   }
+  if (!all && results[0]?.outcome === "not-found") {
+    process.exitCode = 1;
+  }
+  ctx.print(
+    results.length ? results.map((r) => `${r.id}\t${r.outcome}`).join("\n") : "no dead letters",
+    results,
+  );
 }

@@ -1,4 +1,4 @@
-import { createDeps, type Deps } from "../deps.js";
+import type { Deps } from "../deps.js";
 import { seedDefaultPlans } from "../billing/pricing/plans.js";
 import { previousUtcDay, reconcileDay } from "../billing/reporting/reconcile.js";
 import { retryFailedReports, retryReport } from "../billing/reporting/report-retry.js";
@@ -8,16 +8,6 @@ import { flushUsage } from "../billing/reporting/usage-flush.js";
 import { listReports, REPORT_STATUSES, type ReportStatus } from "../billing/reporting/usage-reports.js";
 import { optionalFlag, type CliContext } from "./context.js";
 import { NotFoundError, UsageError } from "../errors.js";
-
-// Commands that need Redis or Stripe open the full deps; they print their own results, so the logger stays silent.
-async function withDeps<T>(ctx: CliContext, run: (deps: Deps) => Promise<T>): Promise<T> {
-  const deps = createDeps({ ...ctx.config, logLevel: "silent" }, "cli");
-  try {
-    return await run(deps);
-  } finally {
-    await deps.close();
-  }
-}
 
 function requireStripe(deps: Deps): StripeClient {
   if (!deps.stripe)
@@ -48,70 +38,66 @@ export async function reportsRetry(ctx: CliContext): Promise<void> {
   if (ctx.flags.failed !== true && (id === undefined || !/^\d+$/.test(id))) {
     throw new UsageError("give a report id or --failed");
   }
-  await withDeps(ctx, async (deps) => {
-    if (ctx.flags.failed === true) {
-      const results = await retryFailedReports(deps.db, deps.queues.stripeReport);
-      ctx.print(
-        results.length ? results.map((r) => `report ${r.id}: ${r.outcome}`).join("\n") : "no failed reports",
-        results,
-      );
-      return;
-    }
-    const outcome = await retryReport(deps.db, deps.queues.stripeReport, Number(id));
-    if (outcome === "not-found") throw new NotFoundError(`no usage report ${id}`);
-    ctx.print(`report ${id}: ${outcome}`, { id: Number(id), outcome });
-  });
+  const deps = ctx.deps();
+  if (ctx.flags.failed === true) {
+    const results = await retryFailedReports(deps.db, deps.queues.stripeReport);
+    ctx.print(
+      results.length ? results.map((r) => `report ${r.id}: ${r.outcome}`).join("\n") : "no failed reports",
+      results,
+    );
+    return;
+  }
+  const outcome = await retryReport(deps.db, deps.queues.stripeReport, Number(id));
+  if (outcome === "not-found") throw new NotFoundError(`no usage report ${id}`);
+  ctx.print(`report ${id}: ${outcome}`, { id: Number(id), outcome });
 }
 
 export async function usageFlush(ctx: CliContext): Promise<void> {
   const customerId = optionalFlag(ctx, "customer");
-  await withDeps(ctx, async (deps) => {
-    const result = await flushUsage(deps, { customerId });
-    const waiting = result.unlinked.map(
-      (u) => `  ${u.customerId}: ${u.rows} rows wait (no Stripe customer id)`,
-    );
-    ctx.print(
-      [`flushed ${result.rows} usage rows into ${result.reports.length} reports`, ...waiting].join("\n"),
-      result,
-    );
-  });
+  const deps = ctx.deps();
+  const result = await flushUsage(deps, { customerId });
+  const waiting = result.unlinked.map(
+    (u) => `  ${u.customerId}: ${u.rows} rows wait (no Stripe customer id)`,
+  );
+  ctx.print(
+    [`flushed ${result.rows} usage rows into ${result.reports.length} reports`, ...waiting].join("\n"),
+    result,
+  );
 }
 
 export async function reconcile(ctx: CliContext): Promise<void> {
   const day = optionalFlag(ctx, "date") ?? previousUtcDay();
   if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new UsageError("--date must be YYYY-MM-DD");
-  await withDeps(ctx, async (deps) => {
-    const results = await reconcileDay({ ...deps, stripe: requireStripe(deps) }, day);
-    const lines = results.map(
-      (r) =>
-        `${r.customerId} (${r.stripeCustomerId}): sent ${r.sentValue}, Stripe ${r.stripeValue}, drift ${r.drift}`,
-    );
-    ctx.print(
-      [`reconciliation for ${day}:`, ...(lines.length ? lines : ["  nothing sent that day"])].join("\n"),
-      results,
-    );
-    if (results.some((r) => r.drift !== 0)) process.exitCode = 3;
-  });
+  const deps = ctx.deps();
+  const results = await reconcileDay({ ...deps, stripe: requireStripe(deps) }, day);
+  const lines = results.map(
+    (r) =>
+      `${r.customerId} (${r.stripeCustomerId}): sent ${r.sentValue}, Stripe ${r.stripeValue}, drift ${r.drift}`,
+  );
+  ctx.print(
+    [`reconciliation for ${day}:`, ...(lines.length ? lines : ["  nothing sent that day"])].join("\n"),
+    results,
+  );
+  if (results.some((r) => r.drift !== 0)) process.exitCode = 3;
 }
 
 export async function stripeSetup(ctx: CliContext): Promise<void> {
-  await withDeps(ctx, async (deps) => {
-    await seedDefaultPlans(deps.db);
-    const setup = await setupStripe({ ...deps, stripe: requireStripe(deps) });
-    const lines = [
-      `meter ${setup.meter.id} (event_name ${setup.meter.eventName})${setup.meter.created ? " created" : ""}`,
-      ...setup.plans.flatMap((p) => [
-        `plan ${p.planId}: product ${p.productId}`,
-        ...Object.entries(p.prices).map(
-          ([role, price]) =>
-            `  ${role} price ${price.id} (lookup_key ${price.lookupKey})${price.created ? " created" : ""}`,
-        ),
-      ]),
-      "price ids are stored in plans.stripe_price_ids; STRIPE_METER_EVENT_NAME must stay " +
-        setup.meter.eventName,
-    ];
-    ctx.print(lines.join("\n"), setup);
-  });
+  const deps = ctx.deps();
+  await seedDefaultPlans(deps.db);
+  const setup = await setupStripe({ ...deps, stripe: requireStripe(deps) });
+  const lines = [
+    `meter ${setup.meter.id} (event_name ${setup.meter.eventName})${setup.meter.created ? " created" : ""}`,
+    ...setup.plans.flatMap((p) => [
+      `plan ${p.planId}: product ${p.productId}`,
+      ...Object.entries(p.prices).map(
+        ([role, price]) =>
+          `  ${role} price ${price.id} (lookup_key ${price.lookupKey})${price.created ? " created" : ""}`,
+      ),
+    ]),
+    "price ids are stored in plans.stripe_price_ids; STRIPE_METER_EVENT_NAME must stay " +
+      setup.meter.eventName,
+  ];
+  ctx.print(lines.join("\n"), setup);
 }
 
 export const reportCommands = {

@@ -1,7 +1,11 @@
-import type { Job, Queue, Worker } from "bullmq";
+import type { Job, Worker } from "bullmq";
+import type { Knex } from "knex";
 import type { Db } from "../platform/db.js";
 import type { Logger } from "../platform/logger.js";
 import { onFinalFailure } from "./failures.js";
+
+// Every statement on `dead_letters` lives here; callers (workers, the flush, redrive, admin API, CLI)
+// call these functions.
 
 export interface DeadLetter {
   id: number;
@@ -17,25 +21,54 @@ export interface DeadLetter {
   resolved_at: Date | null;
 }
 
+/** What a dead letter says about its job. */
+export interface NewDeadLetter {
+  queue: string;
+  jobId: string;
+  name: string;
+  data: unknown;
+  reason: string;
+  attempts: number;
+}
+
+const row = ({ jobId, data, ...rest }: NewDeadLetter) => ({
+  ...rest,
+  job_id: jobId,
+  data: JSON.stringify(data),
+});
+
 /** A job failed for good: record it durably (BullMQ's failed set is trimmed; this table is not). */
 export async function recordDeadLetter(db: Db, job: Job, reason: string): Promise<void> {
-  await db("dead_letters")
-    .insert({
-      queue: job.queueName,
-      job_id: job.id,
-      name: job.name,
-      data: JSON.stringify(job.data),
-      reason,
-      attempts: job.attemptsMade,
-    })
+  const letter = row({
+    queue: job.queueName,
+    jobId: job.id!,
+    name: job.name,
+    data: job.data,
+    reason,
+    attempts: job.attemptsMade,
+  });
+  await db("dead_letters").insert(letter).onConflict(["queue", "job_id"]).merge({
+    reason,
+    attempts: letter.attempts,
+    data: letter.data,
+    failed_at: db.fn.now(),
+    resolved_at: null,
+  });
+}
+
+/**
+ * Dead letters for jobs that never ran (a report the flush quarantined), inside the caller's
+ * transaction so the letter exists exactly when the work it stands for does. A job's existing
+ * letter is kept.
+ */
+export async function recordUnrunDeadLetters(
+  trx: Knex.Transaction,
+  letters: ReadonlyArray<Omit<NewDeadLetter, "attempts">>,
+): Promise<void> {
+  await trx("dead_letters")
+    .insert(letters.map((l) => row({ ...l, attempts: 0 })))
     .onConflict(["queue", "job_id"])
-    .merge({
-      reason,
-      attempts: job.attemptsMade,
-      data: JSON.stringify(job.data),
-      failed_at: db.fn.now(),
-      resolved_at: null,
-    });
+    .ignore();
 }
 
 export async function listDeadLetters(
@@ -51,37 +84,24 @@ export async function listDeadLetters(
   return query;
 }
 
-export type RedriveOutcome = "retried" | "re-added" | "already-pending" | "resolved" | "not-found";
+export async function getDeadLetter(db: Db, id: number): Promise<DeadLetter | undefined> {
+  return db("dead_letters").where({ id }).first();
+}
 
-/**
- * Puts a dead letter's job back to work. Safe to repeat: a job that is already waiting, running or
- * done is left alone, and a job BullMQ no longer holds is re-added under the same id.
- */
-export async function redriveDeadLetter(
-  db: Db,
-  queues: (name: string) => Queue | undefined,
-  id: number,
-): Promise<RedriveOutcome> {
-  const row: DeadLetter | undefined = await db("dead_letters").where({ id }).first();
-  if (!row) return "not-found";
-  if (row.resolved_at) return "resolved";
-  const queue = queues(row.queue);
-  if (!queue) throw new Error(`dead letter ${id} names unknown queue ${row.queue}`);
-  const job = await queue.getJob(row.job_id);
-  let outcome: RedriveOutcome;
-  if (!job) {
-    await queue.add(row.name, row.data, { jobId: row.job_id });
-    outcome = "re-added";
-  } else if ((await job.getState()) === "failed") {
-    await job.retry("failed");
-    outcome = "retried";
-  } else {
-    outcome = "already-pending";
-  }
+/** A job was put back to work: its open dead letter, if any, says when and how often. */
+export async function markRedriven(db: Db, queue: string, jobId: string): Promise<void> {
   await db("dead_letters")
-    .where({ id })
+    .where({ queue, job_id: jobId })
+    .whereNull("resolved_at")
     .update({ redriven_at: db.fn.now(), redrive_count: db.raw("redrive_count + 1") });
-  return outcome;
+}
+
+/** A job completed: its open dead letter, if any, is resolved. */
+export async function resolveDeadLetter(db: Db, queue: string, jobId: string): Promise<void> {
+  await db("dead_letters")
+    .where({ queue, job_id: jobId })
+    .whereNull("resolved_at")
+    .update({ resolved_at: db.fn.now() });
 }
 
 /** The one dead-letter mechanism for every queue that can fail for good. */
@@ -101,12 +121,8 @@ export function attachDeadLetters(worker: Worker, db: Db, logger: Logger): void 
   worker.on("completed", (job) => {
     // Any completion may be a redriven job, including one re-added after BullMQ dropped it (a fresh
     // job with no failure history), so check every time: one indexed UPDATE that usually matches nothing.
-    db("dead_letters")
-      .where({ queue: job.queueName, job_id: job.id })
-      .whereNull("resolved_at")
-      .update({ resolved_at: db.fn.now() })
-      .catch((error: unknown) =>
-        logger.error({ err: error, queue: job.queueName, jobId: job.id }, "could not resolve a dead letter"),
-      );
+    resolveDeadLetter(db, job.queueName, job.id!).catch((error: unknown) =>
+      logger.error({ err: error, queue: job.queueName, jobId: job.id }, "could not resolve a dead letter"),
+    );
   });
 }

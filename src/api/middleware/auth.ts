@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Request, RequestHandler } from "express";
 import { authenticateKey, type AuthenticatedCustomer } from "../../billing/customers/customers.js";
-import { createKeyCache } from "../../billing/customers/key-cache.js";
+import { createKeyCache, KEY_CACHE_TTL_MS } from "../../billing/customers/key-cache.js";
 import type { Db } from "../../platform/db.js";
 import { HttpError, unauthorized } from "../../errors.js";
 
@@ -20,7 +20,7 @@ function bearer(header: string | undefined): string | undefined {
  * Authenticates a customer API key (stored as a SHA-256 hash) and refuses blocked customers.
  * Lookups are cached for `cacheMs`: revocations and status changes apply within that time.
  */
-export function customerAuth(db: Db, { cacheMs = 2_000 } = {}): RequestHandler {
+export function customerAuth(db: Db, { cacheMs = KEY_CACHE_TTL_MS } = {}): RequestHandler {
   const lookup = createKeyCache((key) => authenticateKey(db, key), { ttlMs: cacheMs });
   return async (req, _res, next) => {
     const key = bearer(req.headers.authorization);

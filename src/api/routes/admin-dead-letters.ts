@@ -1,7 +1,8 @@
 import { Router } from "express";
 import { z } from "zod";
 import type { Deps } from "../../deps.js";
-import { listDeadLetters, redriveDeadLetter } from "../../queues/dead-letters.js";
+import { listDeadLetters } from "../../queues/dead-letters.js";
+import { redriveDeadLetter } from "../../queues/redrive.js";
 import { badRequest, notFound } from "../../errors.js";
 
 type AdminDeps = Pick<Deps, "db" | "queues" | "logger">;

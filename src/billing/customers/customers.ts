@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { Db } from "../../platform/db.js";
 import { NotFoundError } from "../../errors.js";
-import { generateApiKey, hashApiKey } from "./api-keys.js";
+import { sha256 } from "../../platform/ids.js";
+import { generateApiKey } from "./api-keys.js";
 import { planColumns, planFromRow, type Plan, type PlanRow } from "../pricing/plans.js";
 
 export type CustomerStatus = "active" | "past_due" | "suspended" | "canceled";
@@ -78,6 +79,13 @@ export async function updateCustomer(
   return customerFromRow(row);
 }
 
+/** Customers, oldest first, optionally those of one status. */
+export async function listCustomers(db: Db, filter: { status?: CustomerStatus } = {}): Promise<Customer[]> {
+  const query = db("customers").orderBy([{ column: "created_at" }, { column: "id" }]);
+  if (filter.status !== undefined) query.where({ status: filter.status });
+  return (await query).map(customerFromRow);
+}
+
 export async function revokeApiKey(db: Db, keyId: number): Promise<void> {
   await db("api_keys").where({ id: keyId }).whereNull("revoked_at").update({ revoked_at: db.fn.now() });
 }
@@ -87,7 +95,7 @@ export async function authenticateKey(db: Db, key: string): Promise<Authenticate
   const row = await db("api_keys as k")
     .join("customers as c", "c.id", "k.customer_id")
     .join("plans as p", "p.id", "c.plan_id")
-    .where("k.key_hash", hashApiKey(key))
+    .where("k.key_hash", sha256(key))
     .whereNull("k.revoked_at")
     .first("k.id as key_id", "c.id as customer_id", "c.status", ...planColumns("p"));
   if (!row) return undefined;

@@ -1,5 +1,6 @@
 import type { Knex } from "knex";
 import { QUEUE, reportJobId } from "../../queues/queues.js";
+import { recordUnrunDeadLetters } from "../../queues/dead-letters.js";
 import { markRows, reportRow, writeReports, type PlannedReport } from "./planned-reports.js";
 
 /** Why the flush set a customer's rows aside; a fixed set, as it labels a metric. */
@@ -41,19 +42,16 @@ export async function quarantineReports(
       reportRow(p, { value: 0, status: "failed", last_error: out[i]!.message, quarantine_reason: reason }),
     ),
   );
-  await trx("dead_letters")
-    .insert(
-      planned.map((p, i) => ({
-        queue: QUEUE.stripeReport,
-        job_id: reportJobId(p.id),
-        name: "report",
-        data: JSON.stringify({ reportId: p.id }),
-        reason: out[i]!.message,
-        attempts: 0,
-      })),
-    )
-    .onConflict(["queue", "job_id"])
-    .ignore();
+  await recordUnrunDeadLetters(
+    trx,
+    planned.map((p, i) => ({
+      queue: QUEUE.stripeReport,
+      jobId: reportJobId(p.id),
+      name: "report",
+      data: { reportId: p.id },
+      reason: out[i]!.message,
+    })),
+  );
   await markRows(trx, planned);
   return out;
 }
