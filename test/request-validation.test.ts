@@ -1,6 +1,84 @@
+import type { Request } from "express";
 import { describe, expect, it } from "vitest";
+import { HttpError } from "../src/errors.js";
+import { parseChatCall } from "../src/api/chat/request.js";
 import { validateUsageEvents } from "../src/api/usage-events.js";
 import { MAX_TOKENS_PER_EVENT } from "../src/billing/ledger/usage-bounds.js";
+
+const config = {
+  defaultModelPrice: undefined,
+  idempotencyTtlS: 86_400,
+  jobRetentionS: 3_600,
+  chatJobMaxBytes: 1_000_000,
+};
+const valid = { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] };
+
+function refusal(body: unknown, headers: Record<string, string> = {}) {
+  const req = { body, header: (name: string) => headers[name.toLowerCase()] } as unknown as Request;
+  try {
+    parseChatCall(req, config);
+  } catch (err) {
+    expect(err).toBeInstanceOf(HttpError);
+    return (err as HttpError).toBody().error;
+  }
+  throw new Error("the request was accepted");
+}
+
+describe("a chat request's validation", () => {
+  it.each([
+    [
+      { model: "gpt-4o-mini" },
+      "missing_required_parameter",
+      "messages",
+      "Missing required parameter: 'messages'.",
+    ],
+    [{ ...valid, n: 2 }, "invalid_value", "n", "Invalid 'n': only n = 1 is supported."],
+    [
+      { ...valid, max_tokens: -1 },
+      "invalid_value",
+      "max_tokens",
+      expect.stringMatching(/^Invalid 'max_tokens': /),
+    ],
+    [{ ...valid, messages: [{ role: "wizard" }] }, "invalid_value", "messages.0.role", expect.any(String)],
+    [
+      { ...valid, model: "no-such-model" },
+      "model_not_found",
+      "model",
+      expect.stringContaining("no-such-model"),
+    ],
+    [[], "invalid_body", null, "The request body must be a JSON object (Content-Type: application/json)."],
+    [{}, "invalid_body", null, "The request body is empty."],
+  ])("refuses %j with %s naming %s", (body, code, param, message) => {
+    expect(refusal(body)).toEqual({ type: "invalid_request_error", code, param, message });
+  });
+
+  it("refuses an Idempotency-Key that is not 1–255 printable ASCII characters", () => {
+    expect(refusal(valid, { "idempotency-key": "x".repeat(256) })).toEqual({
+      type: "invalid_request_error",
+      code: "invalid_idempotency_key",
+      param: null,
+      message: "Idempotency-Key must be 1–255 printable ASCII characters.",
+    });
+  });
+
+  it("parses a valid request into how it is answered and how long its outcome is kept", () => {
+    const req = (body: unknown, headers: Record<string, string>) =>
+      ({ body, header: (name: string) => headers[name] }) as unknown as Request;
+    const streamed = { ...valid, stream: true, stream_options: { include_usage: true } };
+    expect(parseChatCall(req(streamed, { "idempotency-key": "k" }), config)).toMatchObject({
+      mode: "stream",
+      includeUsage: true,
+      idempotencyKey: "k",
+      keepS: 86_400,
+      request: valid,
+    });
+    expect(parseChatCall(req(valid, { prefer: "respond-async" }), config)).toMatchObject({
+      mode: "async",
+      keepS: 3_600,
+    });
+    expect(parseChatCall(req(valid, {}), config)).toMatchObject({ mode: "sync", keepS: 0 });
+  });
+});
 
 describe("a usage event's validation", () => {
   const now = new Date("2026-06-15T12:00:00Z");
@@ -28,6 +106,13 @@ describe("a usage event's validation", () => {
       "invalid_value",
       "events[0].model",
       "'model' must be a non-empty string",
+    ],
+    [
+      "no model",
+      { ...event, model: undefined },
+      "missing_required_parameter",
+      "events[0].model",
+      "'model' is required",
     ],
     [
       "no prompt_tokens",
