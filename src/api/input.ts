@@ -38,6 +38,21 @@ export function checkInput<T>(
   return { ok: false, problem: { param: paramOf(issue.path), code, message: issue.message } };
 }
 
+/** A JSON request body: an object with at least one field, then `schema`. */
+export function jsonBody<T>(schema: z.ZodType<T, object>) {
+  return z
+    .custom<object>((body) => body !== null && typeof body === "object" && !Array.isArray(body), {
+      message: "The request body must be a JSON object (Content-Type: application/json).",
+      params: { code: "invalid_body" },
+    })
+    .refine((body) => Object.keys(body).length > 0, {
+      message: "The request body is empty.",
+      params: { code: "invalid_body" },
+      abort: true,
+    })
+    .pipe(schema);
+}
+
 // zod consults a parse's error map only where the schema states no message of its own.
 function defaultMessage(issue: z.core.$ZodRawIssue): string {
   const param = paramOf(issue.path ?? []);

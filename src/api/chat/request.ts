@@ -4,7 +4,7 @@ import type { Config } from "../../config.js";
 import { badRequest } from "../../errors.js";
 import { resolvePrice } from "../../billing/pricing/prices.js";
 import type { ChatJobData } from "../../queues/queues.js";
-import { parseInput } from "../input.js";
+import { jsonBody, parseInput } from "../input.js";
 import { refuseOversizedJob } from "./job-size.js";
 
 const contentPart = z.looseObject({ type: z.string() });
@@ -29,6 +29,7 @@ export const chatRequestSchema = z.looseObject({
   user: z.string().max(512).optional(),
 });
 export type ChatRequestBody = z.infer<typeof chatRequestSchema>;
+const chatBody = jsonBody(chatRequestSchema);
 
 const idempotencyKeySchema = z
   .string()
@@ -63,7 +64,7 @@ export function parseChatCall(
   req: Request,
   config: Pick<Config, "defaultModelPrice" | "idempotencyTtlS" | "jobRetentionS" | "chatJobMaxBytes">,
 ): ChatCall {
-  const body = parseBody(chatRequestSchema, req.body);
+  const body = parseInput(chatBody, req.body);
   if (!resolvePrice(body.model, config.defaultModelPrice)) {
     throw badRequest(
       `The model '${body.model}' does not exist or has no price configured.`,
@@ -84,16 +85,4 @@ export function parseChatCall(
   );
   const includeUsage = streamOptions?.include_usage === true;
   return { body, request, mode, includeUsage, idempotencyKey, keepS };
-}
-
-/** Parses a JSON body against a schema; the first problem becomes a 400 naming the parameter. */
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  if (body === undefined || body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw badRequest(
-      "The request body must be a JSON object (Content-Type: application/json).",
-      "invalid_body",
-    );
-  }
-  if (Object.keys(body).length === 0) throw badRequest("The request body is empty.", "invalid_body");
-  return parseInput(schema, body);
 }
