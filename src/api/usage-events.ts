@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { listPriceMicros, type Plan } from "../billing/pricing/plans.js";
 import { providerCostMicros, resolvePrice, type DefaultPrice } from "../billing/pricing/prices.js";
 import { MAX_MICROS_PER_EVENT, MAX_TOKENS_PER_EVENT } from "../billing/ledger/usage-bounds.js";
@@ -6,6 +7,7 @@ import {
   periodClosed,
   STRIPE_METER_MAX_AHEAD_MS,
 } from "../billing/reporting/report-deadlines.js";
+import { checkInput } from "./input.js";
 
 export const MAX_EVENTS_PER_BATCH = 1_000;
 
@@ -30,16 +32,6 @@ export interface UsageEventError {
   message: string;
 }
 
-class Invalid extends Error {
-  constructor(
-    readonly code: string,
-    readonly param: string | null,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /**
  * Validates each event on its own: bad events are reported by index with the reason and never
  * block the valid ones. An id repeated inside one batch is reported after its first occurrence.
@@ -53,23 +45,27 @@ export function validateUsageEvents(
     plan?: Pick<Plan, "overagePer1kMicros">;
   },
 ): { valid: ValidUsageEvent[]; errors: UsageEventError[] } {
-  const now = options.now ?? new Date();
+  const schema = usageEventSchema(options.now ?? new Date(), options.defaultPrice, options.plan);
   const valid: ValidUsageEvent[] = [];
   const errors: UsageEventError[] = [];
   const seen = new Set<string>();
   events.forEach((raw, index) => {
-    const id = isRecord(raw) && typeof raw.id === "string" ? raw.id : null;
-    try {
-      const event = { index, ...validateEvent(raw, now, options.defaultPrice, options.plan) };
-      if (seen.has(event.id))
-        throw new Invalid("duplicate_id", "id", `id '${event.id}' appears earlier in this batch`);
-      seen.add(event.id);
-      valid.push(event);
-    } catch (err) {
-      if (!(err instanceof Invalid)) throw err;
-      const param = err.param === null ? null : `events[${index}].${err.param}`;
-      errors.push({ index, id, param, code: err.code, message: err.message });
+    const checked = checkInput(schema, raw);
+    if (checked.ok && !seen.has(checked.data.id)) {
+      seen.add(checked.data.id);
+      valid.push({ index, ...checked.data });
+      return;
     }
+    const problem = checked.ok
+      ? {
+          param: "id",
+          code: "duplicate_id",
+          message: `id '${checked.data.id}' appears earlier in this batch`,
+        }
+      : checked.problem;
+    const id = isRecord(raw) && typeof raw.id === "string" ? raw.id : null;
+    const param = problem.param === null ? null : `events[${index}].${problem.param}`;
+    errors.push({ index, id, param, code: problem.code, message: problem.message });
   });
   return { valid, errors };
 }
@@ -106,76 +102,93 @@ export function refuseInvoicedPeriods(
   return { valid, errors };
 }
 
-function validateEvent(
-  raw: unknown,
+const ID = "'id' must be a string of 1–255 characters";
+const MODEL = "'model' must be a non-empty string";
+// The message for a field's wrong type, or for its absence.
+const typeError = (name: string, message: string) => (issue: { input?: unknown }) =>
+  issue.input === undefined ? `'${name}' is required` : message;
+
+/** A token count; at most MAX_TOKENS_PER_EVENT, so no row or sum of rows overflows when priced. */
+function tokenCount(name: string) {
+  const message = `'${name}' must be a non-negative integer`;
+  return z
+    .number({ error: typeError(name, message) })
+    .int(message)
+    .nonnegative(message)
+    .refine((value) => value <= MAX_TOKENS_PER_EVENT, {
+      message: `'${name}' is at most ${MAX_TOKENS_PER_EVENT} per event; split larger usage into several events`,
+      params: { code: "tokens_out_of_range" },
+    });
+}
+
+const eventFields = z.object({
+  id: z
+    .string({ error: typeError("id", ID) })
+    .min(1, ID)
+    .max(255, ID),
+  model: z.string({ error: typeError("model", MODEL) }).min(1, MODEL),
+  prompt_tokens: tokenCount("prompt_tokens"),
+  completion_tokens: tokenCount("completion_tokens"),
+  cached_tokens: tokenCount("cached_tokens").nullish(),
+  reasoning_tokens: tokenCount("reasoning_tokens").nullish(),
+  timestamp: z.unknown().optional(),
+});
+
+/**
+ * One event: its fields, then what depends on them, in the order a client fixes them — counts that
+ * contradict each other, the timestamp, the model's price, the event's cost.
+ */
+function usageEventSchema(
   now: Date,
   defaultPrice: DefaultPrice | undefined,
   plan: Pick<Plan, "overagePer1kMicros"> | undefined,
-): Omit<ValidUsageEvent, "index"> {
-  if (!isRecord(raw)) throw new Invalid("invalid_event", null, "each event must be a JSON object");
-  const id = raw.id;
-  if (id === undefined) throw new Invalid("missing_required_parameter", "id", "'id' is required");
-  if (typeof id !== "string" || id.length < 1 || id.length > 255)
-    throw new Invalid("invalid_value", "id", "'id' must be a string of 1–255 characters");
-  if (typeof raw.model !== "string" || raw.model === "")
-    throw new Invalid("invalid_value", "model", "'model' must be a non-empty string");
-  const promptTokens = tokens(raw, "prompt_tokens", true);
-  const completionTokens = tokens(raw, "completion_tokens", true);
-  const cachedTokens = tokens(raw, "cached_tokens", false);
-  const reasoningTokens = tokens(raw, "reasoning_tokens", false);
-  if (cachedTokens > promptTokens)
-    throw new Invalid("invalid_value", "cached_tokens", "'cached_tokens' cannot exceed 'prompt_tokens'");
-  if (reasoningTokens > completionTokens)
-    throw new Invalid(
-      "invalid_value",
-      "reasoning_tokens",
-      "'reasoning_tokens' cannot exceed 'completion_tokens'",
-    );
-  const timestamp = timestampOf(raw.timestamp, now);
-  const price = resolvePrice(raw.model, defaultPrice, timestamp);
-  if (!price)
-    throw new Invalid(
-      "model_not_found",
-      "model",
-      `the model '${raw.model}' does not exist or has no price configured`,
-    );
-  const usage = { promptTokens, cachedTokens, completionTokens, reasoningTokens };
-  // Bounded so no row, and no sum of a customer's rows, can overflow when priced or reported.
-  const micros = Math.max(
-    providerCostMicros(usage, price),
-    plan ? listPriceMicros(plan, promptTokens + completionTokens) : 0,
-  );
-  if (micros > MAX_MICROS_PER_EVENT)
-    throw new Invalid(
-      "cost_out_of_range",
-      null,
-      `the event costs more than the maximum of ${MAX_MICROS_PER_EVENT} micro-dollars per event at the price of '${raw.model}'; split it into smaller events`,
-    );
-  return { id, model: raw.model, ...usage, timestamp };
-}
-
-function tokens(raw: Record<string, unknown>, name: string, required: boolean): number {
-  const value = raw[name];
-  if (value === undefined || value === null) {
-    if (required) throw new Invalid("missing_required_parameter", name, `'${name}' is required`);
-    return 0;
-  }
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0)
-    throw new Invalid("invalid_value", name, `'${name}' must be a non-negative integer`);
-  if (value > MAX_TOKENS_PER_EVENT)
-    throw new Invalid(
-      "tokens_out_of_range",
-      name,
-      `'${name}' is at most ${MAX_TOKENS_PER_EVENT} per event; split larger usage into several events`,
-    );
-  return value;
+) {
+  return z
+    .custom<Record<string, unknown>>(isRecord, {
+      message: "each event must be a JSON object",
+      params: { code: "invalid_event" },
+    })
+    .pipe(eventFields)
+    .transform((raw, ctx): Omit<ValidUsageEvent, "index"> => {
+      const fail = (param: string | null, code: string, message: string) => {
+        ctx.addIssue({ code: "custom", message, params: { code }, path: param === null ? [] : [param] });
+        return z.NEVER;
+      };
+      const { prompt_tokens: promptTokens, completion_tokens: completionTokens } = raw;
+      const cachedTokens = raw.cached_tokens ?? 0;
+      const reasoningTokens = raw.reasoning_tokens ?? 0;
+      if (cachedTokens > promptTokens)
+        return fail("cached_tokens", "invalid_value", "'cached_tokens' cannot exceed 'prompt_tokens'");
+      if (reasoningTokens > completionTokens) {
+        const message = "'reasoning_tokens' cannot exceed 'completion_tokens'";
+        return fail("reasoning_tokens", "invalid_value", message);
+      }
+      const timestamp = timestampOf(raw.timestamp, now);
+      if (!(timestamp instanceof Date)) return fail("timestamp", timestamp.code, timestamp.message);
+      const price = resolvePrice(raw.model, defaultPrice, timestamp);
+      if (!price) {
+        const message = `the model '${raw.model}' does not exist or has no price configured`;
+        return fail("model", "model_not_found", message);
+      }
+      const usage = { promptTokens, cachedTokens, completionTokens, reasoningTokens };
+      // Bounded so no row, and no sum of a customer's rows, can overflow when priced or reported.
+      const micros = Math.max(
+        providerCostMicros(usage, price),
+        plan ? listPriceMicros(plan, promptTokens + completionTokens) : 0,
+      );
+      if (micros > MAX_MICROS_PER_EVENT) {
+        const message = `the event costs more than the maximum of ${MAX_MICROS_PER_EVENT} micro-dollars per event at the price of '${raw.model}'; split it into smaller events`;
+        return fail(null, "cost_out_of_range", message);
+      }
+      return { id: raw.id, model: raw.model, ...usage, timestamp };
+    });
 }
 
 /**
  * ISO 8601 text or Unix seconds; young enough to reach Stripe's 35-day window after the flush and
  * the report's retries (see report-deadlines.ts), and at most Stripe's 5 minutes ahead.
  */
-function timestampOf(value: unknown, now: Date): Date {
+function timestampOf(value: unknown, now: Date): Date | { code: string; message: string } {
   if (value === undefined || value === null) return now;
   const at =
     typeof value === "number" && Number.isFinite(value)
@@ -184,19 +197,13 @@ function timestampOf(value: unknown, now: Date): Date {
         ? new Date(value)
         : undefined;
   if (!at || Number.isNaN(at.getTime()))
-    throw new Invalid(
-      "invalid_value",
-      "timestamp",
-      "'timestamp' must be an ISO 8601 date-time or Unix seconds",
-    );
-  if (at < oldestAccepted(now))
-    throw new Invalid(
-      "timestamp_out_of_range",
-      "timestamp",
-      `'timestamp' is too old to be reported to Stripe: the oldest accepted now is ${oldestAccepted(now).toISOString()}`,
-    );
+    return { code: "invalid_value", message: "'timestamp' must be an ISO 8601 date-time or Unix seconds" };
+  if (at < oldestAccepted(now)) {
+    const message = `'timestamp' is too old to be reported to Stripe: the oldest accepted now is ${oldestAccepted(now).toISOString()}`;
+    return { code: "timestamp_out_of_range", message };
+  }
   if (at.getTime() > now.getTime() + STRIPE_METER_MAX_AHEAD_MS)
-    throw new Invalid("timestamp_out_of_range", "timestamp", "'timestamp' is in the future");
+    return { code: "timestamp_out_of_range", message: "'timestamp' is in the future" };
   return at;
 }
 

@@ -1,5 +1,11 @@
+import type { Request } from "express";
 import { z } from "zod";
+import type { Config } from "../../config.js";
 import { badRequest } from "../../errors.js";
+import { resolvePrice } from "../../billing/pricing/prices.js";
+import type { ChatJobData } from "../../queues/queues.js";
+import { jsonBody, parseInput } from "../input.js";
+import { refuseOversizedJob } from "./job-size.js";
 
 const contentPart = z.looseObject({ type: z.string() });
 
@@ -17,37 +23,66 @@ export const chatRequestSchema = z.looseObject({
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
   max_tokens: z.number().int().positive().nullable().optional(),
   max_completion_tokens: z.number().int().positive().nullable().optional(),
-  n: z.literal(1, { message: "only n = 1 is supported" }).nullable().optional(),
+  n: z.literal(1, { message: "Invalid 'n': only n = 1 is supported." }).nullable().optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().min(0).max(1).nullable().optional(),
   user: z.string().max(512).optional(),
 });
 export type ChatRequestBody = z.infer<typeof chatRequestSchema>;
+const chatBody = jsonBody(chatRequestSchema);
 
-/** Parses a JSON body against a schema; the first problem becomes a 400 naming the parameter. */
-export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  if (body === undefined || body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw badRequest(
-      "The request body must be a JSON object (Content-Type: application/json).",
-      "invalid_body",
-    );
-  }
-  if (Object.keys(body).length === 0) throw badRequest("The request body is empty.", "invalid_body");
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const param = issue.path.map(String).join(".") || null;
-  const missing = issue.code === "invalid_type" && valueAt(body, issue.path) === undefined;
-  if (missing)
-    throw badRequest(`Missing required parameter: '${param}'.`, "missing_required_parameter", param);
-  throw badRequest(`Invalid '${param}': ${issue.message}.`, "invalid_value", param);
+const idempotencyKeySchema = z
+  .string()
+  .refine((key) => /^[\x21-\x7e]{1,255}$/.test(key), {
+    message: "Idempotency-Key must be 1–255 printable ASCII characters.",
+    params: { code: "invalid_idempotency_key" },
+  })
+  .optional();
+
+/** How the caller is answered: wait for the completion, poll for it (202), or stream it. */
+export type ChatMode = "sync" | "async" | "stream";
+
+/** One chat request, parsed: everything the route decides on. */
+export interface ChatCall {
+  /** The body as sent: what an Idempotency-Key's body hash covers. */
+  body: ChatRequestBody;
+  /** What the worker asks the provider: the body minus the streaming flags. */
+  request: ChatJobData["request"];
+  mode: ChatMode;
+  /** A stream ends with the usage chunk only when asked for (`stream_options.include_usage`). */
+  includeUsage: boolean;
+  idempotencyKey: string | undefined;
+  /** How long the outcome is kept in Postgres; 0: not kept (an unkeyed, awaited chat). */
+  keepS: number;
 }
 
-function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
-  let current = value;
-  for (const key of path) {
-    if (current === null || typeof current !== "object") return undefined;
-    current = (current as Record<PropertyKey, unknown>)[key];
+/**
+ * Parses POST /v1/chat/completions into one typed value, or throws its 400 (or 413). Checks run in
+ * the order a client fixes them: the body, its model, the Idempotency-Key, the size of the job.
+ */
+export function parseChatCall(
+  req: Request,
+  config: Pick<Config, "defaultModelPrice" | "idempotencyTtlS" | "jobRetentionS" | "chatJobMaxBytes">,
+): ChatCall {
+  const body = parseInput(chatBody, req.body);
+  if (!resolvePrice(body.model, config.defaultModelPrice)) {
+    throw badRequest(
+      `The model '${body.model}' does not exist or has no price configured.`,
+      "model_not_found",
+      "model",
+    );
   }
-  return current;
+  const idempotencyKey = parseInput(idempotencyKeySchema, req.header("idempotency-key"));
+  const respondAsync = /\brespond-async\b/i.test(req.header("prefer") ?? "");
+  // Async requests are polled, never streamed; the worker always asks the provider for usage.
+  const { stream, stream_options: streamOptions, ...request } = body;
+  const mode: ChatMode = respondAsync ? "async" : stream === true ? "stream" : "sync";
+  refuseOversizedJob(config, request);
+  // Keyed and async chats keep their outcome in Postgres for as long as it is promised.
+  const keepS = Math.max(
+    idempotencyKey === undefined ? 0 : config.idempotencyTtlS,
+    mode === "async" ? config.jobRetentionS : 0,
+  );
+  const includeUsage = streamOptions?.include_usage === true;
+  return { body, request, mode, includeUsage, idempotencyKey, keepS };
 }

@@ -1,12 +1,19 @@
-import type { Request, Response } from "express";
+import type { Response } from "express";
 import type { Config } from "../../config.js";
-import { chatCancelKey, chatStreamKey, parseEntry, type StreamError } from "../../chat/stream/protocol.js";
+import {
+  chatStreamKey,
+  errorOf,
+  parseEntry,
+  requestCancel,
+  streamError,
+  type StreamError,
+} from "../../chat/stream/protocol.js";
+import type { StreamReader } from "../../chat/stream/reader.js";
 import { unavailable } from "../../errors.js";
 import type { ChatCompletion } from "../../llm/client.js";
 import { chunksOf } from "../../llm/stream.js";
 import type { Logger } from "../../platform/logger.js";
 import type { Redis } from "../../platform/redis.js";
-import type { StreamReader } from "../../chat/stream/reader.js";
 
 type Deps = {
   config: Pick<Config, "queuePrefix" | "streamTtlS" | "chat">;
@@ -15,35 +22,45 @@ type Deps = {
   logger: Logger;
 };
 
+/** What to relay: a chat's stream, and how its client asked for it. */
+export interface Relay {
+  requestId: string;
+  includeUsage: boolean;
+  /**
+   * The chat's completion once its job finished (undefined if it did not succeed), for a job that
+   * writes no stream or whose stream expired: replayed when the stream holds nothing. Never rejects.
+   */
+  completion?: Promise<ChatCompletion | undefined>;
+}
+
 // Short blocks let the loop notice a client that went away; the idle limit is CHAT_WAIT_MS.
 const BLOCK_MS = 1_000;
 const KEEPALIVE_MS = 15_000;
 
+const SSE_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache",
+  "x-accel-buffering": "no",
+};
+
 /**
- * Relays a streaming chat job's Redis stream to the client as server-sent events in OpenAI's chunk
- * format, ending with `data: [DONE]`. Reads from the start, so a repeated Idempotency-Key replays.
- * An error before any output answers with its HTTP status, as OpenAI does; after it, as an
- * `error` event. A client that goes away sets the cancel key the worker checks. A replay after the
- * stream expired (CHAT_STREAM_TTL_S) is served from the finished job (`finishedChat`).
+ * Relays a streaming chat job's Redis stream (src/chat/stream/protocol.ts) to the client as
+ * server-sent events in OpenAI's chunk format, ending with `data: [DONE]`. An error before any
+ * output answers with its HTTP status, as OpenAI does; after it, as an `error` event. Billed for what
+ * was served: whenever nobody will read the rest (the client left, or this relay gave up) the
+ * worker is told to stop, and bills only what the provider produced until then.
  */
-export async function relayChatStream(
-  deps: Deps,
-  req: Request,
-  res: Response,
-  requestId: string,
-  includeUsage: boolean,
-  finishedChat: () => Promise<ChatCompletion | undefined>,
-): Promise<void> {
-  const key = chatStreamKey(deps.config, requestId);
-  const stream = deps.streamReader.subscribe(key);
+export async function relayChatStream(deps: Deps, res: Response, relay: Relay): Promise<void> {
+  const { requestId, includeUsage } = relay;
+  const stream = deps.streamReader.subscribe(chatStreamKey(deps.config, requestId));
+  let completion: ChatCompletion | undefined;
+  void relay.completion?.then((finished) => (completion = finished));
   let finished = false;
   let gone = false;
-  // Billed for what was served: whenever nobody will read the rest — the client left, or this relay
-  // gave up — the worker is told to stop, and bills only what the provider produced until then.
   const cancel = () => {
-    deps.redis
-      .set(chatCancelKey(deps.config, requestId), "1", "EX", deps.config.streamTtlS)
-      .catch((err: unknown) => deps.logger.warn({ err, requestId }, "could not signal a stream cancel"));
+    requestCancel(deps, requestId).catch((err: unknown) =>
+      deps.logger.warn({ err, requestId }, "could not signal a stream cancel"),
+    );
   };
   res.once("close", () => {
     if (finished) return;
@@ -52,15 +69,15 @@ export async function relayChatStream(
   });
   const open = () => {
     if (res.headersSent) return;
-    res.status(200).set({
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-      "x-accel-buffering": "no",
-    });
+    res.status(200).set({ ...SSE_HEADERS, connection: "keep-alive" });
     res.flushHeaders();
   };
   const write = (data: string) => res.write(`data: ${data}\n\n`);
+  // Before any output, as the response's status and body; after it, as an `error` event.
+  const fail = (failure: StreamError) => {
+    if (!res.headersSent) res.status(failure.status).json({ error: failure.error });
+    else write(JSON.stringify({ error: failure.error }));
+  };
 
   let lastId = "0";
   let idleSince = Date.now();
@@ -73,19 +90,14 @@ export async function relayChatStream(
       } catch (err) {
         if (!res.headersSent) throw unavailable("The request queue is unavailable; retry shortly.", err);
         cancel();
-        write(
-          JSON.stringify({ error: serverError("The stream was lost; retry the request.", "stream_lost") }),
-        );
+        fail(streamError(502, "The stream was lost; retry the request.", "server_error", "stream_lost"));
         break;
       }
-      if (!reply && lastId === "0") {
-        // Nothing at all after a full block: the job has not started, or its stream expired.
-        const completion = await finishedChat();
-        if (completion) {
-          finished = true;
-          replayCompletion(res, completion, includeUsage);
-          break;
-        }
+      if (!reply && lastId === "0" && completion) {
+        // Nothing at all after a full block, and the job finished: it wrote no stream, or it expired.
+        finished = true;
+        replayCompletion(res, completion, includeUsage);
+        break;
       }
       if (!reply) {
         const idle = Date.now() - idleSince;
@@ -100,15 +112,10 @@ export async function relayChatStream(
           continue;
         }
         cancel();
-        const timeout = {
-          error: serverError(
-            "No answer from the model in time; the request was cancelled and is billed only for what " +
-              "the model produced before the cancel. Retry the request.",
-            "timeout",
-          ),
-        };
-        if (!res.headersSent) res.status(504).json(timeout);
-        else write(JSON.stringify(timeout));
+        const message =
+          "No answer from the model in time; the request was cancelled and is billed only for what " +
+          "the model produced before the cancel. Retry the request.";
+        fail(streamError(504, message, "server_error", "timeout"));
         break;
       }
       idleSince = Date.now();
@@ -121,9 +128,7 @@ export async function relayChatStream(
           open();
           write(entry.data);
         } else if (entry.type === "error") {
-          const failure = JSON.parse(entry.data) as StreamError;
-          if (!res.headersSent) res.status(failure.status).json({ error: failure.error });
-          else write(JSON.stringify({ error: failure.error }));
+          fail(errorOf(entry));
           finished = true;
         } else if (entry.type === "end") {
           open();
@@ -143,16 +148,8 @@ export async function relayChatStream(
 
 /** A finished chat as a whole stream: its chunks, the usage chunk if asked for, then [DONE]. */
 export function replayCompletion(res: Response, completion: ChatCompletion, includeUsage: boolean): void {
-  if (!res.headersSent) {
-    res.status(200).set({
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      "x-accel-buffering": "no",
-    });
-  }
+  if (!res.headersSent) res.status(200).set(SSE_HEADERS);
   for (const chunk of chunksOf(completion))
     if (!chunk.usage || includeUsage) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
   res.end("data: [DONE]\n\n");
 }
-
-const serverError = (message: string, code: string) => ({ message, type: "server_error", param: null, code });

@@ -1,4 +1,5 @@
 import { Router } from "express";
+import { z } from "zod";
 import type { WebDeps } from "../../deps.js";
 import { periodEndsAt } from "../../billing/ledger/period-history.js";
 import { billingPeriod } from "../../billing/ledger/periods.js";
@@ -6,9 +7,18 @@ import { usageSummary, type TokenTotals, type UsageSummary } from "../../billing
 import { badRequest, unavailable } from "../../errors.js";
 import { usageBatchJobId, usageEventRequestId } from "../../platform/ids.js";
 import type { UsageJobData } from "../../queues/queues.js";
+import { parseInput } from "../input.js";
 import { MAX_EVENTS_PER_BATCH, refuseInvoicedPeriods, validateUsageEvents } from "../usage-events.js";
 
 type Deps = Pick<WebDeps, "config" | "db" | "queues">;
+
+const BATCH_SIZE = `Send 1 to ${MAX_EVENTS_PER_BATCH} events per request.`;
+const usageBatch = z.object({
+  events: z
+    .array(z.unknown(), 'The body must be {"events": [...]}.')
+    .min(1, BATCH_SIZE)
+    .max(MAX_EVENTS_PER_BATCH, BATCH_SIZE),
+});
 
 /** POST /v1/usage (ingest events recorded elsewhere) and GET /v1/usage (the current period). */
 export function usageRoutes(deps: Deps): Router {
@@ -16,11 +26,8 @@ export function usageRoutes(deps: Deps): Router {
 
   router.post("/usage", async (req, res) => {
     const customer = req.customer!;
-    const events: unknown = req.body?.events;
-    if (!Array.isArray(events))
-      throw badRequest('The body must be {"events": [...]}.', "missing_required_parameter", "events");
-    if (events.length === 0 || events.length > MAX_EVENTS_PER_BATCH)
-      throw badRequest(`Send 1 to ${MAX_EVENTS_PER_BATCH} events per request.`, "invalid_value", "events");
+    // Only `events` is read: any other body (none, an array) is a batch without events.
+    const { events } = parseInput(usageBatch, { events: req.body?.events });
 
     const now = new Date();
     const checked = validateUsageEvents(events, {

@@ -3,10 +3,17 @@ import type { Redis } from "../../platform/redis.js";
 import { QUEUE, queuePrefix } from "../../queues/queues.js";
 
 /**
- * What a streaming chat job appends to its Redis stream, in order: `chunk`s (OpenAI
- * `chat.completion.chunk` JSON, relayed as they are), at most one `usage` chunk, then `error` and/or
- * `end`. The API relays them as server-sent events; a retried job reads them to learn what the
- * client already saw.
+ * The protocol between a streaming chat job (the writer, in the worker) and the API's relay (the
+ * reader, in the web process), over two Redis keys per request:
+ * - the stream (`chatStreamKey`): the writer appends, in order, `chunk`s (OpenAI
+ *   `chat.completion.chunk` JSON, relayed as they are), at most one `usage` chunk (relayed only to a
+ *   client that asked for it), then `error` and/or `end`. An `end` ends every stream the writer
+ *   finished; an `error` carries what the client is told (`StreamError`): its HTTP status while no
+ *   output was sent, else an `error` event. Readers read from the start ("0"), so a repeated
+ *   Idempotency-Key replays, and a retried job reads it to learn what the client already saw.
+ * - the cancel mark (`chatCancelKey`): set by a reader that will not read the rest (the client
+ *   left, or the relay gave up); the writer checks it and stops the provider.
+ * Both expire after CHAT_STREAM_TTL_S.
  */
 export type StreamEntry =
   | { type: "chunk"; data: string }
@@ -14,10 +21,31 @@ export type StreamEntry =
   | { type: "error"; data: string }
   | { type: "end" };
 
+/** What an `error` entry tells the client: the HTTP status before any output, and the error body. */
 export type StreamError = {
   status: number;
   error: { message: string; type: string; param: string | null; code: string | null };
 };
+
+export const streamError = (
+  status: number,
+  message: string,
+  type: string,
+  code: string | null,
+): StreamError => ({
+  status,
+  error: { message, type, param: null, code },
+});
+
+/** The entry that signals an error; the writer appends `end` after it. */
+export const errorEntry = (error: StreamError): StreamEntry => ({
+  type: "error",
+  data: JSON.stringify(error),
+});
+
+/** The error an `error` entry carries. */
+export const errorOf = (entry: { type: "error"; data: string }): StreamError =>
+  JSON.parse(entry.data) as StreamError;
 
 // Both keys share the chat queue's {hashtag}, so they live in the queue's Redis Cluster slot; the web
 // process's one XREAD over every open stream (src/chat/stream/reader.ts) relies on it.
@@ -25,6 +53,14 @@ export const chatStreamKey = (config: Pick<Config, "queuePrefix">, requestId: st
   `${queuePrefix(config.queuePrefix, QUEUE.chat)}:stream:${requestId}`;
 export const chatCancelKey = (config: Pick<Config, "queuePrefix">, requestId: string) =>
   `${queuePrefix(config.queuePrefix, QUEUE.chat)}:cancel:${requestId}`;
+
+/** A reader's signal that nobody will read the rest: the writer stops and bills what was produced. */
+export async function requestCancel(
+  deps: { config: Pick<Config, "queuePrefix" | "streamTtlS">; redis: Pick<Redis, "set"> },
+  requestId: string,
+): Promise<void> {
+  await deps.redis.set(chatCancelKey(deps.config, requestId), "1", "EX", deps.config.streamTtlS);
+}
 
 /** XADD arguments after the key: an auto id and the entry's fields. */
 export function entryFields(entry: StreamEntry): string[] {

@@ -1,0 +1,94 @@
+import type { Response } from "express";
+import type { Job } from "bullmq";
+import type { WebDeps } from "../../deps.js";
+import type { ChatCompletion } from "../../llm/client.js";
+import type { ChatJobData } from "../../queues/queues.js";
+import { unlessDraining } from "./drain.js";
+import type { ChatOutcome } from "./outcome.js";
+import type { ChatCall } from "./request.js";
+import { chatState, type ChatState } from "./state.js";
+import { relayChatStream, replayCompletion } from "./stream-relay.js";
+
+type Deps = Pick<
+  WebDeps,
+  "config" | "db" | "redis" | "queues" | "quota" | "chatEvents" | "logger" | "streamReader" | "draining"
+>;
+
+type Asked = Pick<ChatCall, "mode" | "includeUsage">;
+
+/** Answers a chat from its state: the completion, its error, or 202 while it is not finished. */
+export function answerState(res: Response, requestId: string, state: ChatState, asked: Asked): void {
+  if (asked.mode === "async" || (state.status !== "succeeded" && state.status !== "failed")) {
+    return accepted(res, requestId);
+  }
+  if (state.status === "failed") {
+    res.status(state.error!.status).json(state.error!.toBody());
+    return;
+  }
+  if (asked.mode === "stream") return replayCompletion(res, state.completion!, asked.includeUsage);
+  res.json(state.completion);
+}
+
+/** 202 with where to poll: an async chat, or one not finished in time. */
+export function accepted(res: Response, requestId: string): void {
+  res
+    .status(202)
+    .location(`/v1/chats/${requestId}`)
+    .json({ id: requestId, object: "chat.request", status: "queued" });
+}
+
+/**
+ * Answers a synchronous chat with its completion once its job finishes: `outcome` when this request
+ * listened before adding the job, the job's own wait otherwise. Not finished within CHAT_WAIT_MS (or
+ * the process is draining): answered from its state, 202 while it is still queued or running.
+ */
+export async function answerSync(
+  deps: Deps,
+  res: Response,
+  customerId: string,
+  { job, outcome }: { job: Job<ChatJobData>; outcome?: ChatOutcome },
+): Promise<void> {
+  try {
+    const completion = await unlessDraining(
+      outcome?.finished ?? job.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs),
+      deps.draining.signal,
+    );
+    res.json(completion);
+  } catch {
+    await answerUnfinished(deps, res, job.data.requestId, customerId);
+  } finally {
+    outcome?.cancel();
+  }
+}
+
+/**
+ * Relays a streamed chat. A job this request joined may write no stream (a repeat with `stream` of a
+ * chat begun without it) or its stream may have expired: the relay replays its completion instead.
+ */
+export function answerStream(
+  deps: Deps,
+  res: Response,
+  requestId: string,
+  includeUsage: boolean,
+  joined: Job<ChatJobData> | undefined,
+): Promise<void> {
+  const completion = joined
+    ?.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs)
+    .then(asCompletion, () => undefined);
+  return relayChatStream(deps, res, { requestId, includeUsage, ...(completion ? { completion } : {}) });
+}
+
+async function answerUnfinished(deps: Deps, res: Response, requestId: string, customerId: string) {
+  const state = await chatState(deps, requestId, customerId);
+  if (state?.status === "failed" && state.job?.data.quota) {
+    // The worker releases too; both are idempotent, and this one holds when the worker died first.
+    const { data } = state.job;
+    await deps.quota.release(data.customerId, requestId, data.quota!);
+  }
+  // Still queued or running after the wait: the caller polls instead of holding the connection.
+  answerState(res, requestId, state ?? { status: "queued" }, { mode: "sync", includeUsage: false });
+}
+
+// A stream abandoned before it started answers nothing: its repeat runs it again.
+const asCompletion = (result: unknown): ChatCompletion | undefined =>
+  result && typeof result === "object" && !("abandoned" in result) ? (result as ChatCompletion) : undefined;
