@@ -6,7 +6,14 @@ import type { Redis } from "../platform/redis.js";
 import { billChat } from "../billing/ledger/bill-chat.js";
 import type { Plan } from "../billing/pricing/plans.js";
 import type { Quota } from "../billing/ledger/quota.js";
-import { streamWriter, type StreamEntry, type StreamError, type StreamWriter } from "./stream/protocol.js";
+import {
+  errorEntry,
+  streamError,
+  streamWriter,
+  type StreamEntry,
+  type StreamError,
+  type StreamWriter,
+} from "./stream/protocol.js";
 import type { ChatCompletion, ChatRequest, Llm } from "../llm/client.js";
 import { createChunkAccumulator, type ChatCompletionChunk, type ChunkAccumulator } from "../llm/stream.js";
 import { capCompletion } from "../llm/completion-cap.js";
@@ -28,11 +35,6 @@ export type StreamRunDeps = {
 // token, or stalled) it is also polled at this interval.
 const IDLE_CANCEL_CHECK_MS = 500;
 
-const streamError = (status: number, message: string, type: string, code: string | null): StreamError => ({
-  status,
-  error: { message, type, param: null, code },
-});
-
 /**
  * A streamed chat: relays the provider's chunks into the request's Redis stream, stops when the
  * client went away, and bills exactly once what was produced — from the provider's usage chunk, or
@@ -51,7 +53,7 @@ export async function runStream(
     const completion = acc.toCompletion(data.request.model);
     // The row goes in before [DONE]: a client that saw the end can already see its usage.
     const { inserted, billableTokens } = await billChat(deps, data, completion, usage);
-    const error: StreamEntry[] = clientError ? [{ type: "error", data: JSON.stringify(clientError) }] : [];
+    const error: StreamEntry[] = clientError ? [errorEntry(clientError)] : [];
     await out.append(...error, { type: "end" });
     log.info({ inserted, billableTokens, source: usage.source }, "stream usage recorded");
     return completion;
@@ -169,13 +171,13 @@ async function failed(
   if (err instanceof PermanentError) {
     const error = streamError(err.status, err.message, err.type, err.code);
     await keep({ error: refusalOf(err) });
-    await out.append({ type: "error", data: JSON.stringify(error) }, { type: "end" });
+    await out.append(errorEntry(error), { type: "end" });
     throw err;
   }
   if (lastAttempt) {
     const upstream = upstreamFailure(data.requestId);
     const error = streamError(upstream.status, upstream.message, upstream.type, upstream.code);
-    await out.append({ type: "error", data: JSON.stringify(error) }, { type: "end" });
+    await out.append(errorEntry(error), { type: "end" });
   }
   throw err;
 }
