@@ -72,3 +72,34 @@ describe("redriving a stripe-report that failed for good", () => {
     expect(letter.redriven_at).toBeInstanceOf(Date);
   });
 });
+
+describe("the report admin API's input", () => {
+  const get = async (path: string) => {
+    const res = await fetch(`${stack.url}/admin${path}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    return { status: res.status, body: (await res.json()) as { error?: { code: string; param: string } } };
+  };
+
+  it("refuses a bad status, limit or id with a 400 naming the field, through the one validator", async () => {
+    expect(await get("/reports?status=maybe")).toMatchObject({
+      status: 400,
+      body: { error: { code: "invalid_status", param: "status" } },
+    });
+    for (const limit of ["0", "1001", "ten", "2.5"]) {
+      expect(await get(`/reports?limit=${limit}`)).toMatchObject({
+        status: 400,
+        body: { error: { code: "invalid_limit", param: "limit" } },
+      });
+    }
+    expect(await admin("/reports/abc/retry")).toMatchObject({
+      status: 400,
+      body: { error: { code: "invalid_id", param: "id" } },
+    });
+    expect((await admin("/reports/999999/retry")).status).toBe(404);
+    expect(await get("/reports?status=failed&limit=5")).toMatchObject({
+      status: 200,
+      body: { object: "list" },
+    });
+  });
+});

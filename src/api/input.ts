@@ -53,6 +53,16 @@ export function jsonBody<T>(schema: z.ZodType<T, object>) {
     .pipe(schema);
 }
 
+/** Route params `{ id }` that must be a positive integer id (code `invalid_id`). */
+export function positiveIdParams(message: string) {
+  return z.object({
+    id: z
+      .string()
+      .refine((id) => /^[1-9]\d{0,14}$/.test(id), { message, params: { code: "invalid_id" } })
+      .transform(Number),
+  });
+}
+
 // zod consults a parse's error map only where the schema states no message of its own.
 function defaultMessage(issue: z.core.$ZodRawIssue): string {
   const param = paramOf(issue.path ?? []);

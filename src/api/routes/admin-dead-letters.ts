@@ -4,6 +4,7 @@ import type { Deps } from "../../deps.js";
 import { listDeadLetters } from "../../queues/dead-letters.js";
 import { redriveDeadLetter } from "../../queues/redrive.js";
 import { badRequest, notFound } from "../../errors.js";
+import { parseInput, positiveIdParams } from "../input.js";
 
 type AdminDeps = Pick<Deps, "db" | "queues" | "logger">;
 
@@ -14,16 +15,7 @@ const listQuery = z.object({
 });
 const redriveAllQuery = z.object({ queue: z.string().min(1).optional() });
 
-function parse<T>(schema: z.ZodType<T>, input: unknown): T {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  throw badRequest(
-    `Invalid ${issue.path.join(".")}: ${issue.message}`,
-    "invalid_parameter",
-    issue.path.join("."),
-  );
-}
+const letterParams = positiveIdParams("Dead letter ids are positive integers.");
 
 /** The dead-letter admin API, under /admin (the caller puts admin auth in front). */
 export function adminDeadLetterRoutes(deps: AdminDeps): Router {
@@ -31,13 +23,13 @@ export function adminDeadLetterRoutes(deps: AdminDeps): Router {
   const queues = deps.queues.byName;
 
   router.get("/dead-letters", async (req, res) => {
-    const filter = parse(listQuery, req.query);
+    const filter = parseInput(listQuery, req.query);
     res.json({ object: "list", data: await listDeadLetters(deps.db, filter) });
   });
 
   // Redrive every open dead letter, or only one queue's. Registered before /:id so "redrive" is not an id.
   router.post("/dead-letters/redrive", async (req, res) => {
-    const { queue } = parse(redriveAllQuery, req.query);
+    const { queue } = parseInput(redriveAllQuery, req.query);
     if (queue && !queues(queue)) throw badRequest(`Unknown queue "${queue}".`, "unknown_queue", "queue");
     const letters = await listDeadLetters(deps.db, { queue, status: "open", limit: 10_000 });
     const data = [];
@@ -49,9 +41,7 @@ export function adminDeadLetterRoutes(deps: AdminDeps): Router {
   });
 
   router.post("/dead-letters/:id/redrive", async (req, res) => {
-    const id = Number(req.params.id);
-    if (!Number.isSafeInteger(id) || id <= 0)
-      throw badRequest("Dead letter ids are positive integers.", "invalid_id", "id");
+    const { id } = parseInput(letterParams, req.params);
     const outcome = await redriveDeadLetter(deps.db, queues, id);
     if (outcome === "not-found") throw notFound(`No dead letter ${id}.`);
     deps.logger.info({ id, outcome }, "dead letter redriven");

@@ -1,16 +1,33 @@
-import { Router, type Request } from "express";
+import { Router } from "express";
+import { z } from "zod";
 import type { Deps } from "../../deps.js";
-import { badRequest, HttpError, notFound } from "../../errors.js";
+import { HttpError, notFound } from "../../errors.js";
+import { parseInput, positiveIdParams } from "../input.js";
 import { retryFailedReports, retryReport } from "../../billing/reporting/report-retry.js";
 import { flushUsage } from "../../billing/reporting/usage-flush.js";
 import { listReports, REPORT_STATUSES, type ReportStatus } from "../../billing/reporting/usage-reports.js";
 
-const reportId = (req: Request): number => {
-  const raw = String(req.params.id ?? "");
-  if (!/^\d{1,15}$/.test(raw) || Number(raw) < 1)
-    throw badRequest(`Invalid report id: ${raw}`, "invalid_id", "id");
-  return Number(raw);
-};
+const reportParams = positiveIdParams("Usage report ids are positive integers.");
+const LIMIT = "limit must be an integer from 1 to 1000";
+const listQuery = z.object({
+  status: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || REPORT_STATUSES.includes(v as ReportStatus), {
+      message: `status must be one of ${REPORT_STATUSES.join(", ")}`,
+      params: { code: "invalid_status" },
+    })
+    .transform((v) => v as ReportStatus | undefined),
+  limit: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || (/^\d{1,4}$/.test(v) && +v >= 1 && +v <= 1_000), {
+      message: LIMIT,
+      params: { code: "invalid_limit" },
+    })
+    .transform((v) => (v === undefined ? 100 : Number(v))),
+  customer: z.string().optional(),
+});
 
 /** Usage reports for operators, mounted under the authenticated /admin. */
 export function adminReportRoutes(
@@ -19,20 +36,8 @@ export function adminReportRoutes(
   const router = Router();
 
   router.get("/reports", async (req, res) => {
-    const status = req.query.status;
-    if (status !== undefined && !REPORT_STATUSES.includes(status as ReportStatus)) {
-      throw badRequest(`status must be one of ${REPORT_STATUSES.join(", ")}`, "invalid_status", "status");
-    }
-    const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1_000) {
-      throw badRequest("limit must be an integer from 1 to 1000", "invalid_limit", "limit");
-    }
-    const customer = typeof req.query.customer === "string" ? req.query.customer : undefined;
-    const data = await listReports(deps.db, {
-      status: status as ReportStatus | undefined,
-      customerId: customer,
-      limit,
-    });
+    const { status, limit, customer } = parseInput(listQuery, req.query);
+    const data = await listReports(deps.db, { status, customerId: customer, limit });
     res.json({ object: "list", data });
   });
 
@@ -42,7 +47,7 @@ export function adminReportRoutes(
   });
 
   router.post("/reports/:id/retry", async (req, res) => {
-    const id = reportId(req);
+    const { id } = parseInput(reportParams, req.params);
     const outcome = await retryReport(deps.db, deps.queues.stripeReport, id);
     if (outcome === "not-found") throw notFound(`No usage report ${id}.`);
     res.json({ id, outcome });
