@@ -5,15 +5,12 @@ import path from "node:path";
 import pg from "pg";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import {
-  DEFAULT_REDIS_URL,
-  ensureDatabase,
-  resolvePostgres,
-  resolveRedis,
-  startEmbeddedPostgres,
-  embeddedPostgresBlocker,
-} from "../src/local/services.js";
-import { findFreePort } from "../src/local/redis-server.js";
+import { DEFAULT_REDIS_URL } from "../src/config.js";
+import { resolvePostgres, resolveRedis } from "../src/local/services.js";
+import { startEmbeddedPostgres } from "../src/local/embedded-postgres.js";
+import { ensureDatabase } from "../src/local/postgres-probe.js";
+import { findFreePort } from "../src/local/ports.js";
+import { embeddedPostgresBlocker } from "./helpers/embedded-postgres.js";
 import { startRedisServer, tempDir, type RedisServerHandle } from "./helpers/redis-server.js";
 
 const SHARED_PG = "postgres://postgres@127.0.0.1:5432";
