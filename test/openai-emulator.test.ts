@@ -290,4 +290,10 @@ describe("openai emulator: control endpoint", () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(55);
     expect(r.usage).toBeUndefined();
   });
+
+  it("refuses a config that is not an object with OpenAI's 400", async () => {
+    const res = await configure([1, 2]);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { message: "config must be an object" } });
+  });
 });
