@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { countTokens } from "gpt-tokenizer";
 import { useStack, waitFor } from "./helpers/stack.js";
-import { answerFor, type EmulatorRequestRecord } from "../src/local/openai-emulator.js";
+import type { EmulatorRequestRecord } from "../src/local/openai-emulator.js";
 import { chatStreamKey } from "../src/chat/stream/protocol.js";
 
 const stack = useStack({ env: { CHAT_ATTEMPTS: "3" } });
@@ -29,7 +29,7 @@ describe("a streamed chat", () => {
     }
 
     expect(chunks).toBeGreaterThan(3);
-    expect(text).toBe(answerFor(ask(LONG).messages));
+    expect(text).toBe(`Echo: ${LONG}`); // the emulator echoes up to 40 words of the last user message
     expect(usage).toBeDefined();
     const rows = await rowsFor(customerId);
     expect(rows).toHaveLength(1);

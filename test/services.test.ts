@@ -5,15 +5,13 @@ import path from "node:path";
 import pg from "pg";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import {
-  DEFAULT_REDIS_URL,
-  ensureDatabase,
-  resolvePostgres,
-  resolveRedis,
-  startEmbeddedPostgres,
-  embeddedPostgresBlocker,
-} from "../src/local/services.js";
-import { findFreePort } from "../src/local/redis-server.js";
+import { DEFAULT_REDIS_URL } from "../src/config.js";
+import { resolvePostgres, resolveRedis } from "../src/local/services.js";
+import { startEmbeddedPostgres } from "../src/local/embedded-postgres.js";
+import { ensureDatabase } from "../src/local/postgres-probe.js";
+import { findFreePort } from "../src/local/ports.js";
+import { startRedisServer as spawnRedisServer } from "../src/local/redis-server.js";
+import { embeddedPostgresBlocker } from "./helpers/embedded-postgres.js";
 import { startRedisServer, tempDir, type RedisServerHandle } from "./helpers/redis-server.js";
 
 const SHARED_PG = "postgres://postgres@127.0.0.1:5432";
@@ -213,6 +211,33 @@ describe("startRedisServer", () => {
     } finally {
       b.disconnect();
     }
+  }, 60_000);
+
+  it("keeps appendfsync always across restart() when asked for it", async () => {
+    server = await startRedisServer({ dir: mkTemp("svc-redis-fsync"), fsyncAlways: true });
+    const fsyncPolicy = async () => {
+      const c = redisClient(server!.url);
+      await c.connect();
+      try {
+        return ((await c.config("GET", "appendfsync")) as string[])[1];
+      } finally {
+        c.disconnect();
+      }
+    };
+    expect(await fsyncPolicy()).toBe("always");
+    await server.restart();
+    expect(await fsyncPolicy()).toBe("always");
+  }, 60_000);
+
+  it("the npm start handle: exited resolves and pid clears when the process dies", async () => {
+    const handle = await spawnRedisServer({ dir: mkTemp("svc-redis-spawn") });
+    cleanups.push(() => handle.stop());
+    const pid = handle.pid;
+    expect(pid).toBeTypeOf("number");
+    process.kill(pid!, "SIGKILL");
+    await handle.exited;
+    expect(handle.pid).toBeUndefined();
+    await handle.stop(); // stopping a process that is already gone resolves at once
   }, 60_000);
 
   it("rejects clearly when the binary is missing", async () => {

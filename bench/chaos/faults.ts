@@ -1,5 +1,5 @@
 import type { Child } from "../lib/children.js";
-import type { RedisServerHandle } from "../../src/local/redis-server.js";
+import type { RedisServerHandle } from "../../test/helpers/redis-server.js";
 import type { PrivatePostgres } from "./services.js";
 
 export type Fault = "kill-worker" | "kill-redis" | "restart-postgres";

@@ -1,8 +1,10 @@
 import { chmodSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { findFreePort, startRedisServer, type RedisServerHandle } from "../../src/local/redis-server.js";
-import { startEmbeddedPostgres, type ResolvedService } from "../../src/local/services.js";
+import { startEmbeddedPostgres } from "../../src/local/embedded-postgres.js";
+import { findFreePort } from "../../src/local/ports.js";
+import type { ResolvedService } from "../../src/local/services.js";
+import { startRedisServer, type RedisServerHandle } from "../../test/helpers/redis-server.js";
 
 /** A Postgres of the chaos run's own, on its own port and data dir: restarting it harms nobody else. */
 export interface PrivatePostgres {

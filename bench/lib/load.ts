@@ -11,6 +11,11 @@ export interface LoadResult {
   statuses: Record<string, number>;
 }
 
+/** A throughput row needs accepted requests: with none (a 404, say) the section fails, saying why. */
+export function requireAccepted(r: LoadResult, what: string): void {
+  if (r.rps === 0) throw new Error(`${what} accepted no request: ${JSON.stringify(r.statuses)}`);
+}
+
 export type LoadSpec = Omit<Options, "duration">;
 
 /**

@@ -11,7 +11,7 @@ export interface Row {
   target?: string;
   /** true = pass, false = miss, undefined = no target. */
   pass?: boolean;
-  /** Why the row has no value ("n/a (not built yet)", an error). */
+  /** Why the row has no value (the error its section failed with). */
   note?: string;
 }
 
@@ -54,7 +54,7 @@ export function atLeast(row: Omit<Row, "target" | "pass">, limit: number, unit =
   };
 }
 
-/** A row for a part of meterline that is not there (yet), or that failed to run. */
+/** A row whose section failed to run: `note` says why. */
 export function unavailable(id: string, label: string, note: string, target?: string): Row {
   return { id, label, value: null, unit: "", note, target };
 }

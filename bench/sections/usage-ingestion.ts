@@ -1,15 +1,14 @@
 import type { Section } from "../lib/context.js";
 import { ms } from "../lib/context.js";
-import { runLoad } from "../lib/load.js";
-import { unavailable, type Row } from "../lib/table.js";
+import { requireAccepted, runLoad } from "../lib/load.js";
+import type { Row } from "../lib/table.js";
 import { createApiKey, createCustomer } from "../../src/billing/customers/customers.js";
 
 const BATCH = 100;
-const NOT_BUILT = "n/a (not built yet)";
 
 /**
  * (e) `POST /v1/usage` (issue 3): batches of 100 events with unique ids, accepted with 202; then a
- * worker drains them into the ledger. Reports n/a while the route answers 404.
+ * worker drains them into the ledger.
  */
 export const usageIngestion: Section = async (ctx) => {
   const { stack, env, options } = ctx;
@@ -19,8 +18,6 @@ export const usageIngestion: Section = async (ctx) => {
   const { key } = await createApiKey(env.db, customer.id);
   const url = `${web.url}/v1/usage`;
   const headers = { "content-type": "application/json", authorization: `Bearer ${key}` };
-  const probe = await fetch(url, { method: "POST", headers, body: JSON.stringify({ events: [] }) });
-  if (probe.status === 404) return [unavailable("e1", "usage ingestion via POST /v1/usage", NOT_BUILT)];
 
   await stack.stopDefaultWorker();
   let batch = 0;
@@ -46,6 +43,7 @@ export const usageIngestion: Section = async (ctx) => {
     options.duration,
     options.warmup,
   );
+  requireAccepted(r, "POST /v1/usage");
   const rows: Row[] = [
     {
       id: "e1",

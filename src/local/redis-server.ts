@@ -1,25 +1,23 @@
-// Spawns and supervises a private `redis-server` child process.
-//
-// Used by the local stack (`npm start`) when no Redis is reachable, and by tests that need a Redis they
-// can kill and restart (to exercise reconnects and AOF recovery) without touching the shared instance.
+// Spawns and supervises a private `redis-server` child process: `npm start` runs one when no Redis
+// is reachable (test/helpers/redis-server.ts builds kill and restart on top of this, for tests).
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { readFile } from "node:fs/promises";
+import { findFreePort } from "./ports.js";
 
+/** One redis-server process: once it has exited, start another on the same port and dir. */
 export interface RedisServerHandle {
   url: string;
   port: number;
   dir: string;
-  /** pid of the current child, undefined while it is not running. */
+  /** pid of the child, undefined once it has exited. */
   readonly pid: number | undefined;
+  /** Resolves once the process has exited, however it ended. */
+  readonly exited: Promise<void>;
   /** SIGTERM (Redis flushes the AOF and exits cleanly); resolves once the process has exited. */
   stop(): Promise<void>;
-  /** SIGKILL (simulates a crash); resolves once the process has exited. */
-  kill(): Promise<void>;
-  /** Start again on the same port and dir (the AOF is reloaded); resolves once it answers PING. */
-  restart(): Promise<void>;
 }
 
 export interface StartRedisServerOptions {
@@ -29,51 +27,19 @@ export interface StartRedisServerOptions {
   port?: number;
   /** Default true. */
   appendonly?: boolean;
-  /** `appendfsync always` instead of `everysec` (every write hits disk before it is acknowledged). */
-  fsyncAlways?: boolean;
   /** Binary to run, default `redis-server` from PATH. */
   binary?: string;
-  /** Readiness deadline in ms, default 10 000. */
-  readyTimeoutMs?: number;
 }
 
 const HOST = "127.0.0.1";
 const READY_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 10_000;
 
-/** Listen on port 0, read the port the OS picked, close. (Racy by nature, but good enough locally.) */
-export async function findFreePort(host = HOST): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once("error", reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close((err) => (err ? reject(err) : port ? resolve(port) : reject(new Error("no port assigned"))));
-    });
-  });
-}
-
-/** True when nothing is listening on host:port (we could bind it). */
-export async function isPortFree(port: number, host = HOST): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once("error", () => resolve(false));
-    srv.listen(port, host, () => srv.close(() => resolve(true)));
-  });
-}
-
 /**
  * One raw RESP `PING` over a fresh socket. Resolves "pong" on `+PONG`, "loading" while Redis is still
  * replaying its AOF (`-LOADING ...`), "down" on any connection error / other reply / timeout.
  */
-export async function pingRedis(
-  port: number,
-  host = HOST,
-  timeoutMs = 1000,
-): Promise<"pong" | "loading" | "down"> {
+async function pingRedis(port: number, host = HOST, timeoutMs = 1000): Promise<"pong" | "loading" | "down"> {
   return new Promise((resolve) => {
     let buf = "";
     let settled = false;
@@ -113,12 +79,12 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Spawn redis-server on `port` (default: a free one) with its files in `dir`; resolves once it answers PING. */
 export async function startRedisServer(opts: StartRedisServerOptions): Promise<RedisServerHandle> {
   const dir = path.resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
   const port = opts.port ? opts.port : await findFreePort();
   const binary = opts.binary ?? "redis-server";
-  const readyTimeoutMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
   const logFile = path.join(dir, "redis.log");
   const args = [
     "--port",
@@ -130,7 +96,7 @@ export async function startRedisServer(opts: StartRedisServerOptions): Promise<R
     "--appendonly",
     opts.appendonly === false ? "no" : "yes",
     "--appendfsync",
-    opts.fsyncAlways ? "always" : "everysec",
+    "everysec",
     "--maxmemory-policy",
     "noeviction",
     "--save",
@@ -143,83 +109,36 @@ export async function startRedisServer(opts: StartRedisServerOptions): Promise<R
     path.join(dir, "redis.pid"),
   ];
 
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
+  const fd = openSync(logFile, "a");
+  let proc: ChildProcess;
+  try {
+    proc = spawn(binary, args, { cwd: dir, stdio: ["ignore", fd, fd] });
+  } finally {
+    closeSync(fd); // the child has its own copy
+  }
 
-  const launch = async (): Promise<void> => {
-    const fd = openSync(logFile, "a");
-    let proc: ChildProcess;
-    try {
-      proc = spawn(binary, args, { cwd: dir, stdio: ["ignore", fd, fd] });
-    } finally {
-      closeSync(fd); // the child has its own copy
-    }
-
-    // Children must not outlive the parent. ('exit' handlers must be synchronous: just signal. SIGTERM
-    // lets Redis flush the AOF; it does not need us around to finish.)
-    const onParentExit = () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
-    };
-    process.once("exit", onParentExit);
-
-    let exitInfo: { code: number | null; signal: NodeJS.Signals | null; error?: Error } | undefined;
-    exited = new Promise<void>((resolve) => {
-      let resolved = false;
-      const finish = (info: NonNullable<typeof exitInfo>) => {
-        exitInfo ??= info;
-        if (resolved) return;
-        resolved = true;
-        process.removeListener("exit", onParentExit);
-        if (child === proc) child = undefined;
-        resolve();
-      };
-      proc.once("exit", (code, signal) => finish({ code, signal }));
-      // 'error' fires instead of 'exit' when the binary cannot be spawned at all (ENOENT, EACCES).
-      proc.once("error", (error) => finish({ code: null, signal: null, error }));
-    });
-    child = proc;
-
-    const deadline = Date.now() + readyTimeoutMs;
-    let delay = 20;
-    for (;;) {
-      if (exitInfo) {
-        const err = exitInfo.error as NodeJS.ErrnoException | undefined;
-        if (err?.code === "ENOENT") {
-          throw new Error(
-            `redis-server not found: could not run "${binary}" (is Redis installed and on PATH?)`,
-            {
-              cause: err,
-            },
-          );
-        }
-        if (err) throw new Error(`could not start ${binary}: ${err.message}`, { cause: err });
-        const tail = await readLogTail(logFile);
-        throw new Error(
-          `redis-server exited before becoming ready (code ${exitInfo.code ?? "null"}, signal ${exitInfo.signal ?? "null"}) on port ${port}, dir ${dir}` +
-            (tail ? `\n--- ${logFile} (tail) ---\n${tail}` : ""),
-        );
-      }
-      // Only trust a PONG once our child is known to be alive (the port could belong to someone else).
-      if (proc.pid !== undefined && (await pingRedis(port)) === "pong") {
-        if (!exitInfo) return;
-        continue; // it died between the spawn check and the ping: report that instead
-      }
-      if (Date.now() > deadline) {
-        await signalAndWait("SIGKILL");
-        const tail = await readLogTail(logFile);
-        throw new Error(
-          `redis-server on port ${port} did not answer PING within ${readyTimeoutMs} ms` +
-            (tail ? `\n--- ${logFile} (tail) ---\n${tail}` : ""),
-        );
-      }
-      await sleep(delay);
-      delay = Math.min(delay * 2, 200);
-    }
+  // Children must not outlive the parent. ('exit' handlers must be synchronous: just signal. SIGTERM
+  // lets Redis flush the AOF; it does not need us around to finish.)
+  const onParentExit = () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
   };
+  process.once("exit", onParentExit);
 
-  const signalAndWait = async (signal: NodeJS.Signals): Promise<void> => {
-    const proc = child;
-    if (!proc) return exited;
+  let exitInfo: { code: number | null; signal: NodeJS.Signals | null; error?: Error } | undefined;
+  const exited = new Promise<void>((resolve) => {
+    const finish = (info: NonNullable<typeof exitInfo>) => {
+      if (exitInfo) return;
+      exitInfo = info;
+      process.removeListener("exit", onParentExit);
+      resolve();
+    };
+    proc.once("exit", (code, signal) => finish({ code, signal }));
+    // 'error' fires instead of 'exit' when the binary cannot be spawned at all (ENOENT, EACCES).
+    proc.once("error", (error) => finish({ code: null, signal: null, error }));
+  });
+
+  const stop = async (signal: NodeJS.Signals = "SIGTERM"): Promise<void> => {
+    if (exitInfo) return;
     proc.kill(signal);
     const timer = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), STOP_TIMEOUT_MS).unref());
     if ((await Promise.race([exited.then(() => "exited" as const), timer])) === "timeout") {
@@ -228,20 +147,48 @@ export async function startRedisServer(opts: StartRedisServerOptions): Promise<R
     }
   };
 
-  await launch();
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let delay = 20;
+  for (;;) {
+    if (exitInfo) {
+      const err = exitInfo.error as NodeJS.ErrnoException | undefined;
+      if (err?.code === "ENOENT") {
+        throw new Error(
+          `redis-server not found: could not run "${binary}" (is Redis installed and on PATH?)`,
+          {
+            cause: err,
+          },
+        );
+      }
+      if (err) throw new Error(`could not start ${binary}: ${err.message}`, { cause: err });
+      const tail = await readLogTail(logFile);
+      throw new Error(
+        `redis-server exited before becoming ready (code ${exitInfo.code ?? "null"}, signal ${exitInfo.signal ?? "null"}) on port ${port}, dir ${dir}` +
+          (tail ? `\n--- ${logFile} (tail) ---\n${tail}` : ""),
+      );
+    }
+    // Only trust a PONG once our child is known to be alive (the port could belong to someone else).
+    if (proc.pid !== undefined && (await pingRedis(port)) === "pong" && !exitInfo) break;
+    if (Date.now() > deadline) {
+      await stop("SIGKILL");
+      const tail = await readLogTail(logFile);
+      throw new Error(
+        `redis-server on port ${port} did not answer PING within ${READY_TIMEOUT_MS} ms` +
+          (tail ? `\n--- ${logFile} (tail) ---\n${tail}` : ""),
+      );
+    }
+    await sleep(delay);
+    delay = Math.min(delay * 2, 200);
+  }
 
   return {
     url: `redis://${HOST}:${port}`,
     port,
     dir,
     get pid() {
-      return child?.pid;
+      return exitInfo ? undefined : proc.pid;
     },
-    stop: () => signalAndWait("SIGTERM"),
-    kill: () => signalAndWait("SIGKILL"),
-    restart: async () => {
-      await signalAndWait("SIGTERM");
-      await launch();
-    },
+    exited,
+    stop: () => stop(),
   };
 }

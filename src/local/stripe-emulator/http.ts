@@ -5,7 +5,7 @@ import { meterEventRoutes } from "./meter-events.js";
 import { meterRoutes } from "./meters.js";
 import { priceRoutes } from "./prices.js";
 import type { Route } from "./state.js";
-import { ApiError, invalid } from "./util.js";
+import { ApiError, invalid } from "./api-error.js";
 
 // HTTP plumbing: routing table, body reading, replies in Stripe's shapes, auth header parsing.
 

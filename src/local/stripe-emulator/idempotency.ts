@@ -1,5 +1,5 @@
 import type { Reply } from "./http.js";
-import { ApiError } from "./util.js";
+import { ApiError } from "./api-error.js";
 
 const MAX_ENTRIES = 200_000;
 

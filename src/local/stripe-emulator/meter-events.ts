@@ -1,20 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Ctx, Route, State, StoredMeterEvent } from "./state.js";
-import {
-  ApiError,
-  invalid,
-  isObj,
-  missingParam,
-  newId,
-  noSuch,
-  optInt,
-  optObj,
-  optStr,
-  rejectUnknown,
-  reqStr,
-  type Obj,
-  type Params,
-} from "./util.js";
+import { ApiError, invalid, missingParam, noSuch } from "./api-error.js";
+import { optInt, optObj, optStr, rejectUnknown, reqStr } from "./params.js";
+import { isObj, newId, type Obj, type Params } from "./util.js";
 
 const MAX_PAST_S = 35 * 86_400;
 const MAX_FUTURE_S = 5 * 60;
@@ -106,7 +94,6 @@ function acceptMeterEvent(state: State, input: MeterEventInput): StoredMeterEven
     timestamp,
     created: now,
     payload: stringPayload,
-    canceled: false,
   };
   state.meterEvents.set(identifier, record);
   return record;
@@ -155,19 +142,6 @@ function v2Input(p: Params): MeterEventInput {
   };
 }
 
-function v2MeterEvent(ctx: Ctx): Obj {
-  const e = acceptMeterEvent(ctx.state, v2Input(ctx.params));
-  return {
-    object: "v2.billing.meter_event",
-    created: iso(e.created),
-    event_name: e.event_name,
-    identifier: e.identifier,
-    livemode: false,
-    payload: e.payload,
-    timestamp: iso(e.timestamp),
-  };
-}
-
 function v2Session(ctx: Ctx): Obj {
   const now = ctx.state.now();
   const token = newId("mes_tok", 32);
@@ -209,63 +183,8 @@ function v2Stream(ctx: Ctx): Obj {
   return {};
 }
 
-function cancelEvent(state: State, eventName: string, identifier: string): void {
-  const e = state.meterEvents.get(identifier);
-  if (e && e.event_name === eventName) e.canceled = true;
-  else {
-    state.errorReports.push({
-      code: "meter_event_adjustment_invalid",
-      message: `No meter event with identifier ${identifier} for event_name ${eventName}.`,
-      event_name: eventName,
-      identifier,
-    });
-  }
-}
-
-function adjustmentInput(p: Params): { eventName: string; identifier: string } {
-  rejectUnknown(p, ["event_name", "type", "cancel"]);
-  const eventName = reqStr(p, "event_name");
-  const type = reqStr(p, "type");
-  if (type !== "cancel") throw invalid(`Invalid type: must be one of cancel`, "type");
-  const cancel = optObj(p, "cancel");
-  const identifier = cancel ? optStr(cancel, "identifier", "cancel[identifier]") : undefined;
-  if (!identifier) throw missingParam("cancel[identifier]");
-  return { eventName, identifier };
-}
-
-function v1Adjustment(ctx: Ctx): Obj {
-  const { eventName, identifier } = adjustmentInput(ctx.params);
-  cancelEvent(ctx.state, eventName, identifier);
-  return {
-    object: "billing.meter_event_adjustment",
-    cancel: { identifier },
-    event_name: eventName,
-    livemode: false,
-    status: "pending",
-    type: "cancel",
-  };
-}
-
-function v2Adjustment(ctx: Ctx): Obj {
-  const { eventName, identifier } = adjustmentInput(ctx.params);
-  cancelEvent(ctx.state, eventName, identifier);
-  return {
-    id: newId("mtradj"),
-    object: "v2.billing.meter_event_adjustment",
-    cancel: { identifier },
-    created: iso(ctx.state.now()),
-    event_name: eventName,
-    livemode: false,
-    status: "pending",
-    type: "cancel",
-  };
-}
-
 export const meterEventRoutes: Route[] = [
   { method: "POST", template: "/v1/billing/meter_events", handler: v1MeterEvent, meterConcurrency: true },
-  { method: "POST", template: "/v1/billing/meter_event_adjustments", handler: v1Adjustment },
-  { method: "POST", template: "/v2/billing/meter_events", handler: v2MeterEvent, meterConcurrency: true },
-  { method: "POST", template: "/v2/billing/meter_event_adjustments", handler: v2Adjustment },
   { method: "POST", template: "/v2/billing/meter_event_session", handler: v2Session },
   { method: "POST", template: "/v2/billing/meter_event_stream", handler: v2Stream, auth: "session" },
 ];

@@ -1,27 +1,10 @@
 import type { Ctx, Route, StoredMeterEvent } from "./state.js";
-import {
-  invalid,
-  isObj,
-  missingParam,
-  newId,
-  noSuch,
-  optInt,
-  optObj,
-  optStr,
-  paginate,
-  rejectUnknown,
-  reqStr,
-  type Obj,
-} from "./util.js";
+import { invalid, missingParam } from "./api-error.js";
+import { paginate } from "./paginate.js";
+import { optInt, optObj, optStr, rejectUnknown, reqStr } from "./params.js";
+import { isObj, newId, type Obj } from "./util.js";
 
 // Billing meters and their event summaries (reconciliation reads).
-
-function getMeter(ctx: Ctx): Obj {
-  const id = ctx.pathParams.id ?? "";
-  const m = ctx.state.get("billing.meter", id);
-  if (!m) throw noSuch("billing meter", id);
-  return m;
-}
 
 function createMeter(ctx: Ctx): Obj {
   const p = ctx.params;
@@ -75,24 +58,8 @@ function createMeter(ctx: Ctx): Obj {
   });
 }
 
-function setMeterStatus(ctx: Ctx, active: boolean): Obj {
-  const m = getMeter(ctx);
-  if (active && m.status !== "active" && typeof m.event_name === "string") {
-    if (ctx.state.activeMeterFor(m.event_name)) {
-      throw invalid(`An active meter with event_name '${m.event_name}' already exists.`, "event_name");
-    }
-  }
-  const now = ctx.state.now();
-  return ctx.state.put({
-    ...m,
-    status: active ? "active" : "inactive",
-    status_transitions: { deactivated_at: active ? null : now },
-    updated: now,
-  });
-}
-
 function eventSummaries(ctx: Ctx): Obj {
-  const meter = getMeter(ctx);
+  const meter = ctx.state.find("billing.meter", ctx.pathParams.id ?? "", "billing meter");
   const p = ctx.params;
   const customer = reqStr(p, "customer");
   const start = optInt(p, "start_time");
@@ -108,7 +75,7 @@ function eventSummaries(ctx: Ctx): Obj {
   }
   const events = ctx.state
     .allMeterEvents()
-    .filter((e) => !e.canceled && e.customer === customer && e.event_name === meter.event_name);
+    .filter((e) => e.customer === customer && e.event_name === meter.event_name);
   const formula = isObj(meter.default_aggregation) ? meter.default_aggregation.formula : "sum";
   const step = grouping === "hour" ? 3600 : grouping === "day" ? 86_400 : 0;
   const windows: Array<[number, number]> = [];
@@ -154,27 +121,6 @@ export const meterRoutes: Route[] = [
       const list = ctx.state.list("billing.meter", (m) => status === undefined || m.status === status);
       return paginate(list, ctx.params, "/v1/billing/meters");
     },
-  },
-  { method: "GET", template: "/v1/billing/meters/:id", handler: getMeter },
-  {
-    method: "POST",
-    template: "/v1/billing/meters/:id",
-    handler: (ctx) => {
-      rejectUnknown(ctx.params, ["display_name"]);
-      const m = getMeter(ctx);
-      const displayName = optStr(ctx.params, "display_name");
-      return ctx.state.put({ ...m, display_name: displayName ?? m.display_name, updated: ctx.state.now() });
-    },
-  },
-  {
-    method: "POST",
-    template: "/v1/billing/meters/:id/deactivate",
-    handler: (ctx) => setMeterStatus(ctx, false),
-  },
-  {
-    method: "POST",
-    template: "/v1/billing/meters/:id/reactivate",
-    handler: (ctx) => setMeterStatus(ctx, true),
   },
   { method: "GET", template: "/v1/billing/meters/:id/event_summaries", handler: eventSummaries },
 ];

@@ -139,13 +139,3 @@ export function invoiceObject(p: InvoiceObjectParams): Obj {
     total: p.amount_due,
   };
 }
-
-/** Add a recurring interval to a Unix timestamp (UTC calendar months/years). */
-export function addInterval(start: number, interval: string, count: number): number {
-  if (interval === "day") return start + count * 86_400;
-  if (interval === "week") return start + count * 7 * 86_400;
-  const d = new Date(start * 1000);
-  if (interval === "year") d.setUTCFullYear(d.getUTCFullYear() + count);
-  else d.setUTCMonth(d.getUTCMonth() + count);
-  return Math.floor(d.getTime() / 1000);
-}

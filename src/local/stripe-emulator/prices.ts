@@ -1,23 +1,20 @@
+import { productObject } from "./catalog.js";
+import { amountPair, parseRecurring, parseTiers } from "./price-params.js";
 import type { Ctx, Route } from "./state.js";
+import { invalid, missingParam, noSuch } from "./api-error.js";
+import { paginate } from "./paginate.js";
 import {
   expands,
-  invalid,
-  isObj,
   mergeMetadata,
-  missingParam,
-  newId,
-  noSuch,
   optArr,
   optBool,
   optInt,
   optObj,
   optStr,
-  paginate,
   rejectUnknown,
   reqStr,
-  type Obj,
-  type Params,
-} from "./util.js";
+} from "./params.js";
+import { newId, type Obj, type Params } from "./util.js";
 
 const PRICE_PARAMS = [
   "active",
@@ -39,110 +36,8 @@ const PRICE_PARAMS = [
   "unit_amount",
   "unit_amount_decimal",
 ];
-const DECIMAL = /^\d+(\.\d{1,12})?$/;
-
-function optDecimal(p: Params, key: string, label: string): string | undefined {
-  const v = optStr(p, key, label);
-  if (v === undefined) return undefined;
-  if (!DECIMAL.test(v)) throw invalid(`Invalid decimal: ${v}`, label);
-  return v;
-}
-
-function amountPair(p: Params, prefix: string, kind: "unit" | "flat"): [number | null, string | null] {
-  const intKey = `${kind}_amount`;
-  const decKey = `${kind}_amount_decimal`;
-  const n = optInt(p, intKey, `${prefix}${intKey}`);
-  const d = optDecimal(p, decKey, `${prefix}${decKey}`);
-  if (n !== undefined && d !== undefined) {
-    throw invalid(
-      `You may only specify one of these parameters: ${intKey}, ${decKey}.`,
-      `${prefix}${intKey}`,
-    );
-  }
-  if (n !== undefined) {
-    if (n < 0) throw invalid(`Invalid non-negative integer`, `${prefix}${intKey}`);
-    return [n, String(n)];
-  }
-  if (d !== undefined) return [/^\d+(\.0+)?$/.test(d) ? Math.trunc(Number(d)) : null, d];
-  return [null, null];
-}
-
-function parseTiers(raw: unknown[]): Obj[] {
-  let prev = 0;
-  return raw.map((t, i) => {
-    const label = `tiers[${i}]`;
-    if (!isObj(t)) throw invalid("Invalid tier", label);
-    rejectUnknown(
-      t,
-      ["up_to", "unit_amount", "unit_amount_decimal", "flat_amount", "flat_amount_decimal"],
-      label,
-    );
-    const upRaw = optStr(t, "up_to", `${label}[up_to]`);
-    if (upRaw === undefined) throw missingParam(`${label}[up_to]`);
-    const last = i === raw.length - 1;
-    let upTo: number | null = null;
-    if (upRaw === "inf") {
-      if (!last) throw invalid("Only the last tier may have up_to set to `inf`.", `${label}[up_to]`);
-    } else {
-      upTo = optInt(t, "up_to", `${label}[up_to]`) ?? 0;
-      if (last) throw invalid("The last tier must have up_to set to `inf`.", `${label}[up_to]`);
-      if (upTo <= prev) throw invalid("Tiers must be in ascending order of up_to.", `${label}[up_to]`);
-      prev = upTo;
-    }
-    const [unitAmount, unitDecimal] = amountPair(t, label + "[", "unit");
-    const [flatAmount, flatDecimal] = amountPair(t, label + "[", "flat");
-    if (unitDecimal === null && flatDecimal === null) {
-      throw invalid(
-        `Each tier needs unit_amount, unit_amount_decimal, flat_amount or flat_amount_decimal.`,
-        label,
-      );
-    }
-    return {
-      flat_amount: flatAmount,
-      flat_amount_decimal: flatDecimal,
-      unit_amount: unitAmount,
-      unit_amount_decimal: unitDecimal,
-      up_to: upTo,
-    };
-  });
-}
-
-function parseRecurring(ctx: Ctx, rec: Obj): Obj {
-  rejectUnknown(rec, ["interval", "interval_count", "usage_type", "meter", "trial_period_days"], "recurring");
-  const interval = optStr(rec, "interval", "recurring[interval]");
-  if (!interval) throw missingParam("recurring[interval]");
-  if (!["day", "week", "month", "year"].includes(interval)) {
-    throw invalid(
-      "Invalid recurring[interval]: must be one of day, month, week, or year",
-      "recurring[interval]",
-    );
-  }
-  const usageType = optStr(rec, "usage_type", "recurring[usage_type]") ?? "licensed";
-  if (usageType !== "licensed" && usageType !== "metered") {
-    throw invalid(
-      "Invalid recurring[usage_type]: must be one of licensed or metered",
-      "recurring[usage_type]",
-    );
-  }
-  const meter = optStr(rec, "meter", "recurring[meter]");
-  if (usageType === "metered") {
-    if (!meter)
-      throw invalid("Metered prices must be backed by a meter: set recurring[meter].", "recurring[meter]");
-    if (!ctx.state.get("billing.meter", meter)) throw noSuch("billing meter", meter, "recurring[meter]", 400);
-  } else if (meter) {
-    throw invalid("recurring[meter] can only be set when recurring[usage_type]=metered.", "recurring[meter]");
-  }
-  return {
-    interval,
-    interval_count: optInt(rec, "interval_count", "recurring[interval_count]") ?? 1,
-    meter: meter ?? null,
-    trial_period_days: optInt(rec, "trial_period_days", "recurring[trial_period_days]") ?? null,
-    usage_type: usageType,
-  };
-}
-
-function takeLookupKey(ctx: Ctx, key: string, transfer: boolean, selfId?: string): void {
-  for (const other of ctx.state.list("price", (o) => o.lookup_key === key && o.id !== selfId)) {
+function takeLookupKey(ctx: Ctx, key: string, transfer: boolean): void {
+  for (const other of ctx.state.list("price", (o) => o.lookup_key === key)) {
     if (!transfer) {
       throw invalid(
         `A price (\`${String(other.id)}\`) already uses that lookup key. Set transfer_lookup_key=true to move it.`,
@@ -162,20 +57,9 @@ function resolveProduct(ctx: Ctx, p: Params): string {
     return product;
   }
   if (!productData) throw missingParam("product");
-  const now = ctx.state.now();
-  const created = ctx.state.put({
-    id: newId("prod", 14),
-    object: "product",
-    active: true,
-    created: now,
-    default_price: null,
-    description: null,
-    livemode: false,
-    metadata: mergeMetadata({}, productData),
-    name: reqStr(productData, "name", "product_data[name]"),
-    type: "service",
-    updated: now,
-  });
+  const created = ctx.state.put(
+    productObject(ctx.state, productData, newId("prod", 14), "product_data[name]"),
+  );
   return String(created.id);
 }
 
@@ -255,32 +139,10 @@ function createPrice(ctx: Ctx): Obj {
 }
 
 /** Like Stripe, `tiers` is only in the response when expanded (`expand[]=tiers` / `data.tiers`). */
-export function renderPrice(price: Obj, withTiers: boolean): Obj {
+function renderPrice(price: Obj, withTiers: boolean): Obj {
   if (withTiers && price.billing_scheme === "tiered") return price;
   const { tiers: _tiers, ...rest } = price;
   return rest;
-}
-
-export function getPrice(ctx: Ctx, id: string, param = "id", status = 404): Obj {
-  const price = ctx.state.get("price", id);
-  if (!price) throw noSuch("price", id, param, status);
-  return price;
-}
-
-function updatePrice(ctx: Ctx): Obj {
-  const p = ctx.params;
-  rejectUnknown(p, ["active", "lookup_key", "metadata", "nickname", "tax_behavior", "transfer_lookup_key"]);
-  const price = getPrice(ctx, ctx.pathParams.id ?? "");
-  const lookupKey = optStr(p, "lookup_key");
-  if (lookupKey) takeLookupKey(ctx, lookupKey, optBool(p, "transfer_lookup_key") ?? false, String(price.id));
-  const updated = ctx.state.put({
-    ...price,
-    active: optBool(p, "active") ?? price.active,
-    lookup_key: lookupKey === undefined ? price.lookup_key : lookupKey || null,
-    metadata: mergeMetadata(isObj(price.metadata) ? price.metadata : {}, p),
-    nickname: optStr(p, "nickname") ?? price.nickname,
-  });
-  return renderPrice(updated, expands(p).includes("tiers"));
 }
 
 function listPrices(ctx: Ctx): Obj {
@@ -318,7 +180,9 @@ export const priceRoutes: Route[] = [
     method: "GET",
     template: "/v1/prices/:id",
     handler: (ctx) =>
-      renderPrice(getPrice(ctx, ctx.pathParams.id ?? ""), expands(ctx.params).includes("tiers")),
+      renderPrice(
+        ctx.state.find("price", ctx.pathParams.id ?? "", "price"),
+        expands(ctx.params).includes("tiers"),
+      ),
   },
-  { method: "POST", template: "/v1/prices/:id", handler: updatePrice },
 ];

@@ -1,77 +1,26 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createCustomerObject } from "./catalog.js";
+import { authenticate } from "./auth.js";
+import { createCustomerObject } from "./customers.js";
 import { FaultEngine } from "./faults.js";
-import {
-  bearerOf,
-  errorReply,
-  injected,
-  mask,
-  matchRoute,
-  readBody,
-  send,
-  unrecognized,
-  type Reply,
-} from "./http.js";
+import { errorReply, injected, matchRoute, readBody, send, unrecognized, type Reply } from "./http.js";
 import { IdempotencyStore } from "./idempotency.js";
+import { MeterConcurrency } from "./meter-concurrency.js";
 import { concurrencyKey } from "./meter-events.js";
-import { State, type Route } from "./state.js";
-import type {
-  FailStatus,
-  MeterEventRecord,
-  StripeEmulator,
-  StripeEmulatorOptions,
-  StripeFaults,
-} from "./types.js";
-import {
-  API_VERSION,
-  ApiError,
-  canonical,
-  invalid,
-  isObj,
-  newId,
-  parseForm,
-  sleep,
-  type Obj,
-  type Params,
-} from "./util.js";
+import { State } from "./state.js";
+import type { MeterEventRecord, StripeEmulator, StripeEmulatorOptions } from "./types.js";
+import { ApiError, invalid } from "./api-error.js";
+import { canonical, parseForm } from "./form.js";
+import { API_VERSION, isObj, newId, sleep, type Obj, type Params } from "./util.js";
 import { buildSignedEvent, deliver } from "./webhooks.js";
 
-/** Value of `Stripe-Rate-Limited-Reason` on the per-(customer, meter) concurrency 429. */
-export const METER_CONCURRENCY_REASON = "resource-specific";
 export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Promise<StripeEmulator> {
   const state = new State(opts.clock ?? Date.now);
   const faults = new FaultEngine();
   const webhookSecret = opts.webhookSecret ?? "whsec_meterline_emulator";
   const calls: Record<string, number> = {};
-  const stats = { maxConcurrent: 0, violations: 0 };
-  const inFlight = new Map<string, number>();
+  const concurrency = new MeterConcurrency();
   const idempotency = new IdempotencyStore();
-
-  function authenticate(req: IncomingMessage, route: Route | undefined): string {
-    const key = bearerOf(req);
-    if (route?.auth === "session") {
-      const expires = key === undefined ? undefined : state.sessions.get(key);
-      if (key !== undefined && expires !== undefined && expires <= state.now()) {
-        throw new ApiError(401, "temporary_session_expired", "The meter event session has expired.", {
-          code: "billing_meter_event_session_expired",
-        });
-      }
-      if (key !== undefined && expires !== undefined) return key;
-      throw new ApiError(401, "authentication_error", "Invalid or missing meter event session token.");
-    }
-    if (key === undefined) {
-      throw new ApiError(
-        401,
-        "authentication_error",
-        "You did not provide an API key. You need to provide your API key in the Authorization header, " +
-          "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
-      );
-    }
-    const ok = opts.apiKey !== undefined ? key === opts.apiKey : /^sk_(test|live)_\w+$/.test(key);
-    if (!ok) throw new ApiError(401, "authentication_error", `Invalid API Key provided: ${mask(key)}`);
-    return key;
-  }
 
   async function serve(
     req: IncomingMessage,
@@ -81,7 +30,7 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     found: ReturnType<typeof matchRoute>,
     requestId: string,
   ): Promise<Reply> {
-    const apiKey = authenticate(req, found?.route);
+    const apiKey = authenticate(req, found?.route, state, opts.apiKey);
     if (!found || found.route.handler === unrecognized) {
       throw new ApiError(404, "invalid_request_error", `Unrecognized request URL (${method}: ${path}).`);
     }
@@ -127,24 +76,9 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     try {
       const key = found?.route.meterConcurrency ? concurrencyKey(state, params) : undefined;
       if (key !== undefined) {
-        const n = (inFlight.get(key) ?? 0) + 1;
-        inFlight.set(key, n);
-        release = () => {
-          const left = (inFlight.get(key) ?? 1) - 1;
-          if (left <= 0) inFlight.delete(key);
-          else inFlight.set(key, left);
-        };
-        stats.maxConcurrent = Math.max(stats.maxConcurrent, n);
-        if (n > 1) {
-          stats.violations++;
-          const err = new ApiError(
-            429,
-            "rate_limit_error",
-            "Too many concurrent requests: only one meter event request per customer and meter may be in progress at a time.",
-            { code: "rate_limit", headers: { "stripe-rate-limited-reason": METER_CONCURRENCY_REASON } },
-          );
-          return send(res, errorReply(err));
-        }
+        const entered = concurrency.enter(key);
+        release = entered.release;
+        if (entered.refusal) return send(res, errorReply(entered.refusal));
       }
       const decision = faults.decide(method, path);
       if (decision.latencyMs > 0) await sleep(decision.latencyMs);
@@ -169,84 +103,27 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
   }
 
   function meterEvents(): MeterEventRecord[] {
-    return state
-      .allMeterEvents()
-      .filter((e) => !e.canceled)
-      .map(({ identifier, event_name, customer, value, timestamp, created }) => ({
-        identifier,
-        event_name,
-        customer,
-        value,
-        timestamp,
-        created,
-      }));
+    return state.allMeterEvents().map(({ identifier, event_name, customer, value, timestamp, created }) => ({
+      identifier,
+      event_name,
+      customer,
+      value,
+      timestamp,
+      created,
+    }));
   }
 
-  async function handleControl(method: string, path: string, raw: string): Promise<Reply> {
-    let body: unknown = {};
-    try {
-      if (method === "POST" && raw.trim() !== "") body = JSON.parse(raw);
-    } catch {
-      throw invalid("Control endpoints take a JSON body.");
-    }
-    const input: Obj = isObj(body) ? body : {};
-    const ok = (b: unknown): Reply => ({ status: 200, body: b, headers: {} });
-    if (method === "POST" && path === "/_emulator/faults") {
-      if (input.clear === true) emulator.clearFaults();
-      else if (isObj(input.failNext)) {
-        const f = input.failNext;
-        try {
-          emulator.failNext(Number(f.n ?? 1), f.status as FailStatus, {
-            path: typeof f.path === "string" ? f.path : undefined,
-            message: typeof f.message === "string" ? f.message : undefined,
-          });
-        } catch (err) {
-          throw invalid(err instanceof Error ? err.message : String(err));
-        }
-      } else {
-        try {
-          emulator.setFaults(input as StripeFaults);
-        } catch (err) {
-          throw invalid(err instanceof Error ? err.message : String(err));
-        }
-      }
-      return ok({ ok: true });
-    }
+  // The one control route: what `npm start` points a newcomer at to see usage arrive.
+  function handleControl(method: string, path: string): Reply {
     if (method === "GET" && path === "/_emulator/meter_events") {
-      return ok({
+      const body = {
         object: "list",
         data: meterEvents(),
-        concurrency_violations: stats.violations,
-        max_concurrent_per_customer_meter: stats.maxConcurrent,
+        concurrency_violations: concurrency.violations,
+        max_concurrent_per_customer_meter: concurrency.maxConcurrent,
         error_reports: state.errorReports,
-      });
-    }
-    if (method === "POST" && path === "/_emulator/expire_identifiers") {
-      emulator.expireIdentifiers();
-      return ok({ ok: true });
-    }
-    if (method === "GET" && path === "/_emulator/calls") return ok({ calls });
-    if (method === "POST" && path === "/_emulator/customers") {
-      return ok(createCustomerObject(state, input));
-    }
-    if (method === "POST" && path === "/_emulator/webhooks") {
-      if (typeof input.type !== "string" || !isObj(input.object)) throw invalid("Expected {type, object}.");
-      const prev = input.previous_attributes;
-      try {
-        return ok(
-          await emulator.sendWebhook(input.type, input.object, {
-            previousAttributes: isObj(prev) ? prev : undefined,
-            url: typeof input.url === "string" ? input.url : undefined,
-          }),
-        );
-      } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
-        return {
-          status: 502,
-          body: { error: { type: "api_error", message: `Delivery failed: ${message}` } },
-          headers: {},
-        };
-      }
+      };
+      return { status: 200, body, headers: {} };
     }
     throw new ApiError(
       404,
@@ -268,7 +145,7 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     const url = new URL(req.url ?? "/", "http://emulator.local");
     try {
       if (url.pathname.startsWith("/_emulator/")) {
-        send(res, await handleControl((req.method ?? "GET").toUpperCase(), url.pathname, raw));
+        send(res, handleControl((req.method ?? "GET").toUpperCase(), url.pathname));
       } else await handleApi(req, res, raw, url);
     } catch (err) {
       if (err instanceof ApiError) return send(res, errorReply(err));
@@ -308,16 +185,15 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
         .reduce((sum, e) => sum + e.value, 0),
     removeMeterEvent: (identifier) => void state.meterEvents.delete(identifier),
     get maxConcurrentPerCustomerMeter() {
-      return stats.maxConcurrent;
+      return concurrency.maxConcurrent;
     },
     get concurrencyViolations() {
-      return stats.violations;
+      return concurrency.violations;
     },
     errorReports: () => [...state.errorReports],
     resetStats: () => {
       for (const k of Object.keys(calls)) delete calls[k];
-      stats.maxConcurrent = 0;
-      stats.violations = 0;
+      concurrency.reset();
     },
     createCustomer: (params = {}) => createCustomerObject(state, params) as { id: string } & Obj,
     putObject: (o) => void state.put(o),

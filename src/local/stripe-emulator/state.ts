@@ -1,15 +1,15 @@
 import type { MeterErrorReport, MeterEventRecord } from "./types.js";
+import { noSuch } from "./api-error.js";
 import type { Obj, Params } from "./util.js";
 
 export interface StoredMeterEvent extends MeterEventRecord {
   payload: Record<string, string>;
-  canceled: boolean;
 }
 
 /** Everything the emulator remembers. Objects of every kind share one id-keyed map. */
 export class State {
   readonly objects = new Map<string, Obj>();
-  /** By identifier, while Stripe dedupes it; canceled events keep their identifier reserved, like Stripe. */
+  /** By identifier, while Stripe dedupes it. */
   readonly meterEvents = new Map<string, StoredMeterEvent>();
   /** Events past the identifier dedupe window: still counted, their identifier free to count again. */
   readonly expiredMeterEvents: StoredMeterEvent[] = [];
@@ -28,6 +28,13 @@ export class State {
     return o !== undefined && o.object === kind ? o : undefined;
   }
 
+  /** The stored object of `kind`, else Stripe's resource_missing error naming it `label`. */
+  find(kind: string, id: string, label: string, param = "id", status = 404): Obj {
+    const o = this.get(kind, id);
+    if (!o) throw noSuch(label, id, param, status);
+    return o;
+  }
+
   put(o: Obj): Obj {
     if (typeof o.id !== "string") throw new Error("object without id");
     this.objects.set(o.id, o); // an update keeps the original (creation) list position
@@ -41,7 +48,7 @@ export class State {
     return out.reverse();
   }
 
-  /** Every recorded meter event, canceled ones included. */
+  /** Every recorded meter event. */
   allMeterEvents(): StoredMeterEvent[] {
     return [...this.expiredMeterEvents, ...this.meterEvents.values()];
   }

@@ -20,7 +20,7 @@ export interface StripeFaults {
 export type FailStatus = 500 | 429 | 400 | "drop" | "drop-after";
 
 export interface FailNextOptions {
-  /** Path prefix, optionally preceded by a method: "/v1/billing/meter_events" or "POST /v1/customers". */
+  /** Path prefix, optionally preceded by a method: "/v1/billing/meter_events" or "POST /v1/prices". */
   path?: string;
   message?: string;
 }
@@ -32,7 +32,7 @@ export interface StripeEmulatorOptions {
   apiKey?: string;
   /** Signing secret for webhooks (default "whsec_meterline_emulator"). */
   webhookSecret?: string;
-  /** Where sendWebhook / POST /_emulator/webhooks deliver events. */
+  /** Where sendWebhook delivers events. */
   webhookUrl?: string;
   /** Clock in epoch milliseconds (default Date.now); used for created/timestamp checks. */
   clock?: () => number;
@@ -53,7 +53,7 @@ export interface WebhookOptions {
   id?: string;
   url?: string;
   secret?: string;
-  /** Save `object` (subscription, invoice, customer, price, product) so later GETs return it. Default true. */
+  /** Save `object` (subscription, invoice, customer, price, product) so later reads return it. Default true. */
   store?: boolean;
 }
 
@@ -89,7 +89,7 @@ export interface StripeEmulator {
   readonly maxConcurrentPerCustomerMeter: number;
   /** Meter-event calls that arrived while another for the same (customer, event_name) was in flight. */
   readonly concurrencyViolations: number;
-  /** Problems Stripe reports asynchronously (meter event stream validation, unknown cancel targets). */
+  /** Problems Stripe reports asynchronously (meter event stream validation). */
   errorReports(): MeterErrorReport[];
   /** Zero calls, maxConcurrentPerCustomerMeter and concurrencyViolations. */
   resetStats(): void;
@@ -106,7 +106,7 @@ export interface StripeEmulator {
   getObject(id: string): Record<string, unknown> | undefined;
   /**
    * Past Stripe's 24-hour windows: every identifier and Idempotency-Key seen so far is forgotten, so
-   * resending an event counts it again. Recorded events stay counted. (POST /_emulator/expire_identifiers)
+   * resending an event counts it again. Recorded events stay counted.
    */
   expireIdentifiers(): void;
   /** Make every meter event session token expire (next stream call gets 401 temporary_session_expired). */

@@ -6,8 +6,8 @@ import { API_VERSION, newId, type Obj } from "./util.js";
 const STORABLE = new Set(["subscription", "invoice", "customer", "price", "product"]);
 
 /**
- * Builds a snapshot event as Stripe delivers it and signs the exact payload string. The event is
- * kept for GET /v1/events; by default the object is stored too, so re-fetching it returns it.
+ * Builds a snapshot event as Stripe delivers it and signs the exact payload string. By default the
+ * object is stored too, so re-fetching it (a subscription, say) returns it.
  */
 export function buildSignedEvent(
   state: State,
@@ -32,7 +32,6 @@ export function buildSignedEvent(
   const payload = JSON.stringify(event, null, 2);
   // Signed with real time: receivers check the signature age against their own clock.
   const header = Stripe.webhooks.generateTestHeaderString({ payload, secret: opts.secret ?? defaultSecret });
-  state.put(event);
   if (opts.store !== false && typeof object.id === "string" && STORABLE.has(String(object.object))) {
     state.put(object);
   }

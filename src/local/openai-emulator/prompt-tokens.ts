@@ -3,17 +3,17 @@ import {
   formatFunctionDefinitions,
   type ChatCompletionFunctionDefinition,
 } from "gpt-tokenizer/functionCalling";
-import { imageSizeOfDataUrl } from "../llm/image-size.js";
-import { textPieces } from "../llm/text-pieces.js";
+import { imageSizeOfDataUrl } from "../../llm/image-size.js";
+import { textPieces } from "../../llm/text-pieces.js";
 
 // The emulator stands in for OpenAI: it counts a prompt the way OpenAI bills it, as far as that is
 // published or measured, independently of meterline's estimator (src/llm/usage.ts).
 
 // User text may contain "<|endoftext|>" etc.; count it as plain text instead of throwing.
-const PLAIN = { disallowedSpecial: new Set<string>() };
+export const PLAIN = { disallowedSpecial: new Set<string>() };
 
 type Json = Record<string, unknown>;
-const isObj = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+export const isObj = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
  * Tokens of plain text, counted piece by piece so a 300,000-character word costs linear time: exact
