@@ -58,14 +58,21 @@ export const chatJobSchema = z.object({
 });
 export type ChatJobData = z.infer<typeof chatJobSchema>;
 
+const DAY_S = 86_400;
+
+/** Retries with exponential backoff and jitter, so a fleet of retries does not arrive at once. */
+const retried = (attempts: number, delay: number): JobsOptions => ({
+  attempts,
+  backoff: { type: "exponential", delay, jitter: 0.5 },
+});
+
 export function chatJobOptions(config: Config): JobsOptions {
   return {
-    attempts: config.chat.attempts,
-    backoff: { type: "exponential", delay: config.chat.backoffMs, jitter: 0.5 },
+    ...retried(config.chat.attempts, config.chat.backoffMs),
     // Finished chats stay a while for waiting requests and Bull Board; what a repeated key or a
     // poll is promised lives in Postgres (chat_requests), so the count only bounds Redis memory.
     removeOnComplete: { age: config.jobRetentionS, count: 10_000 },
-    removeOnFail: { age: 7 * 86_400, count: 10_000 },
+    removeOnFail: { age: 7 * DAY_S, count: 10_000 },
   };
 }
 
@@ -88,7 +95,7 @@ export function stripeReportJobOptions(config: Config): JobsOptions {
     backoff: { type: "stripe-report" },
     removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
     // Failed reports stay retryable in Bull Board; dead_letters keeps them after this.
-    removeOnFail: { age: 30 * 86_400 },
+    removeOnFail: { age: 30 * DAY_S },
   };
 }
 
@@ -112,10 +119,9 @@ export type UsageJobData = z.infer<typeof usageJobSchema>;
 
 export function usageJobOptions(config: Config): JobsOptions {
   return {
-    attempts: config.usage.attempts,
-    backoff: { type: "exponential", delay: 1_000, jitter: 0.5 },
+    ...retried(config.usage.attempts, 1_000),
     removeOnComplete: { age: config.jobRetentionS, count: 10_000 },
-    removeOnFail: { age: 7 * 86_400 },
+    removeOnFail: { age: 7 * DAY_S },
   };
 }
 
@@ -131,10 +137,9 @@ export type StripeEventJobData = z.infer<typeof stripeEventJobSchema>;
 
 export function stripeEventJobOptions(config: Config): JobsOptions {
   return {
-    attempts: config.stripeEvents.attempts,
-    backoff: { type: "exponential", delay: config.stripeEvents.backoffMs, jitter: 0.5 },
+    ...retried(config.stripeEvents.attempts, config.stripeEvents.backoffMs),
     removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
-    removeOnFail: { age: 7 * 86_400 },
+    removeOnFail: { age: 7 * DAY_S },
   };
 }
 
