@@ -113,8 +113,9 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     }));
   }
 
-  // The one control route: what `npm start` points a newcomer at to see usage arrive.
-  function handleControl(method: string, path: string): Reply {
+  // The control routes a newcomer uses under `npm start` (README): see usage arrive, and send a
+  // signed webhook event to walk a subscription through its life.
+  async function handleControl(method: string, path: string, raw: string): Promise<Reply> {
     if (method === "GET" && path === "/_emulator/meter_events") {
       const body = {
         object: "list",
@@ -125,11 +126,36 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
       };
       return { status: 200, body, headers: {} };
     }
+    if (method === "POST" && path === "/_emulator/webhooks") return sendWebhookFrom(raw);
     throw new ApiError(
       404,
       "invalid_request_error",
       `Unrecognized emulator control URL (${method}: ${path}).`,
     );
+  }
+
+  async function sendWebhookFrom(raw: string): Promise<Reply> {
+    let input: unknown;
+    try {
+      input = JSON.parse(raw);
+    } catch {
+      throw invalid("Expected a JSON body {type, object}.");
+    }
+    const { type, object, previous_attributes: previous } = (input ?? {}) as Record<string, unknown>;
+    if (typeof type !== "string" || !isObj(object)) throw invalid("Expected {type, object}.");
+    try {
+      const delivery = await emulator.sendWebhook(type, object, {
+        previousAttributes: isObj(previous) ? previous : undefined,
+      });
+      return { status: 200, body: delivery, headers: {} };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return {
+        status: 502,
+        body: { error: { type: "api_error", message: `Delivery failed: ${message}` } },
+        headers: {},
+      };
+    }
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -145,7 +171,7 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     const url = new URL(req.url ?? "/", "http://emulator.local");
     try {
       if (url.pathname.startsWith("/_emulator/")) {
-        send(res, handleControl((req.method ?? "GET").toUpperCase(), url.pathname));
+        send(res, await handleControl((req.method ?? "GET").toUpperCase(), url.pathname, raw));
       } else await handleApi(req, res, raw, url);
     } catch (err) {
       if (err instanceof ApiError) return send(res, errorReply(err));
