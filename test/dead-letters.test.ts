@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attachDeadLetters, listDeadLetters, redriveDeadLetter } from "../src/queues/dead-letters.js";
 import { createLogger } from "../src/platform/logger.js";
 import { createWorkerRedis } from "../src/platform/redis.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { waitFor } from "./helpers/wait.js";
+import { useStack, waitFor } from "./helpers/stack.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
+// The stack's database and nothing else of it: the queue under test is this file's own.
+const stack = useStack({ worker: false });
 const prefix = `{t${randomBytes(4).toString("hex")}-dlq}`;
 const connection = createWorkerRedis("redis://127.0.0.1:6379");
 let queue: Queue;
@@ -17,7 +17,6 @@ let fixed = false;
 let applied = 0;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
   queue = new Queue("flaky", { connection, prefix });
   events = new QueueEvents("flaky", { connection: createWorkerRedis("redis://127.0.0.1:6379"), prefix });
   worker = new Worker(
@@ -30,7 +29,7 @@ beforeAll(async () => {
     },
     { connection: createWorkerRedis("redis://127.0.0.1:6379"), prefix },
   );
-  attachDeadLetters(worker, database.db, createLogger("silent", "test"));
+  attachDeadLetters(worker, stack.db, createLogger("silent", "test"));
   await Promise.all([events.waitUntilReady(), worker.waitUntilReady()]);
 });
 afterAll(async () => {
@@ -40,7 +39,6 @@ afterAll(async () => {
   await queue?.obliterate({ force: true });
   await queue?.close();
   connection.disconnect();
-  await database?.drop();
 });
 
 const byQueue = (name: string) => (name === "flaky" ? queue : undefined);
@@ -58,7 +56,7 @@ describe("dead letters", () => {
     await expect(permanent.waitUntilFinished(events, 10_000)).rejects.toThrow("bad payload");
 
     const letters = await waitFor(async () => {
-      const rows = await listDeadLetters(database.db, { queue: "flaky" });
+      const rows = await listDeadLetters(stack.db, { queue: "flaky" });
       return rows.length === 2 ? rows : undefined;
     });
     expect(letters.map((l) => [l.job_id, l.attempts, l.reason]).sort()).toEqual([
@@ -69,17 +67,17 @@ describe("dead letters", () => {
 
     fixed = true;
     for (const letter of letters) {
-      expect(await redriveDeadLetter(database.db, byQueue, letter.id)).toBe("retried");
+      expect(await redriveDeadLetter(stack.db, byQueue, letter.id)).toBe("retried");
       // A second redrive while the first is pending or done does no harm.
       expect(["already-pending", "resolved"]).toContain(
-        await redriveDeadLetter(database.db, byQueue, letter.id),
+        await redriveDeadLetter(stack.db, byQueue, letter.id),
       );
     }
-    await waitFor(async () => (await listDeadLetters(database.db, { queue: "flaky" })).length === 0, {
+    await waitFor(async () => (await listDeadLetters(stack.db, { queue: "flaky" })).length === 0, {
       what: "dead letters to resolve",
     });
     expect(applied).toBe(2);
-    expect(await redriveDeadLetter(database.db, byQueue, letters[0]!.id)).toBe("resolved");
+    expect(await redriveDeadLetter(stack.db, byQueue, letters[0]!.id)).toBe("resolved");
     expect(applied).toBe(2);
   });
 
@@ -88,15 +86,15 @@ describe("dead letters", () => {
     const job = await queue.add("apply", { n: 2 }, { jobId: "job-removed", attempts: 1 });
     await expect(job.waitUntilFinished(events, 10_000)).rejects.toThrow();
     const [letter] = await waitFor(async () => {
-      const rows = await listDeadLetters(database.db, { queue: "flaky" });
+      const rows = await listDeadLetters(stack.db, { queue: "flaky" });
       return rows.length ? rows : undefined;
     });
     await job.remove();
     fixed = true;
     const before = applied;
-    expect(await redriveDeadLetter(database.db, byQueue, letter!.id)).toBe("re-added");
+    expect(await redriveDeadLetter(stack.db, byQueue, letter!.id)).toBe("re-added");
     await waitFor(() => applied === before + 1, { what: "the re-added job to run" });
-    await waitFor(async () => (await listDeadLetters(database.db, { queue: "flaky" })).length === 0, {
+    await waitFor(async () => (await listDeadLetters(stack.db, { queue: "flaky" })).length === 0, {
       what: "the dead letter to resolve",
     });
   });
