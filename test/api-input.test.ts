@@ -9,79 +9,57 @@ beforeAll(async () => {
   key = (await stack.customer()).key;
 });
 
-async function post(body: string | undefined, headers: Record<string, string> = {}) {
-  const res = await fetch(`${stack.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
-    body,
-  });
-  const text = await res.text();
-  return {
-    status: res.status,
-    body: JSON.parse(text) as {
-      error: { message: string; type: string; code: string | null; param?: string | null };
-    },
-  };
-}
-
 const valid = { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] };
 
+const BAD_BODIES: Array<[what: string, body: string, status: number, code: string]> = [
+  ["invalid JSON", "{not json", 400, "invalid_json"],
+  ["an empty body", "", 400, "invalid_body"],
+  ["a JSON array", "[]", 400, "invalid_body"],
+  ["missing messages", JSON.stringify({ model: "gpt-4o-mini" }), 400, "missing_required_parameter"],
+  ["an empty messages array", JSON.stringify({ ...valid, messages: [] }), 400, "invalid_value"],
+  ["messages of the wrong type", JSON.stringify({ ...valid, messages: "hi" }), 400, "invalid_value"],
+  ["a numeric model", JSON.stringify({ ...valid, model: 4 }), 400, "invalid_value"],
+  [
+    "an unknown role",
+    JSON.stringify({ ...valid, messages: [{ role: "wizard", content: "x" }] }),
+    400,
+    "invalid_value",
+  ],
+  ["a negative max_tokens", JSON.stringify({ ...valid, max_tokens: -1 }), 400, "invalid_value"],
+  ["an unknown model", JSON.stringify({ ...valid, model: "no-such-model" }), 400, "model_not_found"],
+  [
+    "an over-long body",
+    JSON.stringify({ ...valid, messages: [{ role: "user", content: "x".repeat(100_000) }] }),
+    413,
+    "body_too_large",
+  ],
+];
+
 describe("bad input", () => {
-  it.each([
-    ["invalid JSON", "{not json", 400, "invalid_json"],
-    ["an empty body", "", 400, "invalid_body"],
-    ["a JSON array", "[]", 400, "invalid_body"],
-    ["missing messages", JSON.stringify({ model: "gpt-4o-mini" }), 400, "missing_required_parameter"],
-    ["an empty messages array", JSON.stringify({ ...valid, messages: [] }), 400, "invalid_value"],
-    ["messages of the wrong type", JSON.stringify({ ...valid, messages: "hi" }), 400, "invalid_value"],
-    ["a numeric model", JSON.stringify({ ...valid, model: 4 }), 400, "invalid_value"],
-    [
-      "an unknown role",
-      JSON.stringify({ ...valid, messages: [{ role: "wizard", content: "x" }] }),
-      400,
-      "invalid_value",
-    ],
-    ["a negative max_tokens", JSON.stringify({ ...valid, max_tokens: -1 }), 400, "invalid_value"],
-    ["an unknown model", JSON.stringify({ ...valid, model: "no-such-model" }), 400, "model_not_found"],
-    [
-      "an over-long body",
-      JSON.stringify({ ...valid, messages: [{ role: "user", content: "x".repeat(100_000) }] }),
-      413,
-      "body_too_large",
-    ],
-  ])("%s → %s with an OpenAI-style error", async (_what, body, status, code) => {
-    const res = await post(body);
+  it.each(BAD_BODIES)("%s → %s with an OpenAI-style error", async (_what, body, status, code) => {
+    const res = await stack.chat(key, body);
     expect(res.status).toBe(status);
-    expect(res.body.error.code).toBe(code);
-    expect(res.body.error.type).toBe("invalid_request_error");
-    expect(res.body.error.message).toEqual(expect.any(String));
+    expect(res.body.error?.code).toBe(code);
+    expect(res.body.error?.type).toBe("invalid_request_error");
+    expect(res.body.error?.message).toEqual(expect.any(String));
   });
 
   it("names the missing parameter", async () => {
-    const res = await post(JSON.stringify({ model: "gpt-4o-mini" }));
-    expect(res.body.error.param).toBe("messages");
+    const res = await stack.chat(key, JSON.stringify({ model: "gpt-4o-mini" }));
+    expect(res.body.error?.param).toBe("messages");
   });
 
   it("refuses a missing, malformed or unknown API key with 401", async () => {
     for (const authorization of [undefined, "Bearer", "Basic abc", "Bearer ml_unknown"]) {
-      const res = await fetch(`${stack.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
-        body: JSON.stringify(valid),
-      });
+      const res = await stack.chat(null, valid, { headers: authorization ? { authorization } : {} });
       expect(res.status).toBe(401);
-      const body = (await res.json()) as { error: { type: string } };
-      expect(body.error.type).toBe("authentication_error");
+      expect(res.body.error?.type).toBe("authentication_error");
     }
   });
 
   it("records when a key was last used", async () => {
     const customer = await stack.customer();
-    const res = await fetch(`${stack.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${customer.key}`, "content-type": "application/json" },
-      body: JSON.stringify(valid),
-    });
+    const res = await stack.chat(customer.key, valid);
     expect(res.status).toBe(200);
     const row = await waitFor(() =>
       stack.db("api_keys").where({ id: customer.keyId }).whereNotNull("last_used_at").first(),
@@ -92,26 +70,12 @@ describe("bad input", () => {
   it("refuses a revoked key with 401", async () => {
     const customer = await stack.customer();
     await revokeApiKey(stack.db, customer.keyId);
-    const res = await fetch(`${stack.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${customer.key}`, "content-type": "application/json" },
-      body: JSON.stringify(valid),
-    });
-    expect(res.status).toBe(401);
+    expect((await stack.chat(customer.key, valid)).status).toBe(401);
   });
 
   it("refuses a key revoked after use within a few seconds (lookups are cached briefly)", async () => {
     const customer = await stack.customer();
-    const ask = () =>
-      fetch(`${stack.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${customer.key}`,
-          "content-type": "application/json",
-          prefer: "respond-async",
-        },
-        body: JSON.stringify(valid),
-      });
+    const ask = () => stack.chat(customer.key, valid, { headers: { prefer: "respond-async" } });
     expect((await ask()).status).toBe(202);
     await revokeApiKey(stack.db, customer.keyId);
     await waitFor(async () => (await ask()).status === 401, {
@@ -122,9 +86,9 @@ describe("bad input", () => {
   });
 
   it("refuses an invalid Idempotency-Key", async () => {
-    const res = await post(JSON.stringify(valid), { "idempotency-key": "x".repeat(300) });
+    const res = await stack.chat(key, valid, { headers: { "idempotency-key": "x".repeat(300) } });
     expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe("invalid_idempotency_key");
+    expect(res.body.error?.code).toBe("invalid_idempotency_key");
   });
 
   it("answers unknown routes with a 404 in the same shape", async () => {
@@ -133,10 +97,22 @@ describe("bad input", () => {
     expect(((await res.json()) as { error: { type: string } }).error.type).toBe("not_found_error");
   });
 
-  it("keeps serving after all of that", async () => {
-    const res = await post(JSON.stringify(valid));
+  it("keeps serving after all of that: the refused requests leave nothing, the next one is answered and billed once", async () => {
+    const customer = await stack.customer();
+    for (const [what, body, status] of BAD_BODIES) {
+      expect((await stack.chat(customer.key, body)).status, what).toBe(status);
+    }
+    expect(
+      (await stack.chat(customer.key, valid, { headers: { "idempotency-key": "x".repeat(300) } })).status,
+    ).toBe(400);
+
+    const res = await stack.chat(customer.key, valid);
     expect(res.status).toBe(200);
-    expect(await stack.db("usage_events").count({ n: "*" }).first()).toMatchObject({ n: expect.anything() });
+    expect(res.body.object).toBe("chat.completion");
+    const rows = () => stack.db("usage_events").where({ customer_id: customer.customerId });
+    await waitFor(async () => (await rows()).length > 0, { what: "the chat's usage row" });
+    expect((await rows()).map((r) => r.request_id)).toEqual([res.requestId]);
+    expect(await stack.db("chat_requests").where({ customer_id: customer.customerId })).toHaveLength(0);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type OpenAI from "openai";
-import { useStack, waitFor } from "./helpers/stack.js";
+import { ask, useStack, waitFor } from "./helpers/stack.js";
 
 type ChatStatus = {
   status: string;
@@ -12,11 +12,7 @@ type ChatStatus = {
 const stack = useStack({ env: { CHAT_WAIT_MS: "300" }, emulator: { latencyMs: 1_200 } });
 
 const post = (key: string, headers: Record<string, string> = {}) =>
-  fetch(`${stack.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
-    body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "take your time" }] }),
-  });
+  stack.chat(key, ask("take your time"), { headers });
 const poll = async (location: string, key: string) => {
   const res = await fetch(`${stack.url}${location}`, { headers: { authorization: `Bearer ${key}` } });
   return { status: res.status, body: (await res.json()) as ChatStatus };
@@ -28,9 +24,9 @@ describe("an async chat", () => {
     const res = await post(key);
     expect(res.status).toBe(202);
     const location = res.headers.get("location")!;
-    const requestId = res.headers.get("meterline-request-id")!;
+    const requestId = res.requestId!;
     expect(location).toBe(`/v1/chats/${requestId}`);
-    expect(await res.json()).toMatchObject({ id: requestId, object: "chat.request" });
+    expect(res.body).toMatchObject({ id: requestId, object: "chat.request" });
 
     const running = await waitFor(async () => {
       const { body } = await poll(location, key);

@@ -1,12 +1,11 @@
 import { describe, expect, it } from "vitest";
 import OpenAI from "openai";
-import { useStack, waitFor } from "./helpers/stack.js";
+import { ask, useStack, waitFor } from "./helpers/stack.js";
 import { MODEL_PRICES } from "../src/billing/pricing/prices.js";
 
 const stack = useStack({ env: { CHAT_ATTEMPTS: "3" } });
 
 const rowsFor = (customerId: string) => stack.db("usage_events").where({ customer_id: customerId });
-const ask = (content: string) => ({ model: "gpt-4o-mini", messages: [{ role: "user" as const, content }] });
 
 describe("a chat request", () => {
   it("is answered through the official SDK and recorded once with the provider's counts and cost", async () => {
@@ -128,15 +127,7 @@ describe("a chat request", () => {
   it("answers 202 with a Location for Prefer: respond-async, and the chat can be fetched by its owner only", async () => {
     const { key } = await stack.customer();
     const other = await stack.customer();
-    const res = await fetch(`${stack.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${key}`,
-        "content-type": "application/json",
-        prefer: "respond-async",
-      },
-      body: JSON.stringify(ask("later")),
-    });
+    const res = await stack.chat(key, ask("later"), { headers: { prefer: "respond-async" } });
     expect(res.status).toBe(202);
     const location = res.headers.get("location")!;
     expect(location).toMatch(/^\/v1\/chats\/chat_/);

@@ -5,10 +5,10 @@ import { attachDeadLetters, listDeadLetters } from "../src/queues/dead-letters.j
 import { redriveDeadLetter } from "../src/queues/redrive.js";
 import { createLogger } from "../src/platform/logger.js";
 import { createWorkerRedis } from "../src/platform/redis.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { waitFor } from "./helpers/wait.js";
+import { useStack, waitFor } from "./helpers/stack.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
+// The stack's database and nothing else of it: the queue under test is this file's own.
+const stack = useStack({ worker: false });
 const prefix = `{t${randomBytes(4).toString("hex")}-dlq}`;
 const connection = createWorkerRedis("redis://127.0.0.1:6379");
 let queue: Queue;
@@ -18,7 +18,6 @@ let fixed = false;
 let applied = 0;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
   queue = new Queue("flaky", { connection, prefix });
   events = new QueueEvents("flaky", { connection: createWorkerRedis("redis://127.0.0.1:6379"), prefix });
   worker = new Worker(
@@ -31,7 +30,7 @@ beforeAll(async () => {
     },
     { connection: createWorkerRedis("redis://127.0.0.1:6379"), prefix },
   );
-  attachDeadLetters(worker, database.db, createLogger("silent", "test"));
+  attachDeadLetters(worker, stack.db, createLogger("silent", "test"));
   await Promise.all([events.waitUntilReady(), worker.waitUntilReady()]);
 });
 afterAll(async () => {
@@ -41,7 +40,6 @@ afterAll(async () => {
   await queue?.obliterate({ force: true });
   await queue?.close();
   connection.disconnect();
-  await database?.drop();
 });
 
 const byQueue = (name: string) => (name === "flaky" ? queue : undefined);
@@ -59,7 +57,7 @@ describe("dead letters", () => {
     await expect(permanent.waitUntilFinished(events, 10_000)).rejects.toThrow("bad payload");
 
     const letters = await waitFor(async () => {
-      const rows = await listDeadLetters(database.db, { queue: "flaky" });
+      const rows = await listDeadLetters(stack.db, { queue: "flaky" });
       return rows.length === 2 ? rows : undefined;
     });
     expect(letters.map((l) => [l.job_id, l.attempts, l.reason]).sort()).toEqual([
@@ -70,17 +68,17 @@ describe("dead letters", () => {
 
     fixed = true;
     for (const letter of letters) {
-      expect(await redriveDeadLetter(database.db, byQueue, letter.id)).toBe("retried");
+      expect(await redriveDeadLetter(stack.db, byQueue, letter.id)).toBe("retried");
       // A second redrive while the first is pending or done does no harm.
       expect(["already-pending", "resolved"]).toContain(
-        await redriveDeadLetter(database.db, byQueue, letter.id),
+        await redriveDeadLetter(stack.db, byQueue, letter.id),
       );
     }
-    await waitFor(async () => (await listDeadLetters(database.db, { queue: "flaky" })).length === 0, {
+    await waitFor(async () => (await listDeadLetters(stack.db, { queue: "flaky" })).length === 0, {
       what: "dead letters to resolve",
     });
     expect(applied).toBe(2);
-    expect(await redriveDeadLetter(database.db, byQueue, letters[0]!.id)).toBe("resolved");
+    expect(await redriveDeadLetter(stack.db, byQueue, letters[0]!.id)).toBe("resolved");
     expect(applied).toBe(2);
   });
 
@@ -89,15 +87,15 @@ describe("dead letters", () => {
     const job = await queue.add("apply", { n: 2 }, { jobId: "job-removed", attempts: 1 });
     await expect(job.waitUntilFinished(events, 10_000)).rejects.toThrow();
     const [letter] = await waitFor(async () => {
-      const rows = await listDeadLetters(database.db, { queue: "flaky" });
+      const rows = await listDeadLetters(stack.db, { queue: "flaky" });
       return rows.length ? rows : undefined;
     });
     await job.remove();
     fixed = true;
     const before = applied;
-    expect(await redriveDeadLetter(database.db, byQueue, letter!.id)).toBe("re-added");
+    expect(await redriveDeadLetter(stack.db, byQueue, letter!.id)).toBe("re-added");
     await waitFor(() => applied === before + 1, { what: "the re-added job to run" });
-    await waitFor(async () => (await listDeadLetters(database.db, { queue: "flaky" })).length === 0, {
+    await waitFor(async () => (await listDeadLetters(stack.db, { queue: "flaky" })).length === 0, {
       what: "the dead letter to resolve",
     });
   });

@@ -1,37 +1,18 @@
-import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import OpenAI from "openai";
-import { createTestDatabase } from "./helpers/db.js";
-import { startRedisServer, tempDir, type RedisServerHandle } from "./helpers/redis-server.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { ask, useStack, waitFor } from "./helpers/stack.js";
 
 // A private Redis, because the test empties it with FLUSHALL.
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let redisServer: RedisServerHandle;
+const stack = useStack({ redis: "private", env: { CHAT_PURGE_INTERVAL_MS: "1000" } });
 let redis: Redis;
-let stack: Stack;
-let dir: string;
 
-beforeAll(async () => {
-  dir = tempDir("meterline-durable-idempotency");
-  redisServer = await startRedisServer({ dir });
-  database = await createTestDatabase();
-  stack = await startStack({
-    databaseUrl: database.url,
-    env: { REDIS_URL: redisServer.url, CHAT_PURGE_INTERVAL_MS: "1000" },
-  });
-  redis = new Redis(redisServer.url);
+beforeAll(() => {
+  redis = new Redis(stack.redisServer.url);
 });
-afterAll(async () => {
+afterAll(() => {
   redis?.disconnect();
-  await stack?.close();
-  await redisServer?.stop();
-  await database?.drop();
-  rmSync(dir, { recursive: true, force: true });
 });
-
-const ask = (content: string) => ({ model: "gpt-4o-mini", messages: [{ role: "user" as const, content }] });
 const rowsFor = (customerId: string) => stack.db("usage_events").where({ customer_id: customerId });
 
 async function keyed(openai: OpenAI, key: string, content = "remember me") {
@@ -63,17 +44,11 @@ describe("an Idempotency-Key, kept in Postgres", () => {
   it("answers repeats after Redis lost everything (FLUSHALL): sync, streamed and polled alike", async () => {
     const { customerId, key, openai } = await stack.customer();
     const sync = await keyed(openai, "flushed-sync");
-    const post = (headers: Record<string, string>, body: object) =>
-      fetch(`${stack.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
-        body: JSON.stringify(body),
-      });
     const stream = () =>
-      post({ "idempotency-key": "s" }, { ...ask("stream me"), stream: true }).then((r) => r.text());
+      stack.chat(key, ask("stream me", { stream: true }), { headers: { "idempotency-key": "s" } });
     const streamed = await stream();
-    const accepted = await post({ prefer: "respond-async" }, ask("poll me"));
-    const asyncId = ((await accepted.json()) as { id: string }).id;
+    const accepted = await stack.chat(key, ask("poll me"), { headers: { prefer: "respond-async" } });
+    const asyncId = accepted.body.id!;
     const poll = () =>
       fetch(`${stack.url}/v1/chats/${asyncId}`, { headers: { authorization: `Bearer ${key}` } }).then(
         (r) => r.json() as Promise<{ status: string; completion?: OpenAI.ChatCompletion }>,
@@ -92,8 +67,8 @@ describe("an Idempotency-Key, kept in Postgres", () => {
     const polledAgain = await poll();
 
     expect(syncAgain.completion).toEqual(sync.completion);
-    expect(textOf(streamedAgain)).toBe(textOf(streamed));
-    expect(streamedAgain.trimEnd().endsWith("data: [DONE]")).toBe(true);
+    expect(streamedAgain.content).toBe(streamed.content);
+    expect(streamedAgain.text.trimEnd().endsWith("data: [DONE]")).toBe(true);
     expect(polledAgain).toMatchObject({ status: "succeeded", completion: polled });
     expect(stack.emulator.calls).toBe(calls);
     expect(await rowsFor(customerId)).toHaveLength(3);
@@ -134,11 +109,3 @@ describe("an Idempotency-Key, kept in Postgres", () => {
     });
   });
 });
-
-function textOf(sse: string): string {
-  return sse
-    .split("\n")
-    .filter((line) => line.startsWith("data: {"))
-    .map((line) => (JSON.parse(line.slice(6)) as OpenAI.ChatCompletionChunk).choices[0]?.delta?.content ?? "")
-    .join("");
-}

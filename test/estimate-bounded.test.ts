@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { beforeAll, describe, expect, it } from "vitest";
 import { estimatePromptTokens, estimateUsage } from "../src/llm/usage.js";
-import { useStack } from "./helpers/stack.js";
+import { ask, useStack } from "./helpers/stack.js";
 
 const MAX_LOOP_DELAY_MS = 50;
 
@@ -106,17 +106,14 @@ describe("a hostile chat on a hard-limit plan", () => {
   it("is refused (402) after its estimate while /healthz keeps answering within 200 ms", async () => {
     const { key } = await stack.customer({ planId: "free" });
     let done = false;
-    const chat = fetch(`${stack.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify({
-        model: "gpt-4o-mini",
-        messages: [{ role: "user", content: "a".repeat(300_000) }],
+    const chat = stack
+      .chat(
+        key,
         // More than the free plan's 100,000 tokens: the web process alone estimates and refuses,
         // so the worker and the in-process provider emulator take no part in what is measured.
-        max_tokens: 100_000,
-      }),
-    }).finally(() => (done = true));
+        ask("a".repeat(300_000), { max_tokens: 100_000 }),
+      )
+      .finally(() => (done = true));
     const latencies: number[] = [];
     while (!done) {
       const started = performance.now();
@@ -126,7 +123,7 @@ describe("a hostile chat on a hard-limit plan", () => {
     }
     const answer = await chat;
     expect(answer.status).toBe(402);
-    expect(await answer.text()).toContain("needs an estimated");
+    expect(answer.text).toContain("needs an estimated");
     expect(latencies.length).toBeGreaterThan(0);
     expect(Math.max(...latencies)).toBeLessThan(200);
   }, 60_000);

@@ -1,17 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { migrationSource } from "../migrations/index.js";
 import { createCustomer } from "../src/billing/customers/customers.js";
-import { createTestDatabase } from "./helpers/db.js";
+import { useStack } from "./helpers/stack.js";
 
 const MIGRATION = "20261202000200_invoices";
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-});
-afterAll(async () => {
-  await database?.drop();
-});
+// No worker: nothing may touch the tables while the migration is down.
+const stack = useStack({ worker: false });
 
 let seq = 0;
 const event = (type: string, invoice: string, customer: unknown, created: number, status = "processed") => ({
@@ -29,7 +23,7 @@ const event = (type: string, invoice: string, customer: unknown, created: number
 
 describe("migration 20261202000200_invoices", () => {
   it("rebuilds each invoice from the stored events: paid or voided wins, else the newest event", async () => {
-    const db = database.db;
+    const db = stack.db;
     await db.migrate.down({ migrationSource, name: MIGRATION });
     expect(await db.schema.hasTable("invoices")).toBe(false);
 

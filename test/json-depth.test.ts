@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_JSON_DEPTH, jsonDepthExceeds } from "../src/api/middleware/json-depth.js";
-import { useStack } from "./helpers/stack.js";
+import { ask, useStack } from "./helpers/stack.js";
 
 const stack = useStack();
 let key: string;
@@ -11,27 +11,16 @@ beforeAll(async () => {
 
 const nested = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
 
-async function chat(body: string, headers: Record<string, string> = {}) {
-  const res = await fetch(`${stack.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
-    body,
-  });
-  return { status: res.status, body: (await res.json()) as { error?: { type: string; code: string } } };
-}
-
 describe("JSON nesting depth", () => {
   it.each([
     ["without an Idempotency-Key", {}],
     ["with an Idempotency-Key", { "idempotency-key": "deep-1" }],
   ])("a 10,000-deep value in a chat body is refused with 400 %s", async (_, headers) => {
     const body = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"metadata":${nested(10_000)}}`;
-    const res = await chat(body, headers);
+    const res = await stack.chat(key, body, { headers });
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({ type: "invalid_request_error", code: "nesting_too_deep" });
-    const fine = await chat(
-      JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }),
-    );
+    const fine = await stack.chat(key, ask());
     expect(fine.status).toBe(200);
   });
 

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { UnrecoverableError, type Job, type Processor, type Queue } from "bullmq";
 import fc from "fast-check";
 import { Redis } from "ioredis";
@@ -6,14 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStripeReportProcessor } from "../jobs/stripe-report.js";
 import { createStripeClient } from "../src/billing/reporting/stripe-client.js";
 import { flushUsage } from "../src/billing/reporting/usage-flush.js";
-import { loadConfig, type Config } from "../src/config.js";
 import { createLogger } from "../src/platform/logger.js";
 import { createMetrics } from "../src/platform/metrics.js";
 import { QUEUE, reportJobId, type StripeReportJobData } from "../src/queues/queues.js";
 import { wrapProcessor } from "../src/queues/processor.js";
-import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { addUsage, ledgerTotal, linkedCustomer, reportingEnv } from "./helpers/reporting.js";
+import type { Config } from "../src/config.js";
+import { useStack } from "./helpers/stack.js";
+import { addUsage, ledgerTotal, linkedCustomer } from "./helpers/reporting.js";
 
 // The ledger → flush → report chain, driven step by step so that fast-check chooses the
 // interleaving: usage inserts, flushes (one customer or all, alone or two at once), and report
@@ -64,18 +62,16 @@ function insertStep(): fc.Arbitrary<Step> {
   });
 }
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let emu: StripeEmulator;
+// No worker: the test runs the flush and each report job itself, in the order fast-check picks.
+const stack = useStack({ stripe: "reporting", worker: false });
 let redis: Redis;
 let config: Config;
 let sendReport: Processor;
 let flushDeps: Parameters<typeof flushUsage>[0];
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  emu = await startStripeEmulator();
-  redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: null });
-  config = loadConfig({ ...reportingEnv(emu), QUEUE_PREFIX: `p${randomBytes(5).toString("hex")}` });
+  redis = new Redis(stack.config.redisUrl!, { maxRetriesPerRequest: null });
+  config = stack.config;
   const logger = createLogger("silent", "ledger-properties");
   // The jobs are run by hand below, so the queue is only what the flush and the processor touch.
   const stripeReport = {
@@ -83,11 +79,11 @@ beforeAll(async () => {
     rateLimit: async () => {},
   } as unknown as Queue<StripeReportJobData>;
   const metrics = createMetrics(() => []);
-  flushDeps = { db: database.db, config, logger, queues: { stripeReport }, metrics };
+  flushDeps = { db: stack.db, config, logger, queues: { stripeReport }, metrics };
   sendReport = wrapProcessor(
     QUEUE.stripeReport,
     createStripeReportProcessor({
-      db: database.db,
+      db: stack.db,
       redis,
       logger,
       config,
@@ -99,8 +95,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   redis?.disconnect();
-  await emu?.close();
-  await database?.drop();
 });
 
 /** One delivery of a report's job, as a worker would run it; returns how it ended. */
@@ -124,14 +118,14 @@ async function deliver(reportId: number): Promise<string> {
 
 /** Makes Stripe answer the next meter-event call with `outcome`. */
 async function arrange(outcome: Outcome, reportId: number, stripeCustomerId: string): Promise<void> {
-  if (outcome === "5xx") emu.failNext(1, 500, { path: METER_PATH });
-  if (outcome === "429") emu.failNext(1, 429, { path: METER_PATH });
-  if (outcome === "drop") emu.failNext(1, "drop", { path: METER_PATH });
-  if (outcome === "lost-answer") emu.failNext(1, "drop-after", { path: METER_PATH });
+  if (outcome === "5xx") stack.stripe.failNext(1, 500, { path: METER_PATH });
+  if (outcome === "429") stack.stripe.failNext(1, 429, { path: METER_PATH });
+  if (outcome === "drop") stack.stripe.failNext(1, "drop", { path: METER_PATH });
+  if (outcome === "lost-answer") stack.stripe.failNext(1, "drop-after", { path: METER_PATH });
   if (outcome === "duplicate") {
     // An earlier attempt landed under another Idempotency-Key (say, before a worker crash lost its
     // answer): Stripe now refuses the identifier with its duplicate 400.
-    const report = await database.db("usage_reports").where({ id: reportId }).first();
+    const report = await stack.db("usage_reports").where({ id: reportId }).first();
     await createStripeClient(config)!
       .billing.meterEvents.create({
         event_name: report.event_name,
@@ -146,7 +140,7 @@ async function arrange(outcome: Outcome, reportId: number, stripeCustomerId: str
 type Run = Array<{ customerId: string; stripeCustomerId: string }>;
 
 async function reportIdsOf(run: Run, opts: { open?: boolean } = {}): Promise<number[]> {
-  const query = database
+  const query = stack
     .db("usage_reports")
     .whereIn(
       "customer_id",
@@ -163,7 +157,7 @@ async function apply(run: Run, s: Step): Promise<void> {
     // would be past its invoice and refused).
     const monthStart = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1));
     const at = new Date(Math.max(Date.now() - s.hoursAgo * 3_600_000, monthStart.getTime()));
-    return addUsage(database.db, run[s.customer]!.customerId, 1, s.tokens, at);
+    return addUsage(stack.db, run[s.customer]!.customerId, 1, s.tokens, at);
   }
   if (s.kind === "flush") {
     const customerId = s.customer === null ? undefined : run[s.customer]!.customerId;
@@ -183,13 +177,13 @@ async function apply(run: Run, s: Step): Promise<void> {
     await Promise.all([deliver(reportId), deliver(reportId)]);
     return;
   }
-  const report = await database.db("usage_reports").where({ id: reportId }).first();
+  const report = await stack.db("usage_reports").where({ id: reportId }).first();
   const owner = run.find((c) => c.customerId === report.customer_id)!;
   await arrange(s.outcome, reportId, owner.stripeCustomerId);
   try {
     await deliver(reportId);
   } finally {
-    emu.clearFaults(); // a fault the call never consumed (report already sent) must not linger
+    stack.stripe.clearFaults(); // a fault the call never consumed (report already sent) must not linger
   }
 }
 
@@ -205,7 +199,7 @@ async function drain(run: Run): Promise<void> {
 
 async function checkInvariants(run: Run): Promise<void> {
   const customerIds = run.map((c) => c.customerId);
-  const unreported = await database
+  const unreported = await stack
     .db("usage_events")
     .whereIn("customer_id", customerIds)
     .whereNull("report_id")
@@ -213,12 +207,12 @@ async function checkInvariants(run: Run): Promise<void> {
     .first();
   expect(Number(unreported?.n)).toBe(0);
 
-  const reports = await database.db("usage_reports").whereIn("customer_id", customerIds);
-  const sums: Array<{ report_id: string; total: string; rows: string }> = await database
+  const reports = await stack.db("usage_reports").whereIn("customer_id", customerIds);
+  const sums: Array<{ report_id: string; total: string; rows: string }> = await stack
     .db("usage_events")
     .whereIn("customer_id", customerIds)
     .groupBy("report_id")
-    .select("report_id", database.db.raw("sum(billable_tokens) AS total, count(*) AS rows"));
+    .select("report_id", stack.db.raw("sum(billable_tokens) AS total, count(*) AS rows"));
   const byReport = new Map(sums.map((s) => [Number(s.report_id), Number(s.total)]));
   for (const r of reports) {
     expect(r.status).toBe("sent");
@@ -226,14 +220,14 @@ async function checkInvariants(run: Run): Promise<void> {
   }
 
   const stripeIds = new Set(run.map((c) => c.stripeCustomerId));
-  const events = emu.meterEvents().filter((e) => stripeIds.has(e.customer));
+  const events = stack.stripe.meterEvents().filter((e) => stripeIds.has(e.customer));
   expect(events.map((e) => e.identifier).sort()).toEqual(reports.map((r) => r.identifier).sort());
   for (const c of run) {
-    expect(emu.totalFor(c.stripeCustomerId, config.stripe.meterEventName)).toBe(
-      await ledgerTotal(database.db, c.customerId),
+    expect(stack.stripe.totalFor(c.stripeCustomerId, config.stripe.meterEventName)).toBe(
+      await ledgerTotal(stack.db, c.customerId),
     );
   }
-  expect(emu.concurrencyViolations).toBe(0);
+  expect(stack.stripe.concurrencyViolations).toBe(0);
 }
 
 describe("ledger → flush → report invariants (fast-check)", () => {
@@ -241,7 +235,7 @@ describe("ledger → flush → report invariants (fast-check)", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 30 }), async (steps) => {
         const run: Run = [];
-        for (let i = 0; i < CUSTOMERS; i++) run.push(await linkedCustomer(database.db, emu));
+        for (let i = 0; i < CUSTOMERS; i++) run.push(await linkedCustomer(stack.db, stack.stripe));
         for (const s of steps) await apply(run, s);
         await drain(run);
         await checkInvariants(run);

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { useStack, waitFor } from "./helpers/stack.js";
+import { ask, useStack, waitFor, type Stack } from "./helpers/stack.js";
 import { validateUsageEvents } from "../src/api/usage-events.js";
 import { MODEL_PRICES, priceFor, providerCostMicros, resolvePrice } from "../src/billing/pricing/prices.js";
 
@@ -16,15 +16,7 @@ beforeAll(async () => {
   lenientCustomer = await lenient.customer();
 });
 
-async function chat(url: string, key: string, model: string) {
-  const res = await fetch(`${url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: JSON.stringify({ model, messages: [{ role: "user", content: "price me" }] }),
-  });
-  const body = (await res.json()) as { error?: { code: string; param: string | null } };
-  return { status: res.status, body, requestId: res.headers.get("meterline-request-id")! };
-}
+const chat = (stack: Stack, key: string, model: string) => stack.chat(key, ask("price me", { model }));
 
 const rowOf = (requestId: string) =>
   waitFor(() => lenient.db("usage_events").where({ request_id: requestId }).first());
@@ -46,7 +38,7 @@ describe("model names", () => {
   });
 
   it.each(VARIANTS)("refuses %s with 400 model_not_found without DEFAULT_MODEL_PRICE", async (model) => {
-    const res = await chat(strict.url, strictKey, model);
+    const res = await chat(strict, strictKey, model);
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({ code: "model_not_found", param: "model" });
     const events = [{ id: "e", model, prompt_tokens: 1, completion_tokens: 1 }];
@@ -56,9 +48,9 @@ describe("model names", () => {
   });
 
   it.each(VARIANTS)("bills %s at DEFAULT_MODEL_PRICE when configured, and the row says so", async (model) => {
-    const res = await chat(lenient.url, lenientCustomer.key, model);
+    const res = await chat(lenient, lenientCustomer.key, model);
     expect(res.status).toBe(200);
-    const row = await rowOf(res.requestId);
+    const row = await rowOf(res.requestId!);
     expect(row).toMatchObject({ model, price_model: "default" });
     const tokens = {
       promptTokens: row.prompt_tokens,
@@ -72,9 +64,9 @@ describe("model names", () => {
   });
 
   it("bills an explicit alias at its base model's price, and the row names the base", async () => {
-    const res = await chat(lenient.url, lenientCustomer.key, "gpt-4o-2024-08-06");
+    const res = await chat(lenient, lenientCustomer.key, "gpt-4o-2024-08-06");
     expect(res.status).toBe(200);
-    const row = await rowOf(res.requestId);
+    const row = await rowOf(res.requestId!);
     expect(row).toMatchObject({ model: "gpt-4o-2024-08-06", price_model: "gpt-4o" });
     const tokens = {
       promptTokens: row.prompt_tokens,

@@ -1,24 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
+import { describe, expect, it } from "vitest";
+import { useStack } from "./helpers/stack.js";
 import { seedDemoData } from "../src/billing/customers/demo-data.js";
 import { calendarMonth } from "../src/billing/ledger/periods.js";
 import { profitability } from "../src/billing/pricing/profitability.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-});
-afterAll(async () => {
-  await database?.drop();
-});
+const stack = useStack({ worker: false });
 
 describe("the profitability report", () => {
   it("finds the unprofitable power user on seeded demo data, worst multiple first", async () => {
     const now = new Date();
-    expect(await seedDemoData(database.db, now)).toEqual({ customers: 5, rows: 3_760 });
-    expect((await seedDemoData(database.db, now)).rows).toBe(0);
-    const rows = await profitability(database.db, calendarMonth(now), 300);
+    expect(await seedDemoData(stack.db, now)).toEqual({ customers: 5, rows: 3_760 });
+    expect((await seedDemoData(stack.db, now)).rows).toBe(0);
+    const rows = await profitability(stack.db, calendarMonth(now), 300);
     const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
 
     // Codewright on Pro: 2,000 gpt-4o requests of 4,000 in + 2,000 cached + 1,500 out:
@@ -43,7 +36,7 @@ describe("the profitability report", () => {
     expect(byName["Hobbyist"]).toMatchObject({ revenueMicros: 0, flagged: true });
     expect(rows.map((r) => r.multiple)).toEqual([...rows.map((r) => r.multiple)].sort((a, b) => a! - b!));
     // A lower target unflags Deep Research (2.73×) but not Codewright (0.72×).
-    const lenient = await profitability(database.db, calendarMonth(now), 250);
+    const lenient = await profitability(stack.db, calendarMonth(now), 250);
     expect(lenient.filter((r) => r.flagged).map((r) => r.name)).toEqual([
       "Hobbyist",
       "Codewright (power user)",

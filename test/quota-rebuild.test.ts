@@ -1,18 +1,13 @@
-import { rmSync } from "node:fs";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
-import { startRedisServer, tempDir, type RedisServerHandle } from "./helpers/redis-server.js";
-import { startStack, type Stack } from "./helpers/stack.js";
+import { useStack } from "./helpers/stack.js";
 import { upsertPlan } from "../src/billing/pricing/plans.js";
 import { recordUsage } from "../src/billing/ledger/ledger.js";
 import { estimatePromptTokens } from "../src/llm/usage.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let redis: RedisServerHandle;
+// A private Redis: this test flushes it.
+const stack = useStack({ redis: "private" });
 let admin: Redis;
-let stack: Stack;
-let dir: string;
 
 const messages = [
   { role: "user" as const, content: "count one two three four five six seven eight nine ten" },
@@ -21,12 +16,7 @@ const perRequest = (await estimatePromptTokens({ messages })) + 5;
 const LIMIT = 10 * perRequest;
 
 beforeAll(async () => {
-  // A private Redis: this test flushes it.
-  dir = tempDir("meterline-quota-rebuild");
-  redis = await startRedisServer({ dir });
-  admin = new Redis(redis.url);
-  database = await createTestDatabase();
-  stack = await startStack({ databaseUrl: database.url, env: { REDIS_URL: redis.url } });
+  admin = new Redis(stack.redisServer.url);
   await upsertPlan(stack.db, {
     id: "capped",
     name: "Capped",
@@ -35,20 +25,11 @@ beforeAll(async () => {
     hardLimitTokens: LIMIT,
   });
 });
-afterAll(async () => {
+afterAll(() => {
   admin?.disconnect();
-  await stack?.close();
-  await redis?.stop();
-  await database?.drop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
-const chat = (key: string) =>
-  fetch(`${stack.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: JSON.stringify({ model: "gpt-4o-mini", messages, max_tokens: 5 }),
-  });
+const chat = (key: string) => stack.chat(key, { model: "gpt-4o-mini", messages, max_tokens: 5 });
 
 describe("when Redis loses the quota counter mid-period", () => {
   it("rebuilds it from the Postgres ledger and still refuses past the hard limit", async () => {

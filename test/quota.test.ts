@@ -1,14 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { useStack, waitFor } from "./helpers/stack.js";
-import { createWebDeps } from "../src/deps.js";
-import { startWeb } from "../src/api/listen.js";
 import { upsertPlan } from "../src/billing/pricing/plans.js";
 import { updateCustomer } from "../src/billing/customers/customers.js";
 import { estimatePromptTokens } from "../src/llm/usage.js";
 
 const stack = useStack({ env: { CHAT_ATTEMPTS: "2" }, emulator: { latencyMs: 50 } });
 // A second web process on the same Redis and Postgres: the quota must hold across both.
-let second: { url: string; close(): Promise<void> };
+let second: { url: string };
 
 const messages = [
   { role: "user" as const, content: "count one two three four five six seven eight nine ten" },
@@ -18,19 +16,7 @@ const MAX_TOKENS = 5;
 const perRequest = (await estimatePromptTokens({ messages })) + MAX_TOKENS;
 
 beforeAll(async () => {
-  const web = createWebDeps(stack.config);
-  await Promise.all([...web.queues.all.map((q) => q.waitUntilReady()), web.chatEvents.waitUntilReady()]);
-  const server = await startWeb(web, 0);
-  second = {
-    url: `http://127.0.0.1:${server.port}`,
-    async close() {
-      await server.stop();
-      await web.close();
-    },
-  };
-});
-afterAll(async () => {
-  await second?.close();
+  second = await stack.startWeb();
 });
 
 async function cappedCustomer(requests: number) {
@@ -45,13 +31,8 @@ async function cappedCustomer(requests: number) {
   return stack.customer({ planId: id });
 }
 
-function chat(url: string, key: string, headers: Record<string, string> = {}) {
-  return fetch(`${url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
-    body: JSON.stringify({ model: "gpt-4o-mini", messages, max_tokens: MAX_TOKENS }),
-  });
-}
+const chat = (url: string, key: string, headers: Record<string, string> = {}) =>
+  stack.chat(key, { model: "gpt-4o-mini", messages, max_tokens: MAX_TOKENS }, { url, headers });
 
 const recorded = async (customerId: string) => {
   const row = await stack.db("usage_events").where({ customer_id: customerId }).sum({ t: "billable_tokens" });
@@ -71,7 +52,7 @@ describe("a hard limit", () => {
     expect(statuses.filter((s) => s === 402)).toHaveLength(50 - ok);
 
     const refused = responses.find((r) => r.status === 402)!;
-    expect(await refused.json()).toMatchObject({
+    expect(refused.body).toMatchObject({
       error: { type: "insufficient_quota", code: "quota_exceeded" },
     });
     const limit = 10 * perRequest;
@@ -113,12 +94,12 @@ describe("a hard limit", () => {
     await updateCustomer(stack.db, suspended.customerId, { status: "suspended" });
     const res = await chat(stack.url, suspended.key);
     expect(res.status).toBe(402);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/suspended/);
+    expect(res.body.error?.message).toMatch(/suspended/);
 
     const canceled = await stack.customer();
     await updateCustomer(stack.db, canceled.customerId, { status: "canceled" });
     const res2 = await chat(stack.url, canceled.key);
     expect(res2.status).toBe(403);
-    expect(((await res2.json()) as { error: { code: string } }).error.code).toBe("account_canceled");
+    expect(res2.body.error?.code).toBe("account_canceled");
   });
 });

@@ -1,28 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { useStack } from "./helpers/stack.js";
-import { createWebDeps, type WebDeps } from "../src/deps.js";
-import { startWeb } from "../src/api/listen.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ask, useStack } from "./helpers/stack.js";
 
 const stack = useStack({ env: { RATE_LIMIT_PER_MINUTE: "60", RATE_LIMIT_PLANS: "pro=0" } });
-let second: { deps: WebDeps; url: string; stop(): Promise<void> };
+let second: { url: string };
 
 beforeAll(async () => {
   // A second web process: its own deps and connections, the same Redis and queue prefix.
-  const deps = createWebDeps(stack.config);
-  const web = await startWeb(deps, 0);
-  second = { deps, url: `http://127.0.0.1:${web.port}`, stop: web.stop };
-});
-afterAll(async () => {
-  await second?.stop();
-  await second?.deps.close();
+  second = await stack.startWeb();
 });
 
-const chat = (base: string, key: string) =>
-  fetch(`${base}/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", prefer: "respond-async" },
-    body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }),
-  });
+const chat = (url: string, key: string) =>
+  stack.chat(key, ask(), { url, headers: { prefer: "respond-async" } });
 
 describe("the per-key rate limit", () => {
   it("is shared by two web apps: the 61st request in the minute gets 429 with Retry-After", async () => {
@@ -36,7 +24,7 @@ describe("the per-key rate limit", () => {
     const retryAfter = Number(limited.headers.get("retry-after"));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(60);
-    expect(await limited.json()).toMatchObject({
+    expect(limited.body).toMatchObject({
       error: { type: "rate_limit_error", code: "rate_limit_exceeded" },
     });
     expect((await chat(stack.url, key)).status).toBe(429);

@@ -1,26 +1,8 @@
-import { rmSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
-import { startRedisServer, tempDir, type RedisServerHandle } from "./helpers/redis-server.js";
-import { ADMIN_TOKEN, startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, useStack, waitFor } from "./helpers/stack.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let redis: RedisServerHandle;
-let stack: Stack;
-let dir: string;
-
-beforeAll(async () => {
-  dir = tempDir("meterline-readyz");
-  redis = await startRedisServer({ dir });
-  database = await createTestDatabase();
-  stack = await startStack({ databaseUrl: database.url, env: { REDIS_URL: redis.url }, worker: false });
-});
-afterAll(async () => {
-  await stack?.close();
-  await redis?.stop();
-  await database?.drop();
-  rmSync(dir, { recursive: true, force: true });
-});
+// A private Redis: the test kills it.
+const stack = useStack({ redis: "private", worker: false });
 
 const readyz = async (headers: Record<string, string> = {}) => {
   const res = await fetch(`${stack.url}/readyz`, { headers });
@@ -34,7 +16,7 @@ describe("/readyz", () => {
       checks: { postgres: "ok", redis: "ok" },
     });
 
-    await redis.kill();
+    await stack.redisServer.kill();
     const anonymous = await readyz();
     expect(anonymous.status).toBe(503);
     expect(JSON.parse(anonymous.text)).toEqual({
@@ -53,7 +35,7 @@ describe("/readyz", () => {
     expect(body.details.redis.length).toBeGreaterThan(0);
     expect(body.details.postgres).toBeUndefined();
 
-    await redis.restart();
+    await stack.redisServer.restart();
     const back = await waitFor(async () => ((await readyz()).status === 200 ? true : undefined), {
       timeoutMs: 20_000,
       intervalMs: 100,

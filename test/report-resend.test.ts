@@ -1,28 +1,22 @@
 import Stripe from "stripe";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startStripeEmulator } from "../src/local/stripe-emulator.js";
-import { createDeps, type Deps } from "../src/deps.js";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "../src/platform/logger.js";
 import { flushUsage } from "../src/billing/reporting/usage-flush.js";
 import { retryReport } from "../src/billing/reporting/report-retry.js";
 import { QUEUE, reportJobId } from "../src/queues/queues.js";
-import { startWorkers, type Workers } from "../jobs/worker.js";
 import { useStack, waitFor } from "./helpers/stack.js";
-import { addUsage, ledgerTotal, linkedCustomer, reportingEnv, reportsOf } from "./helpers/reporting.js";
+import { addUsage, ledgerTotal, linkedCustomer, reportsOf } from "./helpers/reporting.js";
 
-const emu = await startStripeEmulator();
 // One attempt: a report whose call failed stays failed until an operator retries it, a day later.
-const stack = useStack({ env: reportingEnv(emu, { STRIPE_REPORT_ATTEMPTS: "1" }), worker: false });
+const stack = useStack({ stripe: "reporting", env: { STRIPE_REPORT_ATTEMPTS: "1" }, worker: false });
 let stripe: Stripe;
-let workerDeps: Deps;
-let workers: Workers;
 const lines: Array<Record<string, unknown>> = [];
 const sink = { write: (line: string) => void lines.push(JSON.parse(line)) };
 const SEND = "POST /v1/billing/meter_events";
 const SUMMARIES = "GET /v1/billing/meters/:id/event_summaries";
 
 beforeAll(async () => {
-  stripe = new Stripe("sk_test_meterline", { host: "127.0.0.1", port: emu.port, protocol: "http" });
+  stripe = new Stripe("sk_test_meterline", { host: "127.0.0.1", port: stack.stripe.port, protocol: "http" });
   await stripe.billing.meters.create({
     display_name: "meterline tokens",
     event_name: "meterline_tokens",
@@ -30,19 +24,13 @@ beforeAll(async () => {
     customer_mapping: { event_payload_key: "stripe_customer_id", type: "by_id" },
     value_settings: { event_payload_key: "value" },
   });
-  workerDeps = createDeps(stack.config, "worker");
-  workers = startWorkers({ ...workerDeps, logger: createLogger("info", "worker", sink) });
+  await stack.startWorker({}, { logger: createLogger("info", "worker", sink) });
   // The scheduler's first flush runs at boot; let it pass so tests decide when to flush.
   await waitFor(async () => (await stack.web.queues.usageFlush.getCompletedCount()) >= 1, {
     what: "the first scheduled flush",
   });
 });
-afterAll(async () => {
-  await workers?.close();
-  await workerDeps?.close();
-  await emu.close();
-});
-beforeEach(() => emu.clearFaults());
+beforeEach(() => stack.stripe.clearFaults());
 
 // Every report of the customer: a flush the worker runs at boot may have claimed some rows first.
 const settled = (customerId: string, status: "sent" | "failed") =>
@@ -58,7 +46,7 @@ const settled = (customerId: string, status: "sent" | "failed") =>
 async function failedReport(customerId: string, fault: "drop" | "drop-after"): Promise<number> {
   await addUsage(stack.db, customerId, 3, 40);
   // stripe-node reconnects once by itself with the same key: fail both calls.
-  emu.failNext(2, fault, { path: SEND });
+  stack.stripe.failNext(2, fault, { path: SEND });
   const { reports } = await flushUsage(stack.web, { customerId });
   await settled(customerId, "failed");
   return reports[0]!.id;
@@ -66,7 +54,7 @@ async function failedReport(customerId: string, fault: "drop" | "drop-after"): P
 
 /** Both sides of Stripe's 24-hour window pass: Stripe forgets identifiers, the first attempt ages. */
 async function aDayLater(reportId: number): Promise<void> {
-  emu.expireIdentifiers();
+  stack.stripe.expireIdentifiers();
   await stack
     .db("usage_reports")
     .where({ id: reportId })
@@ -75,44 +63,44 @@ async function aDayLater(reportId: number): Promise<void> {
 
 describe("resending a report after Stripe's 24-hour identifier window", () => {
   it("within the window sends without asking Stripe for its figures", async () => {
-    const c = await linkedCustomer(stack.db, emu);
+    const c = await linkedCustomer(stack.db, stack.stripe);
     await addUsage(stack.db, c.customerId, 2, 25);
     await flushUsage(stack.web, { customerId: c.customerId });
     await settled(c.customerId, "sent");
-    expect(emu.totalFor(c.stripeCustomerId)).toBe(50);
-    expect(emu.calls[SUMMARIES]).toBeUndefined();
+    expect(stack.stripe.totalFor(c.stripeCustomerId)).toBe(50);
+    expect(stack.stripe.calls[SUMMARIES]).toBeUndefined();
     expect((await reportsOf(stack.db, c.customerId))[0].first_attempted_at).toBeInstanceOf(Date);
   });
 
   it("does not count twice a report whose first attempt reached Stripe but whose answer was lost", async () => {
-    const c = await linkedCustomer(stack.db, emu);
+    const c = await linkedCustomer(stack.db, stack.stripe);
     const id = await failedReport(c.customerId, "drop-after");
-    expect(emu.totalFor(c.stripeCustomerId)).toBe(120); // Stripe has it; meterline does not know
+    expect(stack.stripe.totalFor(c.stripeCustomerId)).toBe(120); // Stripe has it; meterline does not know
     await aDayLater(id);
-    const sends = emu.calls[SEND];
+    const sends = stack.stripe.calls[SEND];
 
     expect(await retryReport(stack.db, stack.web.queues.stripeReport, id)).toBe("retried");
     await settled(c.customerId, "sent");
-    expect(emu.totalFor(c.stripeCustomerId)).toBe(await ledgerTotal(stack.db, c.customerId));
-    expect(emu.calls[SEND]).toBe(sends);
+    expect(stack.stripe.totalFor(c.stripeCustomerId)).toBe(await ledgerTotal(stack.db, c.customerId));
+    expect(stack.stripe.calls[SEND]).toBe(sends);
     const job = await stack.web.queues.stripeReport.getJob(reportJobId(id));
     expect(job?.returnvalue).toMatchObject({ status: "sent", counted: true });
   });
 
   it("sends once a report that never reached Stripe", async () => {
-    const c = await linkedCustomer(stack.db, emu);
+    const c = await linkedCustomer(stack.db, stack.stripe);
     const id = await failedReport(c.customerId, "drop");
-    expect(emu.totalFor(c.stripeCustomerId)).toBe(0);
+    expect(stack.stripe.totalFor(c.stripeCustomerId)).toBe(0);
     await aDayLater(id);
 
     expect(await retryReport(stack.db, stack.web.queues.stripeReport, id)).toBe("retried");
     await settled(c.customerId, "sent");
-    expect(emu.totalFor(c.stripeCustomerId)).toBe(120);
-    expect(emu.meterEvents().filter((e) => e.customer === c.stripeCustomerId)).toHaveLength(1);
+    expect(stack.stripe.totalFor(c.stripeCustomerId)).toBe(120);
+    expect(stack.stripe.meterEvents().filter((e) => e.customer === c.stripeCustomerId)).toHaveLength(1);
   });
 
   it("fails the report for an operator when Stripe's figures match neither case", async () => {
-    const c = await linkedCustomer(stack.db, emu);
+    const c = await linkedCustomer(stack.db, stack.stripe);
     const id = await failedReport(c.customerId, "drop-after");
     const [report] = await reportsOf(stack.db, c.customerId);
     // Something else was counted in the same minute for the same Stripe customer.
@@ -130,7 +118,7 @@ describe("resending a report after Stripe's 24-hour identifier window", () => {
     const [after] = await reportsOf(stack.db, c.customerId);
     expect(after.status).toBe("failed");
     expect(after.last_error).toMatch(/Stripe counts 127 for .*, sent reports 0, this report 120/);
-    expect(emu.totalFor(c.stripeCustomerId)).toBe(127); // nothing resent
+    expect(stack.stripe.totalFor(c.stripeCustomerId)).toBe(127); // nothing resent
     const letter = await stack
       .db("dead_letters")
       .where({ queue: QUEUE.stripeReport, job_id: reportJobId(id) })

@@ -1,52 +1,26 @@
-import { rmSync } from "node:fs";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
-import { createDeps, type Deps } from "../src/deps.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../src/platform/logger.js";
-import { startWorkers, type Workers } from "../jobs/worker.js";
 import { SCHEDULES } from "../src/queues/schedules.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { startRedisServer, tempDir, type RedisServerHandle } from "./helpers/redis-server.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
-import { addUsage, ledgerTotal, linkedCustomer, reportingEnv, reportsOf } from "./helpers/reporting.js";
+import { useStack, waitFor } from "./helpers/stack.js";
+import { addUsage, ledgerTotal, linkedCustomer, reportsOf } from "./helpers/reporting.js";
 
 const FLUSH_MS = 400;
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let redis: RedisServerHandle;
-let dir: string;
-let emu: StripeEmulator;
-let stack: Stack;
-const running: Array<{ deps: Deps; workers: Workers }> = [];
+// FLUSHALL only ever runs against this private Redis, never the shared one.
+const stack = useStack({
+  redis: "private",
+  stripe: "reporting",
+  env: { USAGE_FLUSH_INTERVAL_MS: String(FLUSH_MS) },
+  worker: false,
+});
 const lines: Array<Record<string, unknown>> = [];
 const sink = { write: (line: string) => void lines.push(JSON.parse(line)) };
 
 beforeAll(async () => {
-  // FLUSHALL only ever runs against this private Redis, never the shared one.
-  dir = tempDir("meterline-schedules-heal");
-  redis = await startRedisServer({ dir });
-  database = await createTestDatabase();
-  emu = await startStripeEmulator();
-  const env = reportingEnv(emu, { REDIS_URL: redis.url, USAGE_FLUSH_INTERVAL_MS: String(FLUSH_MS) });
-  stack = await startStack({ databaseUrl: database.url, env, worker: false });
   // Two worker processes-equivalent, logging warnings into memory.
   for (const name of ["worker-a", "worker-b"]) {
-    const deps = createDeps(stack.config, name);
-    const workers = startWorkers({ ...deps, logger: createLogger("warn", name, sink) });
-    await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
-    running.push({ deps, workers });
+    await stack.startWorker({}, { name, logger: createLogger("warn", name, sink) });
   }
-});
-afterAll(async () => {
-  for (const { deps, workers } of running) {
-    await workers.close();
-    await deps.close();
-  }
-  await stack?.close();
-  await emu?.close();
-  await redis?.stop();
-  await database?.drop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const pendingFlushJobs = async () =>
@@ -61,12 +35,12 @@ describe("job schedules after Redis lost its data", () => {
       what: "a first scheduled flush",
     });
 
-    const client = new Redis(redis.url);
+    const client = new Redis(stack.redisServer.url);
     await client.flushall();
     client.disconnect();
     expect(await queues.usageFlush.getJobScheduler("usage-flush")).toBeUndefined();
 
-    const c = await linkedCustomer(stack.db, emu);
+    const c = await linkedCustomer(stack.db, stack.stripe);
     await addUsage(stack.db, c.customerId, 3, 40);
     const lostAt = Date.now();
     await waitFor(async () => (await reportsOf(stack.db, c.customerId))[0]?.status === "sent", {
@@ -74,7 +48,7 @@ describe("job schedules after Redis lost its data", () => {
       what: "the usage reported by a re-created flush schedule",
     });
     const healedMs = Date.now() - lostAt;
-    expect(emu.totalFor(c.stripeCustomerId)).toBe(await ledgerTotal(stack.db, c.customerId));
+    expect(stack.stripe.totalFor(c.stripeCustomerId)).toBe(await ledgerTotal(stack.db, c.customerId));
 
     // Every schedule is back, once, and the two workers did not stack up flush runs.
     for (const s of SCHEDULES) {

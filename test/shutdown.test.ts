@@ -1,25 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { useStack, waitFor } from "./helpers/stack.js";
+import { ask, useStack, waitFor } from "./helpers/stack.js";
 
 const stack = useStack({ worker: false, emulator: { latencyMs: 2_500 } });
 
 async function enqueue20(key: string): Promise<string[]> {
   const ids = await Promise.all(
     Array.from({ length: 20 }, async (_, i) => {
-      const res = await fetch(`${stack.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${key}`,
-          "content-type": "application/json",
-          prefer: "respond-async",
-        },
-        body: JSON.stringify({
-          model: "gpt-4o-mini",
-          messages: [{ role: "user", content: `slow job ${i}` }],
-        }),
-      });
+      const res = await stack.chat(key, ask(`slow job ${i}`), { headers: { prefer: "respond-async" } });
       expect(res.status).toBe(202);
-      return res.headers.get("meterline-request-id")!;
+      return res.requestId!;
     }),
   );
   return ids;

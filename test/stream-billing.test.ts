@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { useStack, waitFor } from "./helpers/stack.js";
+import { ask, useStack, waitFor } from "./helpers/stack.js";
 import { chatCancelKey } from "../src/chat/stream/protocol.js";
 import type { EmulatorRequestRecord } from "../src/local/openai-emulator.js";
 
@@ -7,15 +7,6 @@ import type { EmulatorRequestRecord } from "../src/local/openai-emulator.js";
 const stack = useStack({ env: { CHAT_WAIT_MS: "1000" } });
 
 const rowsFor = (customerId: string) => stack.db("usage_events").where({ customer_id: customerId });
-const body = (content: string) =>
-  JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content }], stream: true });
-const post = (key: string, content: string, headers: Record<string, string> = {}, signal?: AbortSignal) =>
-  fetch(`${stack.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
-    body: body(content),
-    signal,
-  });
 const nextRecord = () =>
   new Promise<EmulatorRequestRecord>((resolve) =>
     stack.emulator.events.once("request", (r: EmulatorRequestRecord) => resolve(r)),
@@ -30,7 +21,7 @@ describe("billed for what was served", () => {
     stack.emulator.setChunkDelay(1_200);
     try {
       const closed = nextRecord();
-      const text = await (await post(key, "slow please")).text();
+      const { text } = await stack.chat(key, ask("slow please", { stream: true }));
       expect(text).toContain('"code":"timeout"');
       const record = await closed;
 
@@ -50,8 +41,10 @@ describe("billed for what was served", () => {
     const calls = stack.emulator.calls;
     await chatWorker().pause();
     const client = new AbortController();
-    const first = post(key, "never mind", { "idempotency-key": "abandon-1" }, client.signal);
-    const response = await first;
+    const response = await stack.chatStream(key, ask("never mind"), {
+      headers: { "idempotency-key": "abandon-1" },
+      signal: client.signal,
+    });
     const requestId = response.headers.get("meterline-request-id")!;
     client.abort();
     await waitFor(async () => (await stack.web.redis.exists(chatCancelKey(stack.config, requestId))) === 1, {
@@ -68,9 +61,11 @@ describe("billed for what was served", () => {
     expect(holds.filter((f) => f.startsWith("r:"))).toEqual([]);
     expect(holds.length === 0 || (await quotaUsed(customerId)) === 0).toBe(true);
 
-    const retried = await (await post(key, "never mind", { "idempotency-key": "abandon-1" })).text();
-    expect(retried).toContain('"content":"Echo: never mind"');
-    expect(retried.trimEnd().endsWith("data: [DONE]")).toBe(true);
+    const retried = await stack.chat(key, ask("never mind", { stream: true }), {
+      headers: { "idempotency-key": "abandon-1" },
+    });
+    expect(retried.text).toContain('"content":"Echo: never mind"');
+    expect(retried.text.trimEnd().endsWith("data: [DONE]")).toBe(true);
     expect(stack.emulator.calls).toBe(calls + 1);
     expect(await rowsFor(customerId)).toHaveLength(1);
   });

@@ -1,22 +1,14 @@
 import { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
-import { startStack, useStack, waitFor, type Stack } from "./helpers/stack.js";
+import { ask, startStack, useStack, waitFor, type Stack } from "./helpers/stack.js";
 
 // Slow chunks keep each stream open long enough to count what it holds.
 const stack = useStack({ emulator: { chunkDelayMs: 100, answerTokens: 40 } });
 
-const body = (content: string, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content }], ...extra });
-
 /** Starts a streamed chat and resolves once its first chunk arrived, with a way to hang up. */
-async function openStream(url: string, key: string, content: string) {
+async function openStream(s: Stack, key: string, content: string) {
   const abort = new AbortController();
-  const res = await fetch(`${url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: body(content, { stream: true }),
-    signal: abort.signal,
-  });
+  const res = await s.chatStream(key, ask(content), { signal: abort.signal });
   if (res.status !== 200) return { status: res.status, error: (await res.json()) as ErrorBody, close() {} };
   const reader = res.body!.getReader();
   const { value } = await reader.read();
@@ -40,11 +32,11 @@ describe("open streams", () => {
   it("30 concurrent streams share the web process's Redis connections", async () => {
     const { key } = await stack.customer();
     // One stream first, so connections made once per process (the reader's) are in the baseline.
-    const warm = await openStream(stack.url, key, "warm up");
+    const warm = await openStream(stack, key, "warm up");
     warm.close();
     const before = redisSockets();
     const streams = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => openStream(stack.url, key, `stream ${i}`)),
+      Array.from({ length: 30 }, (_, i) => openStream(stack, key, `stream ${i}`)),
     );
     expect(streams.every((s) => s.status === 200)).toBe(true);
     const during = redisSockets();
@@ -62,17 +54,17 @@ describe("open streams", () => {
       const a = await capped.customer();
       const b = await capped.customer();
       const c = await capped.customer();
-      const open = [await openStream(capped.url, a.key, "a1"), await openStream(capped.url, a.key, "a2")];
+      const open = [await openStream(capped, a.key, "a1"), await openStream(capped, a.key, "a2")];
       const jobs = await chatJobs(capped);
 
-      const third = await openStream(capped.url, a.key, "a3");
+      const third = await openStream(capped, a.key, "a3");
       expect(third.status).toBe(429);
       expect(third.error!.error).toMatchObject({ type: "rate_limit_error", code: "too_many_streams" });
       expect(third.error!.error.message).toMatch(/2 streaming requests open, the limit per customer/);
       // Another customer still streams, until the process itself is full.
-      open.push(await openStream(capped.url, b.key, "b1"));
+      open.push(await openStream(capped, b.key, "b1"));
       expect(open.map((s) => s.status)).toEqual([200, 200, 200]);
-      const full = await openStream(capped.url, c.key, "c1");
+      const full = await openStream(capped, c.key, "c1");
       expect(full.status).toBe(429);
       expect(full.error!.error).toMatchObject({ type: "rate_limit_error", code: "too_many_streams" });
       expect(full.error!.error.message).toMatch(/3 streams open, its limit/);
@@ -81,16 +73,12 @@ describe("open streams", () => {
       // A stream that ends gives its slot back.
       open[0]!.close();
       await waitFor(async () => {
-        const next = await openStream(capped.url, c.key, "c2");
+        const next = await openStream(capped, c.key, "c2");
         next.close();
         return next.status === 200;
       });
       // Non-streamed chats are not counted.
-      const plain = await fetch(`${capped.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${a.key}`, "content-type": "application/json" },
-        body: body("not streamed"),
-      });
+      const plain = await capped.chat(a.key, ask("not streamed"));
       expect(plain.status).toBe(200);
       for (const s of open) s.close();
     } finally {
@@ -106,9 +94,9 @@ describe("open streams", () => {
     // 49 live slots of another process and 50 whose lease ended: one slot of the 50 is left.
     await stack.web.redis.zadd(slots, ...members(49, Date.now() + 60_000, "live"));
     await stack.web.redis.zadd(slots, ...members(50, Date.now() - 1, "ended"));
-    const last = await openStream(stack.url, key, "the 50th");
+    const last = await openStream(stack, key, "the 50th");
     expect(last.status).toBe(200);
-    const over = await openStream(stack.url, key, "the 51st");
+    const over = await openStream(stack, key, "the 51st");
     expect(over.status).toBe(429);
     expect(over.error!.error.message).toMatch(/50 streaming requests open, the limit per customer/);
     last.close();
@@ -118,17 +106,9 @@ describe("open streams", () => {
     const { key, customerId } = await stack.customer();
     const jobs = await chatJobs(stack);
     const huge = "word ".repeat(60_000); // 300 KB: under BODY_LIMIT (1 MB), over the 256 KB job limit
-    const res = await fetch(`${stack.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${key}`,
-        "content-type": "application/json",
-        "idempotency-key": "big-1",
-      },
-      body: body(huge),
-    });
+    const res = await stack.chat(key, ask(huge), { headers: { "idempotency-key": "big-1" } });
     expect(res.status).toBe(413);
-    const error = ((await res.json()) as ErrorBody).error;
+    const error = res.body.error!;
     expect(error).toMatchObject({ type: "invalid_request_error", code: "request_too_large" });
     expect(error.message).toMatch(/above the largest accepted \(262144 bytes\)/);
     expect(await chatJobs(stack)).toBe(jobs);

@@ -1,24 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { invoiceObject, type StripeEmulator } from "../src/local/stripe-emulator.js";
+import { describe, expect, it } from "vitest";
+import { invoiceObject } from "../src/local/stripe-emulator.js";
 import { suspendJobId } from "../jobs/stripe-event.js";
 import { createApiKey } from "../src/billing/customers/customers.js";
-import { useStack, waitFor } from "./helpers/stack.js";
-import { startWebhookEmulator, waitForEvents, WEBHOOK_SECRET } from "./helpers/stripe-webhooks.js";
+import { ask, useStack, waitFor } from "./helpers/stack.js";
+import { waitForEvents } from "./helpers/stripe-webhooks.js";
 
 const stack = useStack({
-  env: {
-    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-    PAYMENT_GRACE_PERIOD_MS: "3000",
-    STRIPE_EVENT_BACKOFF_MS: "50",
-  },
-});
-let emu: StripeEmulator;
-
-beforeAll(async () => {
-  emu = await startWebhookEmulator(stack.url);
-});
-afterAll(async () => {
-  await emu?.close();
+  stripe: "webhooks",
+  env: { PAYMENT_GRACE_PERIOD_MS: "3000", STRIPE_EVENT_BACKOFF_MS: "50" },
 });
 
 let clock = Math.floor(Date.now() / 1000);
@@ -26,12 +15,7 @@ async function billingCustomer() {
   const customer = await stack.customer();
   const stripeId = `cus_${customer.customerId.slice(5)}`;
   await stack.db("customers").where({ id: customer.customerId }).update({ stripe_customer_id: stripeId });
-  const chat = (key = customer.key) =>
-    fetch(`${stack.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hello" }] }),
-    });
+  const chat = (key = customer.key) => stack.chat(key, ask("hello"));
   // One invoice per customer unless told otherwise: its failure and its payment are one debt.
   const send = async (type: string, invoiceId = `in_${stripeId.slice(4)}`) => {
     const invoice = invoiceObject({
@@ -41,7 +25,7 @@ async function billingCustomer() {
       status: "open",
       amount_due: 2_000,
     });
-    const { status, event } = await emu.sendWebhook(type, invoice, { created: ++clock });
+    const { status, event } = await stack.stripe.sendWebhook(type, invoice, { created: ++clock });
     expect(status).toBe(200);
     await waitForEvents(stack.db, [String(event.id)]);
   };
@@ -71,7 +55,7 @@ describe("payment failure, grace period and suspension", () => {
     });
     const refused = await c.chat();
     expect(refused.status).toBe(402);
-    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("account_suspended");
+    expect(refused.body.error?.code).toBe("account_suspended");
 
     await c.send("invoice.paid");
     expect(await c.row()).toMatchObject({ status: "active", past_due_since: null });
@@ -104,8 +88,8 @@ describe("payment failure, grace period and suspension", () => {
       status: "open",
       amount_due: 1,
     });
-    const failed = emu.buildEvent("invoice.payment_failed", invoice, { created: ++clock });
-    const paid = emu.buildEvent("invoice.paid", invoice, { created: ++clock });
+    const failed = stack.stripe.buildEvent("invoice.payment_failed", invoice, { created: ++clock });
+    const paid = stack.stripe.buildEvent("invoice.paid", invoice, { created: ++clock });
     for (const e of [paid, failed]) {
       await fetch(`${stack.url}/webhooks/stripe`, {
         method: "POST",
@@ -124,7 +108,7 @@ describe("payment failure, grace period and suspension", () => {
   it("customer.deleted cancels the customer (403)", async () => {
     const c = await billingCustomer();
     const stripeId = (await c.row()).stripe_customer_id;
-    const { event } = await emu.sendWebhook(
+    const { event } = await stack.stripe.sendWebhook(
       "customer.deleted",
       { id: stripeId, object: "customer", deleted: true },
       { created: ++clock },

@@ -5,29 +5,24 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStripeEventProcessor } from "../jobs/stripe-event.js";
 import { attachDeadLetters } from "../src/queues/dead-letters.js";
 import { wrapProcessor } from "../src/queues/processor.js";
-import { invoiceObject, type StripeEmulator } from "../src/local/stripe-emulator.js";
+import { invoiceObject } from "../src/local/stripe-emulator.js";
 import { QUEUE, queuePrefix } from "../src/queues/queues.js";
 import { createWorkerRedis } from "../src/platform/redis.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { ADMIN_TOKEN, startStack, waitFor, type Stack } from "./helpers/stack.js";
-import { startWebhookEmulator, waitForEvents, WEBHOOK_SECRET } from "./helpers/stripe-webhooks.js";
+import { ADMIN_TOKEN, useStack, waitFor } from "./helpers/stack.js";
+import { waitForEvents } from "./helpers/stripe-webhooks.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
-let emu: StripeEmulator;
+// No stack worker: the file runs the stripe-event processor itself, with a flush it can break.
+const stack = useStack({
+  worker: false,
+  stripe: "webhooks",
+  env: { STRIPE_EVENT_ATTEMPTS: "3", STRIPE_EVENT_BACKOFF_MS: "10" },
+});
 let worker: Worker;
 let customerId: string;
 let broken = true;
 const flushed: string[] = [];
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({
-    databaseUrl: database.url,
-    worker: false,
-    env: { STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_EVENT_ATTEMPTS: "3", STRIPE_EVENT_BACKOFF_MS: "10" },
-  });
-  emu = await startWebhookEmulator(stack.url);
   // The real processor and dead-letter recorder, with a usage flush that fails until it is fixed.
   const flushCustomer = async (id: string) => {
     if (broken) throw new Error("usage flush failed: Stripe meter API unreachable");
@@ -52,9 +47,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await worker?.close();
-  await emu?.close();
-  await stack?.close();
-  await database?.drop();
 });
 
 const admin = async (method: string, path: string, token: string | null = ADMIN_TOKEN) => {
@@ -74,7 +66,7 @@ async function deadInvoiceCreated(): Promise<{ eventId: string; letterId: number
     status: "draft",
     amount_due: 0,
   });
-  const { status, event } = await emu.sendWebhook("invoice.created", invoice);
+  const { status, event } = await stack.stripe.sendWebhook("invoice.created", invoice);
   expect(status).toBe(200);
   const eventId = String(event.id);
   const letter = await waitFor(
@@ -143,7 +135,7 @@ describe("stripe-event dead letters", () => {
     broken = false;
     const env = {
       ...process.env,
-      DATABASE_URL: database.url,
+      DATABASE_URL: stack.config.databaseUrl,
       REDIS_URL: "redis://127.0.0.1:6379",
       QUEUE_PREFIX: stack.config.queuePrefix,
       LOG_LEVEL: "silent",

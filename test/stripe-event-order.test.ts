@@ -1,17 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { subscriptionObject, type StripeEmulator } from "../src/local/stripe-emulator.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { subscriptionObject } from "../src/local/stripe-emulator.js";
 import { createCustomer } from "../src/billing/customers/customers.js";
 import { useStack } from "./helpers/stack.js";
-import {
-  deliver,
-  inParallel,
-  startWebhookEmulator,
-  waitForEvents,
-  WEBHOOK_SECRET,
-} from "./helpers/stripe-webhooks.js";
+import { deliver, inParallel, waitForEvents } from "./helpers/stripe-webhooks.js";
 
-const stack = useStack({ env: { STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_EVENT_CONCURRENCY: "20" } });
-let emu: StripeEmulator;
+const stack = useStack({ stripe: "webhooks", env: { STRIPE_EVENT_CONCURRENCY: "20" } });
 
 const PRICES: Record<string, string> = {
   pro: "price_pro_base",
@@ -20,16 +13,12 @@ const PRICES: Record<string, string> = {
 };
 
 beforeAll(async () => {
-  emu = await startWebhookEmulator(stack.url);
   for (const [plan, price] of Object.entries(PRICES)) {
     await stack
       .db("plans")
       .where({ id: plan })
       .update({ stripe_price_ids: JSON.stringify({ base: price }) });
   }
-});
-afterAll(async () => {
-  await emu?.close();
 });
 
 const T0 = 1_800_000_000;
@@ -47,14 +36,14 @@ const subscriptionRow = (id: string) => stack.db("subscriptions").where({ id }).
 describe("out-of-order delivery", () => {
   it("applies .updated that arrives before .created, and keeps the newest when an older .updated comes late", async () => {
     const customer = await createCustomer(stack.db, { name: "Order Co", stripeCustomerId: "cus_order" });
-    const created = emu.buildEvent(
+    const created = stack.stripe.buildEvent(
       "customer.subscription.created",
       sub("sub_order", "cus_order", "incomplete", PRICES.usage!),
       {
         created: T0 + 10,
       },
     );
-    const updated = emu.buildEvent(
+    const updated = stack.stripe.buildEvent(
       "customer.subscription.updated",
       sub("sub_order", "cus_order", "active", PRICES.team!),
       {
@@ -72,14 +61,14 @@ describe("out-of-order delivery", () => {
       last_event_created: T0 + 20,
     });
 
-    const newer = emu.buildEvent(
+    const newer = stack.stripe.buildEvent(
       "customer.subscription.updated",
       sub("sub_order", "cus_order", "past_due", PRICES.pro!, 1),
       {
         created: T0 + 40,
       },
     );
-    const older = emu.buildEvent(
+    const older = stack.stripe.buildEvent(
       "customer.subscription.updated",
       sub("sub_order", "cus_order", "active", PRICES.team!),
       {
@@ -144,7 +133,7 @@ describe("1,000 events for 50 subscriptions", () => {
       histories
         .flat()
         .map((h) =>
-          emu.buildEvent(
+          stack.stripe.buildEvent(
             `customer.subscription.${h.type}`,
             sub(`sub_${variant}_${h.s}`, `cus_${variant}_${h.s}`, h.status, h.price, h.i),
             { created: h.created, store: false },

@@ -1,43 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  startStripeEmulator,
-  subscriptionObject,
-  type StripeEmulator,
-} from "../src/local/stripe-emulator.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { subscriptionObject } from "../src/local/stripe-emulator.js";
 import { createCustomer } from "../src/billing/customers/customers.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, type Stack } from "./helpers/stack.js";
-import { deliver, waitForEvents, WEBHOOK_SECRET } from "./helpers/stripe-webhooks.js";
+import { useStack } from "./helpers/stack.js";
+import { deliver, waitForEvents } from "./helpers/stripe-webhooks.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
-let emu: StripeEmulator;
+// "reporting": the Stripe client points at the emulator, which the refetch reads.
+const stack = useStack({ stripe: "reporting", env: { STRIPE_WEBHOOK_REFETCH: "true" } });
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  emu = await startStripeEmulator({ webhookSecret: WEBHOOK_SECRET });
-  stack = await startStack({
-    databaseUrl: database.url,
-    env: {
-      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      STRIPE_WEBHOOK_REFETCH: "true",
-      STRIPE_SECRET_KEY: "sk_test_refetch",
-      STRIPE_API_BASE: emu.url,
-    },
-  });
   await stack
     .db("plans")
     .where({ id: "team" })
     .update({ stripe_price_ids: JSON.stringify(["price_team"]) });
 });
-afterAll(async () => {
-  await stack?.close();
-  await emu?.close();
-  await database?.drop();
-});
 
 describe("STRIPE_WEBHOOK_REFETCH=true", () => {
   it("applies the subscription as Stripe holds it now, not the event's snapshot", async () => {
+    const emu = stack.stripe;
     const customer = await createCustomer(stack.db, { name: "Refetch Co", stripeCustomerId: "cus_refetch" });
     const shape = {
       id: "sub_refetch",

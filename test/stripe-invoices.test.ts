@@ -1,31 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { invoiceObject, type StripeEmulator } from "../src/local/stripe-emulator.js";
+import { describe, expect, it } from "vitest";
+import { invoiceObject } from "../src/local/stripe-emulator.js";
 import { suspendIfOverdue } from "../src/billing/webhooks/customer-status.js";
 import { useStack, waitFor } from "./helpers/stack.js";
-import {
-  deliver,
-  inParallel,
-  startWebhookEmulator,
-  waitForEvents,
-  WEBHOOK_SECRET,
-} from "./helpers/stripe-webhooks.js";
+import { deliver, inParallel, waitForEvents } from "./helpers/stripe-webhooks.js";
 
 // Each customer's status follows its own unpaid invoices, not the latest invoice event.
 const stack = useStack({
+  stripe: "webhooks",
   env: {
-    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
     PAYMENT_GRACE_PERIOD_MS: "4000",
     STRIPE_EVENT_BACKOFF_MS: "50",
     STRIPE_EVENT_CONCURRENCY: "20",
   },
-});
-let emu: StripeEmulator;
-
-beforeAll(async () => {
-  emu = await startWebhookEmulator(stack.url);
-});
-afterAll(async () => {
-  await emu?.close();
 });
 
 let clock = Math.floor(Date.now() / 1000);
@@ -38,7 +24,7 @@ async function billingCustomer() {
   const invoice = () => `in_${stripeId.slice(4)}_${++invoiceSeq}`;
   /** A signed invoice event, built but not sent; `created` defaults to the next second. */
   const build = (type: string, invoiceId: string, created = ++clock) =>
-    emu.buildEvent(
+    stack.stripe.buildEvent(
       type,
       invoiceObject({
         id: invoiceId,

@@ -1,29 +1,14 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
+import { describe, expect, it } from "vitest";
 import { flushUsage } from "../src/billing/reporting/usage-flush.js";
 import { reconcileDay } from "../src/billing/reporting/reconcile.js";
 import { setupStripe } from "../src/billing/reporting/stripe-setup.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { useStack, waitFor } from "./helpers/stack.js";
 import { addUsage, linkedCustomer, reportingEnv, reportsOf } from "./helpers/reporting.js";
 
 const run = promisify(execFile);
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let emu: StripeEmulator;
-let stack: Stack;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  emu = await startStripeEmulator();
-  stack = await startStack({ databaseUrl: database.url, env: reportingEnv(emu) });
-});
-afterAll(async () => {
-  await stack?.close();
-  await emu?.close();
-  await database?.drop();
-});
+const stack = useStack({ stripe: "reporting" });
 
 const deps = () => ({ ...stack.web, stripe: stack.web.stripe! });
 
@@ -59,6 +44,7 @@ describe("stripe:setup", () => {
 
 describe("reconciliation", () => {
   it("finds no drift after a clean run and the exact difference after Stripe lost an event", async () => {
+    const emu = stack.stripe;
     const customers = await Promise.all([1, 2].map(() => linkedCustomer(stack.db, emu)));
     for (const c of customers) await addUsage(stack.db, c.customerId, 3, 100);
     await flushUsage(stack.web);
@@ -79,7 +65,7 @@ describe("reconciliation", () => {
     emu.removeMeterEvent(lost.identifier);
     const env = {
       ...process.env,
-      DATABASE_URL: database.url,
+      DATABASE_URL: stack.config.databaseUrl,
       QUEUE_PREFIX: stack.config.queuePrefix,
       ...reportingEnv(emu),
       LOG_LEVEL: "silent",

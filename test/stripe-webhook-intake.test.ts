@@ -1,36 +1,11 @@
-import { rmSync } from "node:fs";
 import Stripe from "stripe";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { subscriptionObject, type StripeEmulator } from "../src/local/stripe-emulator.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { startRedisServer, tempDir, type RedisServerHandle } from "./helpers/redis-server.js";
-import { startStack, type Stack } from "./helpers/stack.js";
-import { deliver, startWebhookEmulator, waitForEvents, WEBHOOK_SECRET } from "./helpers/stripe-webhooks.js";
+import { describe, expect, it } from "vitest";
+import { subscriptionObject } from "../src/local/stripe-emulator.js";
+import { useStack } from "./helpers/stack.js";
+import { deliver, waitForEvents, WEBHOOK_SECRET } from "./helpers/stripe-webhooks.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let redis: RedisServerHandle;
-let dir: string;
-let stack: Stack;
-let emu: StripeEmulator;
-
-beforeAll(async () => {
-  // Our own Redis: one test kills it.
-  dir = tempDir("meterline-webhook-intake");
-  redis = await startRedisServer({ dir, fsyncAlways: true });
-  database = await createTestDatabase();
-  stack = await startStack({
-    databaseUrl: database.url,
-    env: { REDIS_URL: redis.url, STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_EVENT_SWEEP_MS: "300" },
-  });
-  emu = await startWebhookEmulator(stack.url);
-});
-afterAll(async () => {
-  await emu?.close();
-  await stack?.close();
-  await redis?.stop();
-  await database?.drop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+// Our own Redis: one test kills it.
+const stack = useStack({ redis: "private-fsync", stripe: "webhooks", env: { STRIPE_EVENT_SWEEP_MS: "300" } });
 
 const subscription = (status = "active") =>
   subscriptionObject({
@@ -44,7 +19,7 @@ const rows = (id: string) => stack.db("stripe_events").where({ id });
 
 describe("POST /webhooks/stripe", () => {
   it("refuses a missing, wrong, tampered or stale signature with 400 and stores nothing", async () => {
-    const built = emu.buildEvent("customer.subscription.updated", subscription());
+    const built = stack.stripe.buildEvent("customer.subscription.updated", subscription());
     const id = String(built.event.id);
     const stale = Stripe.webhooks.generateTestHeaderString({
       payload: built.payload,
@@ -83,7 +58,7 @@ describe("POST /webhooks/stripe", () => {
 
   it("processes an event delivered 5 times exactly once", async () => {
     const sub = subscription("trialing");
-    const built = emu.buildEvent("customer.subscription.created", sub);
+    const built = stack.stripe.buildEvent("customer.subscription.created", sub);
     const id = String(built.event.id);
     const answers = await Promise.all(Array.from({ length: 5 }, () => deliver(stack.url, built)));
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
@@ -109,21 +84,21 @@ describe("POST /webhooks/stripe", () => {
   });
 
   it("records unhandled event types as ignored", async () => {
-    const built = emu.buildEvent("charge.refunded", { id: "ch_1", object: "charge", amount: 100 });
+    const built = stack.stripe.buildEvent("charge.refunded", { id: "ch_1", object: "charge", amount: 100 });
     expect((await deliver(stack.url, built)).status).toBe(200);
     await waitForEvents(stack.db, [String(built.event.id)]);
     expect((await rows(String(built.event.id)))[0]).toMatchObject({ status: "ignored" });
   });
 
   it("stores an event while Redis is down, answers 200, and the sweeper applies it once Redis is back", async () => {
-    await redis.kill();
-    const built = emu.buildEvent("customer.subscription.created", subscription("active"));
+    await stack.redisServer.kill();
+    const built = stack.stripe.buildEvent("customer.subscription.created", subscription("active"));
     const id = String(built.event.id);
     const { status } = await deliver(stack.url, built);
     expect(status).toBe(200);
     expect((await rows(id))[0]).toMatchObject({ status: "received" });
 
-    await redis.restart();
+    await stack.redisServer.restart();
     await waitForEvents(stack.db, [id], { timeoutMs: 30_000 });
     expect((await rows(id))[0]).toMatchObject({ status: "processed", attempts: 1 });
   });

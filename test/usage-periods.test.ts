@@ -1,36 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { flushUsage } from "../src/billing/reporting/usage-flush.js";
 import { QUEUE, reportJobId } from "../src/queues/queues.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
-import { addUsage, linkedCustomer, reportingEnv, reportsOf } from "./helpers/reporting.js";
-import { deliver, waitForEvents, WEBHOOK_SECRET } from "./helpers/stripe-webhooks.js";
+import { useStack, waitFor, type Stack } from "./helpers/stack.js";
+import { addUsage, linkedCustomer, reportsOf } from "./helpers/reporting.js";
+import { deliver, waitForEvents } from "./helpers/stripe-webhooks.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 // Longer than the default so a boundary up to ~1 h ago is still open; closed-period cases use 5 h.
 const GRACE_MS = 3 * HOUR;
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let emu: StripeEmulator;
-let stack: Stack;
+const stack = useStack({
+  stripe: "reporting",
+  env: { USAGE_PERIOD_GRACE_MS: String(GRACE_MS) },
+  worker: false,
+});
+// Started by the test, for its metrics registry.
 let worker: Awaited<ReturnType<Stack["startWorker"]>>;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  emu = await startStripeEmulator({ webhookSecret: WEBHOOK_SECRET });
-  const env = reportingEnv(emu, {
-    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-    USAGE_PERIOD_GRACE_MS: String(GRACE_MS),
-  });
-  stack = await startStack({ databaseUrl: database.url, env, worker: false });
   worker = await stack.startWorker();
-});
-afterAll(async () => {
-  await stack?.close();
-  await emu?.close();
-  await database?.drop();
 });
 
 const seconds = (at: Date) => Math.floor(at.getTime() / 1000);
@@ -63,7 +52,7 @@ async function subscribe(
       },
     };
     const type = i === 0 ? "customer.subscription.created" : "customer.subscription.updated";
-    return emu.buildEvent(type, object, { created: ++eventClock });
+    return stack.stripe.buildEvent(type, object, { created: ++eventClock });
   });
   for (const i of order) {
     expect((await deliver(stack.url, built[i]!)).status).toBe(200);
@@ -98,7 +87,7 @@ const unreportable = async (reason: string) => {
 
 describe("billing periods", () => {
   it("cuts a report window at a period boundary inside the hour and stamps each event inside its period", async () => {
-    const c = await linkedCustomer(stack.db, emu);
+    const c = await linkedCustomer(stack.db, stack.stripe);
     // A boundary at :30:15 of an hour that has at least 2.5 minutes left before now.
     const hour = new Date(Math.floor((Date.now() - 33 * 60_000) / HOUR) * HOUR);
     const boundary = new Date(hour.getTime() + 30 * 60_000 + 15_000);
@@ -121,7 +110,7 @@ describe("billing periods", () => {
       [hour, boundary, 300],
       [boundary, new Date(hour.getTime() + HOUR), 1200],
     ]);
-    const events = emu
+    const events = stack.stripe
       .meterEvents()
       .filter((e) => e.customer === c.stripeCustomerId)
       .sort((a, b) => a.timestamp - b.timestamp);
@@ -133,7 +122,7 @@ describe("billing periods", () => {
   });
 
   it("keeps every period an event showed, whatever the delivery order; a late event does not move an end", async () => {
-    const c = await linkedCustomer(stack.db, emu);
+    const c = await linkedCustomer(stack.db, stack.stripe);
     const t = new Date(Math.floor(Date.now() / 1000) * 1000 - 10 * DAY);
     const first: [Date, Date] = [new Date(t.getTime() - 30 * DAY), t];
     const second: [Date, Date] = [t, new Date(t.getTime() + 30 * DAY)];
@@ -156,7 +145,7 @@ describe("billing periods", () => {
 
   it("refuses, per event, usage older than Stripe's window less the reporting margin, or in an invoiced period", async () => {
     const c = await stack.customer();
-    const stripeCustomerId = emu.createCustomer().id;
+    const stripeCustomerId = stack.stripe.createCustomer().id;
     await stack.db("customers").where({ id: c.customerId }).update({ stripe_customer_id: stripeCustomerId });
     const renewed = new Date(Date.now() - 5 * HOUR);
     await subscribe(stripeCustomerId, [
@@ -179,7 +168,7 @@ describe("billing periods", () => {
   });
 
   it("surfaces usage that became too old before it was reported: failed report, dead letter, metric", async () => {
-    const c = await linkedCustomer(stack.db, emu);
+    const c = await linkedCustomer(stack.db, stack.stripe);
     // Accepted in time, then the flush (or Stripe) was down until Stripe's window closed on it.
     await addUsage(stack.db, c.customerId, 2, 50, new Date(Date.now() - 35 * DAY + 2 * 60_000));
     const before = await unreportable("too_old");
@@ -196,11 +185,11 @@ describe("billing periods", () => {
     );
     expect(letter.reason).toMatch(/35-day/);
     expect(await unreportable("too_old")).toBe(before + 1);
-    expect(emu.totalFor(c.stripeCustomerId)).toBe(0);
+    expect(stack.stripe.totalFor(c.stripeCustomerId)).toBe(0);
   });
 
   it("surfaces usage of a period invoiced before it was reported instead of sending it", async () => {
-    const c = await linkedCustomer(stack.db, emu);
+    const c = await linkedCustomer(stack.db, stack.stripe);
     const renewed = new Date(Date.now() - 5 * HOUR);
     await subscribe(c.stripeCustomerId, [
       [new Date(renewed.getTime() - 30 * DAY), renewed],
@@ -221,6 +210,6 @@ describe("billing periods", () => {
     );
     expect(letter.reason).toMatch(/invoiced/);
     expect(await unreportable("period_closed")).toBe(before + 1);
-    expect(emu.totalFor(c.stripeCustomerId)).toBe(0);
+    expect(stack.stripe.totalFor(c.stripeCustomerId)).toBe(0);
   });
 });

@@ -1,32 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { flushUsage } from "../src/billing/reporting/usage-flush.js";
 import { QUEUE } from "../src/queues/queues.js";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
-import { addUsage, ledgerTotal, linkedCustomer, reportingEnv } from "./helpers/reporting.js";
+import { useStack, waitFor } from "./helpers/stack.js";
+import { addUsage, ledgerTotal, linkedCustomer } from "./helpers/reporting.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let emu: StripeEmulator;
-let stack: Stack;
+const stack = useStack({
+  stripe: "reporting",
+  env: { USAGE_FLUSH_INTERVAL_MS: "150", STRIPE_REPORT_CONCURRENCY: "8" },
+});
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  emu = await startStripeEmulator();
-  const env = reportingEnv(emu, { USAGE_FLUSH_INTERVAL_MS: "150", STRIPE_REPORT_CONCURRENCY: "8" });
-  stack = await startStack({ databaseUrl: database.url, env });
   // Three worker processes in all, each running the scheduler's flushes and 8 report jobs at once.
   await stack.startWorker();
   await stack.startWorker();
 });
-afterAll(async () => {
-  await stack?.close();
-  await emu?.close();
-  await database?.drop();
-});
 
 describe("reporting under a random mix of Stripe faults", () => {
   it("ends with Stripe's deduplicated totals equal to the ledger, every row in one sent report, one call at a time per customer", async () => {
+    const emu = stack.stripe;
     const started = Date.now();
     emu.setFaults({
       rate500: 0.3,

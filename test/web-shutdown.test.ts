@@ -1,20 +1,9 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "./helpers/db.js";
-import { startStack, waitFor, type Stack } from "./helpers/stack.js";
+import { describe, expect, it } from "vitest";
+import { ask, useStack, waitFor } from "./helpers/stack.js";
 
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-let stack: Stack;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  stack = await startStack({ databaseUrl: database.url, emulator: { latencyMs: 1_500 } });
-});
-afterAll(async () => {
-  await stack?.close();
-  await database?.drop();
-});
+const stack = useStack({ emulator: { latencyMs: 1_500 } });
 
 /** A web process as a child (`node --import tsx src/server.ts`) on a free port. */
 async function spawnWeb(env: Record<string, string> = {}) {
@@ -22,7 +11,7 @@ async function spawnWeb(env: Record<string, string> = {}) {
     env: {
       PATH: process.env.PATH,
       PORT: "0",
-      DATABASE_URL: database.url,
+      DATABASE_URL: stack.config.databaseUrl!,
       REDIS_URL: stack.config.redisUrl,
       QUEUE_PREFIX: stack.config.queuePrefix,
       LOG_LEVEL: "info",
@@ -41,16 +30,12 @@ async function spawnWeb(env: Record<string, string> = {}) {
     }
   }
   child.stdout!.resume(); // keep draining its log so it never blocks on a full pipe
-  return { child, exited, url: `http://127.0.0.1:${port}/v1/chat/completions` };
+  return { child, exited, url: `http://127.0.0.1:${port}` };
 }
 
 async function chatInFlight(url: string, key: string) {
   const before = stack.emulator.calls;
-  const response = fetch(url, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "finish me" }] }),
-  });
+  const response = stack.chat(key, ask("finish me"), { url });
   await waitFor(() => stack.emulator.calls > before, { what: "the job to call the LLM" });
   return { response }; // wrapped: returning the promise itself would wait for it
 }
@@ -64,9 +49,9 @@ describe("SIGTERM to a web process", () => {
 
     const res = await inFlight.response;
     expect(res.status).toBe(200);
-    expect(((await res.json()) as { object: string }).object).toBe("chat.completion");
+    expect(res.body.object).toBe("chat.completion");
     expect(await web.exited).toBe(0);
-    await expect(fetch(web.url, { method: "POST" })).rejects.toThrow();
+    await expect(stack.chat(key, ask("too late"), { url: web.url })).rejects.toThrow();
   });
 
   it("answers 202 near the deadline to a request whose job is still running; the job completes", async () => {
@@ -79,7 +64,7 @@ describe("SIGTERM to a web process", () => {
 
       const res = await inFlight.response;
       expect(res.status).toBe(202);
-      const requestId = res.headers.get("meterline-request-id")!;
+      const requestId = res.requestId!;
       expect(res.headers.get("location")).toBe(`/v1/chats/${requestId}`);
       expect(await web.exited).toBe(0);
       const job = (await stack.web.queues.chat.getJob(requestId))!;

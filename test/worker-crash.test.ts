@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { useStack, waitFor } from "./helpers/stack.js";
+import { ask, useStack, waitFor } from "./helpers/stack.js";
 
 const stack = useStack({ worker: false, emulator: { latencyMs: 800 } });
 
@@ -10,17 +10,9 @@ describe("a worker that dies mid-job", () => {
     const { customerId, key } = await stack.customer();
     const { child, exited } = stack.spawnWorkerProcess(fastStall);
 
-    const res = await fetch(`${stack.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${key}`,
-        "content-type": "application/json",
-        prefer: "respond-async",
-      },
-      body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "crash test" }] }),
-    });
+    const res = await stack.chat(key, ask("crash test"), { headers: { prefer: "respond-async" } });
     expect(res.status).toBe(202);
-    const requestId = res.headers.get("meterline-request-id")!;
+    const requestId = res.requestId!;
 
     // The child has the job and is waiting on the LLM: kill it without any chance to clean up.
     await waitFor(() => stack.emulator.calls >= 1, {

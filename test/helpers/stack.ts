@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import OpenAI from "openai";
 import { Redis } from "ioredis";
 import { loadConfig, type Config } from "../../src/config.js";
@@ -12,25 +13,77 @@ import {
   type OpenAIEmulator,
   type OpenAIEmulatorOptions,
 } from "../../src/local/openai-emulator.js";
+import { startStripeEmulator, type StripeEmulator } from "../../src/local/stripe-emulator.js";
 import type { Db } from "../../src/platform/db.js";
+import type { Logger } from "../../src/platform/logger.js";
 import { afterAll, beforeAll } from "vitest";
+import { ask, chat, postChat, type ChatAnswer, type ChatRequestOptions } from "./chat.js";
 import { createTestDatabase } from "./db.js";
+import { startRedisServer, tempDir, type RedisServerHandle } from "./redis-server.js";
+import { WEBHOOK_SECRET } from "./stripe-webhooks.js";
 import { waitFor } from "./wait.js";
 
-export { waitFor };
+export { ask, waitFor, type ChatAnswer };
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
+
+/** Env that points a stack at a Stripe emulator, with small backoffs so retries stay fast. */
+export const reportingEnv = (emu: StripeEmulator, extra: Record<string, string> = {}) => ({
+  STRIPE_SECRET_KEY: "sk_test_meterline",
+  STRIPE_API_BASE: emu.url,
+  STRIPE_TIMEOUT_MS: "5000",
+  USAGE_FLUSH_INTERVAL_MS: "3600000",
+  USAGE_SWEEP_INTERVAL_MS: "3600000",
+  STRIPE_REPORT_BACKOFF_MS: "10",
+  STRIPE_REPORT_BACKOFF_MAX_MS: "100",
+  STRIPE_RATE_LIMIT_MS: "20",
+  ...extra,
+});
+
+export interface StackOptions {
+  /** Config overrides, applied last (over what `stripe` and `redis` set). */
+  env?: Record<string, string>;
+  /** The OpenAI emulator's latency, faults, answer sizes… */
+  emulator?: OpenAIEmulatorOptions;
+  /** false: no worker in the test process (the test starts its own, or none). */
+  worker?: boolean;
+  /**
+   * A Stripe emulator as `stack.stripe`, signing webhooks with the secret the stack verifies and
+   * delivering them to the stack. "reporting" also points the Stripe client at it (reportingEnv):
+   * usage is reported to it and events may be re-fetched from it.
+   */
+  stripe?: "webhooks" | "reporting";
+  /**
+   * A private redis-server as `stack.redisServer`, for tests that kill, restart or FLUSHALL it
+   * (never the shared one); "private-fsync" acknowledges a write only once it is on disk.
+   */
+  redis?: "shared" | "private" | "private-fsync";
+}
 
 export interface Stack {
   config: Config;
   web: WebDeps;
   url: string;
   emulator: OpenAIEmulator;
+  /** The Stripe emulator; only with the `stripe` option. */
+  stripe: StripeEmulator;
+  /** The private Redis; only with `redis: "private"` or `"private-fsync"`. */
+  redisServer: RedisServerHandle;
   db: Db;
   workers: Workers | undefined;
+  /**
+   * POST /v1/chat/completions with Bearer `key` (none when null) and `body` (an object, or a raw
+   * string), read whole: status, headers, the parsed body or a stream's chunks.
+   */
+  chat(key: string | null, body?: object | string, opts?: ChatRequestOptions): Promise<ChatAnswer>;
+  /** A streamed chat (`stream: true` added to an object body), its response unread. */
+  chatStream(key: string, body?: object, opts?: ChatRequestOptions): Promise<Response>;
+  /** Starts another web process-equivalent (own deps and connections, same Redis and queues). */
+  startWeb(env?: Record<string, string>): Promise<{ web: WebDeps; url: string; close(): Promise<void> }>;
   /** Starts another worker process-equivalent (own deps and connections). */
   startWorker(
     env?: Record<string, string>,
+    opts?: { name?: string; logger?: Logger },
   ): Promise<{ deps: Deps; workers: Workers; close(): Promise<void> }>;
   /** Runs `jobs/worker.ts` as a separate OS process on this stack (for kill and SIGTERM tests). */
   spawnWorkerProcess(env?: Record<string, string>): { child: ChildProcess; exited: Promise<number | null> };
@@ -44,35 +97,43 @@ export interface Stack {
  * The whole service on real Postgres and Redis: a web app on 127.0.0.1:0, a worker, and the OpenAI
  * emulator, with a fresh queue prefix so tests never see each other's jobs.
  */
-export async function startStack(opts: {
-  databaseUrl: string;
-  env?: Record<string, string>;
-  emulator?: OpenAIEmulatorOptions;
-  worker?: boolean;
-}): Promise<Stack> {
+export async function startStack(opts: StackOptions & { databaseUrl: string }): Promise<Stack> {
   const emulator = await startOpenAIEmulator(opts.emulator);
+  const redisDir = opts.redis && opts.redis !== "shared" ? tempDir("meterline-redis") : undefined;
+  const redisServer = redisDir
+    ? await startRedisServer({ dir: redisDir, fsyncAlways: opts.redis === "private-fsync" })
+    : undefined;
+  const stripe = opts.stripe ? await startStripeEmulator({ webhookSecret: WEBHOOK_SECRET }) : undefined;
   const baseEnv: Record<string, string> = {
     NODE_ENV: "test",
     DATABASE_URL: opts.databaseUrl,
-    REDIS_URL: "redis://127.0.0.1:6379",
+    REDIS_URL: redisServer?.url ?? "redis://127.0.0.1:6379",
     OPENAI_API_KEY: "sk-test",
     OPENAI_BASE_URL: emulator.url,
     ADMIN_TOKEN,
     QUEUE_PREFIX: `t${randomBytes(5).toString("hex")}`,
     CHAT_BACKOFF_MS: "20",
     LOG_LEVEL: "silent",
+    ...(stripe ? { STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET } : {}),
+    ...(stripe && opts.stripe === "reporting" ? reportingEnv(stripe) : {}),
     ...opts.env,
   };
-  const config = loadConfig(baseEnv);
-  const web = createWebDeps(config);
-  await Promise.all([...web.queues.all.map((q) => q.waitUntilReady()), web.chatEvents.waitUntilReady()]);
-  const server = await startWeb(web, 0);
-  const url = `http://127.0.0.1:${server.port}`;
-  const extraWorkers: Array<{ close(): Promise<void> }> = [];
+  const extras: Array<{ close(): Promise<void> }> = [];
+  const listen = async (env: Record<string, string>) => {
+    const web = createWebDeps(loadConfig({ ...baseEnv, ...env }));
+    await Promise.all([...web.queues.all.map((q) => q.waitUntilReady()), web.chatEvents.waitUntilReady()]);
+    const server = await startWeb(web, 0);
+    return { web, server, url: `http://127.0.0.1:${server.port}` };
+  };
+  const { web, server, url } = await listen({});
+  const config = web.config;
 
-  const startWorker = async (env: Record<string, string> = {}) => {
-    const deps = createDeps(loadConfig({ ...baseEnv, ...env }), "worker");
-    const workers = startWorkers(deps);
+  const startWorker = async (
+    env: Record<string, string> = {},
+    { name = "worker", logger }: { name?: string; logger?: Logger } = {},
+  ) => {
+    const deps = createDeps(loadConfig({ ...baseEnv, ...env }), name);
+    const workers = startWorkers(logger ? { ...deps, logger } : deps);
     await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
     const handle = {
       deps,
@@ -82,18 +143,54 @@ export async function startStack(opts: {
         await deps.close();
       },
     };
-    extraWorkers.push(handle);
+    extras.push(handle);
     return handle;
   };
   const workers = opts.worker === false ? undefined : (await startWorker()).workers;
+
+  // Webhooks the test sends go to this stack unless it names another URL.
+  const stripeHere =
+    stripe &&
+    Object.assign(Object.create(stripe) as StripeEmulator, {
+      sendWebhook: ((type, object, o = {}) =>
+        stripe.sendWebhook(type, object, {
+          url: `${url}/webhooks/stripe`,
+          ...o,
+        })) satisfies StripeEmulator["sendWebhook"],
+    });
+  const only = <T>(value: T | undefined, option: string): T => {
+    if (value === undefined) throw new Error(`the stack was started without the ${option} option`);
+    return value;
+  };
 
   return {
     config,
     web,
     url,
     emulator,
+    get stripe() {
+      return only(stripeHere, "stripe");
+    },
+    get redisServer() {
+      return only(redisServer, "redis");
+    },
     db: web.db,
     workers,
+    chat: (key, body, chatOpts) => chat(url, key, body, chatOpts),
+    chatStream: (key, body = ask(), chatOpts) => postChat(url, key, { ...body, stream: true }, chatOpts),
+    async startWeb(env = {}) {
+      const started = await listen(env);
+      const handle = {
+        web: started.web,
+        url: started.url,
+        close: async () => {
+          await started.server.stop();
+          await started.web.close();
+        },
+      };
+      extras.push(handle);
+      return handle;
+    },
     startWorker,
     spawnWorkerProcess(env = {}) {
       const child = spawn(process.execPath, ["--import", "tsx", "jobs/worker.ts"], {
@@ -110,11 +207,14 @@ export async function startStack(opts: {
       return { customerId: customer.id, key: key.key, keyId: key.id, openai };
     },
     async close() {
-      await Promise.allSettled(extraWorkers.map((w) => w.close()));
+      await Promise.allSettled(extras.map((extra) => extra.close()));
       await server.stop();
       await deleteKeys(config.redisUrl ?? "redis://127.0.0.1:6379", config.queuePrefix);
       await web.close();
       await emulator.close();
+      await stripe?.close();
+      await redisServer?.stop();
+      if (redisDir) rmSync(redisDir, { recursive: true, force: true });
     },
   };
 }
@@ -145,7 +245,7 @@ async function deleteKeys(url: string, prefix: string): Promise<void> {
  * tests and closed (database dropped) after them. The returned stack forwards to the one
  * `beforeAll` starts, so tests use it as they would use startStack's.
  */
-export function useStack(opts: Omit<Parameters<typeof startStack>[0], "databaseUrl"> = {}): Stack {
+export function useStack(opts: StackOptions = {}): Stack {
   let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
   let started: Stack | undefined;
   beforeAll(async () => {

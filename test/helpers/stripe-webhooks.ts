@@ -1,17 +1,9 @@
-import {
-  startStripeEmulator,
-  type BuiltEvent,
-  type StripeEmulator,
-} from "../../src/local/stripe-emulator.js";
+import type { BuiltEvent } from "../../src/local/stripe-emulator.js";
 import type { Db } from "../../src/platform/db.js";
 import { waitFor } from "./wait.js";
 
+/** The secret the stack verifies; useStack's Stripe emulator signs with it. */
 export const WEBHOOK_SECRET = "whsec_meterline_emulator";
-
-/** The Stripe emulator signing with the secret the stack verifies, delivering to the stack's endpoint. */
-export async function startWebhookEmulator(stackUrl: string): Promise<StripeEmulator> {
-  return startStripeEmulator({ webhookSecret: WEBHOOK_SECRET, webhookUrl: `${stackUrl}/webhooks/stripe` });
-}
 
 /** Posts a built (signed) event as Stripe does; returns the status and JSON body. */
 export async function deliver(
