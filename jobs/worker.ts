@@ -23,6 +23,7 @@ import { startMetricsServer } from "../src/platform/metrics-server.js";
 import { loadTokenizer } from "../src/llm/token-counter.js";
 import { warnAboutRedis } from "../src/platform/redis-checks.js";
 import { shutdownWorkers } from "../src/queues/shutdown.js";
+import { onShutdownSignal } from "../src/platform/shutdown-signal.js";
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 
@@ -143,22 +144,13 @@ export async function runWorker(): Promise<void> {
     "worker started",
   );
 
-  // Heroku sends SIGKILL 30 s after SIGTERM: stop taking jobs, let active ones finish, and at
-  // SHUTDOWN_TIMEOUT_MS hand the rest back to the queue so another worker retries them.
-  let stopping = false;
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    process.once(signal, async () => {
-      if (stopping) return;
-      stopping = true;
-      deps.logger.info({ signal }, "worker shutting down");
-      setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 4_000).unref();
-      await shutdownWorkers(workers, config.shutdownTimeoutMs, deps.logger);
-      await metrics?.stop();
-      await deps.close();
-      deps.logger.info("worker stopped");
-      process.exit(0);
-    });
-  }
+  // Stop taking jobs, let active ones finish, and at SHUTDOWN_TIMEOUT_MS hand the rest back to the
+  // queue so another worker retries them.
+  onShutdownSignal(deps.logger, "worker", config.shutdownTimeoutMs + 4_000, async () => {
+    await shutdownWorkers(workers, config.shutdownTimeoutMs, deps.logger);
+    await metrics?.stop();
+    await deps.close();
+  });
 }
 
 // The Procfile runs this file; `npm start` and the tests import startWorkers from it.

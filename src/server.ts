@@ -3,6 +3,7 @@ import { loadConfigOrExit } from "./config.js";
 import { createWebDeps } from "./deps.js";
 import { startMetricsServer } from "./platform/metrics-server.js";
 import { warnAboutRedis } from "./platform/redis-checks.js";
+import { onShutdownSignal } from "./platform/shutdown-signal.js";
 
 const config = loadConfigOrExit();
 const deps = createWebDeps(config);
@@ -15,19 +16,10 @@ deps.logger.info({ port: web.port, metricsPort: metrics?.port }, "web listening"
 
 // Stop accepting, let in-flight requests (streams included) finish, exit before Heroku's SIGKILL.
 // A request cut off at the deadline loses only its connection: its job is queued and keeps running.
-let stopping = false;
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, async () => {
-    if (stopping) return;
-    stopping = true;
-    deps.logger.info({ signal }, "web shutting down");
-    // Shortly before the deadline, requests still waiting on a job answer 202 (the job goes on).
-    setTimeout(() => deps.draining.abort(), Math.max(0, config.shutdownTimeoutMs - 3_000)).unref();
-    setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
-    await web.stop();
-    await metrics?.stop();
-    await deps.close();
-    deps.logger.info("web stopped");
-    process.exit(0);
-  });
-}
+onShutdownSignal(deps.logger, "web", config.shutdownTimeoutMs, async () => {
+  // Shortly before the deadline, requests still waiting on a job answer 202 (the job goes on).
+  setTimeout(() => deps.draining.abort(), Math.max(0, config.shutdownTimeoutMs - 3_000)).unref();
+  await web.stop();
+  await metrics?.stop();
+  await deps.close();
+});
