@@ -238,4 +238,20 @@ describe("off-session PaymentIntents in the Stripe emulator", () => {
     emu.setCardFailing(customer, false);
     expect(await offSession(customer, pm, "auto-topup-4")).toMatchObject({ status: "succeeded" });
   });
+
+  it("confirms in two steps, and refuses to confirm without a card", async () => {
+    const { customer, pm } = await customerWithSavedCard();
+    const params = { amount: 1500, currency: "usd", customer };
+    await expect(stripe.paymentIntents.create({ ...params, confirm: true })).rejects.toMatchObject({
+      code: "payment_intent_unexpected_state",
+      param: "payment_method",
+    });
+    const intent = await stripe.paymentIntents.create({ ...params, payment_method: pm });
+    expect(intent.status).toBe("requires_confirmation");
+    expect(await stripe.paymentIntents.confirm(intent.id, { off_session: true })).toMatchObject({
+      status: "succeeded",
+      amount_received: 1500,
+    });
+    await waitFor(() => eventsAbout("payment_intent.succeeded", intent.id).length, { what: "succeeded" });
+  });
 });

@@ -2,7 +2,7 @@ import { ApiError, invalid, missingParam, noSuch } from "./api-error.js";
 import { attach, declines, resolvePaymentMethod } from "./payment-methods.js";
 import { mergeMetadata, optBool, optInt, optStr, rejectUnknown, reqStr } from "./params.js";
 import type { Ctx, Route, State } from "./state.js";
-import { newId, type Obj, type Params } from "./util.js";
+import { newId, type Obj } from "./util.js";
 
 // PaymentIntents as meterline's automatic top-ups use them: created and confirmed at once, off
 // session, with a saved card; a declined card answers 402 card_error with the PaymentIntent.
@@ -116,23 +116,16 @@ export function charge(state: State, intent: Obj, pm: Obj): Obj {
   });
 }
 
-function chooseCard(state: State, p: Params, intent: Obj): Obj {
-  const ref =
-    optStr(p, "payment_method") ??
-    (typeof intent.payment_method === "string" ? intent.payment_method : undefined);
-  if (ref === undefined) {
-    throw invalid(
-      "You cannot confirm this PaymentIntent because it's missing a payment method. Specify a payment method attached to the customer.",
-      "payment_method",
-      "payment_intent_unexpected_state",
-    );
-  }
-  return resolvePaymentMethod(state, ref);
-}
+const missingCard = () =>
+  invalid(
+    "You cannot confirm this PaymentIntent because it's missing a payment method. Specify a payment method attached to the customer.",
+    "payment_method",
+    "payment_intent_unexpected_state",
+  );
 
-function confirmed(state: State, intent: Obj, p: Params): Obj {
+function confirmed(state: State, intent: Obj, pm: Obj): Obj {
   try {
-    const paid = charge(state, intent, chooseCard(state, p, intent));
+    const paid = charge(state, intent, pm);
     state.emit("payment_intent.succeeded", paid);
     return paid;
   } catch (err) {
@@ -154,6 +147,9 @@ function createPaymentIntent(ctx: Ctx): Obj {
   if (optBool(p, "off_session") !== undefined && !confirm) {
     throw invalid("You may only specify `off_session` when `confirm=true`.", "off_session");
   }
+  const ref = optStr(p, "payment_method");
+  if (confirm && ref === undefined) throw missingCard();
+  const pm = ref === undefined ? undefined : resolvePaymentMethod(ctx.state, ref);
   const intent = ctx.state.put(
     paymentIntentObject(ctx.state, {
       amount,
@@ -164,16 +160,9 @@ function createPaymentIntent(ctx: Ctx): Obj {
       setupFutureUsage: optStr(p, "setup_future_usage"),
     }),
   );
-  const pm = optStr(p, "payment_method");
-  if (!confirm) {
-    if (pm === undefined) return intent;
-    return ctx.state.put({
-      ...intent,
-      payment_method: resolvePaymentMethod(ctx.state, pm).id,
-      status: "requires_confirmation",
-    });
-  }
-  return confirmed(ctx.state, intent, p);
+  if (pm === undefined) return intent;
+  if (!confirm) return ctx.state.put({ ...intent, payment_method: pm.id, status: "requires_confirmation" });
+  return confirmed(ctx.state, intent, pm);
 }
 
 function confirmPaymentIntent(ctx: Ctx): Obj {
@@ -186,7 +175,9 @@ function confirmPaymentIntent(ctx: Ctx): Obj {
       "payment_intent_unexpected_state",
     );
   }
-  return confirmed(ctx.state, intent, ctx.params);
+  const ref = optStr(ctx.params, "payment_method") ?? intent.payment_method;
+  if (typeof ref !== "string") throw missingCard();
+  return confirmed(ctx.state, intent, resolvePaymentMethod(ctx.state, ref));
 }
 
 export const paymentIntentRoutes: Route[] = [

@@ -25,7 +25,8 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
   const concurrency = new MeterConcurrency();
   const idempotency = new IdempotencyStore();
   const events = new EventLog(state, webhookSecret, opts.webhookUrl);
-  // Events an API call causes are sent after its answer, as Stripe does.
+  // Events an API call causes are sent without holding its answer back: as with Stripe, one may
+  // arrive before the answer does.
   state.emit = (type, object) => void events.emit(type, object);
 
   async function serve(
