@@ -112,6 +112,8 @@ describe("Checkout Sessions in the Stripe emulator", () => {
   it("delivers the same event again, signed anew, and through the control route", async () => {
     const customer = emu.createCustomer().id;
     const session = await topUpSession(customer);
+    const page = await fetch(String(session.url));
+    expect(await page.json()).toMatchObject({ session: { id: session.id, status: "open" } });
     const res = await fetch(`${session.url}/complete`, { method: "POST", body: "{}" });
     expect(res.status).toBe(200);
     const { event } = (await res.json()) as { event: { id: string } };
