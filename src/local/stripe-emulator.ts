@@ -21,5 +21,7 @@ export type {
   MeterErrorReport,
   WebhookOptions,
   BuiltEvent,
+  WebhookDelivery,
+  CompleteCheckoutOptions,
   StripeEmulator,
 } from "./stripe-emulator/types.js";

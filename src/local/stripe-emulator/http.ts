@@ -1,8 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { catalogRoutes } from "./catalog.js";
+import { checkoutSessionRoutes } from "./checkout-sessions.js";
 import type { FaultDecision } from "./faults.js";
 import { meterEventRoutes } from "./meter-events.js";
 import { meterRoutes } from "./meters.js";
+import { paymentIntentRoutes } from "./payment-intents.js";
+import { paymentMethodRoutes } from "./payment-methods.js";
 import { priceRoutes } from "./prices.js";
 import type { Route } from "./state.js";
 import { ApiError, invalid } from "./api-error.js";
@@ -17,7 +20,15 @@ export interface Reply {
   headers: Record<string, string>;
 }
 
-const ROUTES: Route[] = [...meterEventRoutes, ...meterRoutes, ...priceRoutes, ...catalogRoutes];
+const ROUTES: Route[] = [
+  ...meterEventRoutes,
+  ...meterRoutes,
+  ...priceRoutes,
+  ...catalogRoutes,
+  ...checkoutSessionRoutes,
+  ...paymentIntentRoutes,
+  ...paymentMethodRoutes,
+];
 const COMPILED = ROUTES.map((route) => ({ route, segs: route.template.split("/") }));
 
 export function matchRoute(

@@ -1,4 +1,4 @@
-import type { Reply } from "./http.js";
+import { errorReply, type Reply } from "./http.js";
 import { ApiError } from "./api-error.js";
 
 const MAX_ENTRIES = 200_000;
@@ -12,8 +12,8 @@ interface Entry {
 /**
  * Stripe-style idempotency: same key + same parameters replays the saved reply with
  * `Idempotent-Replayed: true`; other parameters → 400 idempotency_error; a key whose first request
- * is still running → 409. Only successful (executed) replies are saved, so a failed request can
- * be retried with its key. Oldest keys are forgotten beyond 200,000 entries.
+ * is still running → 409. Only executed replies (successes and 402 declines) are saved, so a
+ * refused request can be retried with its key. Oldest keys are forgotten beyond 200,000 entries.
  */
 export class IdempotencyStore {
   private readonly entries = new Map<string, Entry>();
@@ -58,18 +58,24 @@ export class IdempotencyStore {
       };
     }
     this.entries.set(scope, { fingerprint });
+    let reply: Reply;
     try {
-      const reply = await execute();
-      reply.headers["idempotency-key"] = key;
-      this.entries.set(scope, { fingerprint, reply, requestId });
-      if (this.entries.size > MAX_ENTRIES) {
-        const oldest = this.entries.keys().next().value;
-        if (oldest !== undefined) this.entries.delete(oldest);
-      }
-      return reply;
+      reply = await execute();
     } catch (err) {
-      this.entries.delete(scope);
-      throw err;
+      // A decline comes after the call began charging: Stripe saves it like a success, so a retry
+      // with the same key answers the same decline and charges nothing.
+      if (!(err instanceof ApiError && err.status === 402)) {
+        this.entries.delete(scope);
+        throw err;
+      }
+      reply = errorReply(err);
     }
+    reply.headers["idempotency-key"] = key;
+    this.entries.set(scope, { fingerprint, reply, requestId });
+    if (this.entries.size > MAX_ENTRIES) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    return reply;
   }
 }

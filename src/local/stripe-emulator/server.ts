@@ -1,18 +1,21 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { authenticate } from "./auth.js";
+import { completeCheckoutSession } from "./checkout-complete.js";
+import { controlHandler } from "./control.js";
 import { createCustomerObject } from "./customers.js";
+import { EventLog } from "./events.js";
 import { FaultEngine } from "./faults.js";
 import { errorReply, injected, matchRoute, readBody, send, unrecognized, type Reply } from "./http.js";
 import { IdempotencyStore } from "./idempotency.js";
 import { MeterConcurrency } from "./meter-concurrency.js";
+import { setCardsFailing } from "./payment-methods.js";
 import { concurrencyKey } from "./meter-events.js";
 import { State } from "./state.js";
 import type { MeterEventRecord, StripeEmulator, StripeEmulatorOptions } from "./types.js";
 import { ApiError, invalid } from "./api-error.js";
 import { canonical, parseForm } from "./form.js";
 import { API_VERSION, isObj, newId, sleep, type Obj, type Params } from "./util.js";
-import { buildSignedEvent, deliver } from "./webhooks.js";
 
 export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Promise<StripeEmulator> {
   const state = new State(opts.clock ?? Date.now);
@@ -21,6 +24,10 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
   const calls: Record<string, number> = {};
   const concurrency = new MeterConcurrency();
   const idempotency = new IdempotencyStore();
+  const events = new EventLog(state, webhookSecret, opts.webhookUrl);
+  // Events an API call causes are sent without holding its answer back: as with Stripe, one may
+  // arrive before the answer does.
+  state.emit = (type, object) => void events.emit(type, object);
 
   async function serve(
     req: IncomingMessage,
@@ -113,51 +120,6 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     }));
   }
 
-  // The control routes a newcomer uses under `npm start` (README): see usage arrive, and send a
-  // signed webhook event to walk a subscription through its life.
-  async function handleControl(method: string, path: string, raw: string): Promise<Reply> {
-    if (method === "GET" && path === "/_emulator/meter_events") {
-      const body = {
-        object: "list",
-        data: meterEvents(),
-        concurrency_violations: concurrency.violations,
-        max_concurrent_per_customer_meter: concurrency.maxConcurrent,
-        error_reports: state.errorReports,
-      };
-      return { status: 200, body, headers: {} };
-    }
-    if (method === "POST" && path === "/_emulator/webhooks") return sendWebhookFrom(raw);
-    throw new ApiError(
-      404,
-      "invalid_request_error",
-      `Unrecognized emulator control URL (${method}: ${path}).`,
-    );
-  }
-
-  async function sendWebhookFrom(raw: string): Promise<Reply> {
-    let input: unknown;
-    try {
-      input = JSON.parse(raw);
-    } catch {
-      throw invalid("Expected a JSON body {type, object}.");
-    }
-    const { type, object, previous_attributes: previous } = (input ?? {}) as Record<string, unknown>;
-    if (typeof type !== "string" || !isObj(object)) throw invalid("Expected {type, object}.");
-    try {
-      const delivery = await emulator.sendWebhook(type, object, {
-        previousAttributes: isObj(previous) ? previous : undefined,
-      });
-      return { status: 200, body: delivery, headers: {} };
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      return {
-        status: 502,
-        body: { error: { type: "api_error", message: `Delivery failed: ${message}` } },
-        headers: {},
-      };
-    }
-  }
-
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     res.setHeader("request-id", newId("req", 14));
     const version = req.headers["stripe-version"];
@@ -171,7 +133,7 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     const url = new URL(req.url ?? "/", "http://emulator.local");
     try {
       if (url.pathname.startsWith("/_emulator/")) {
-        send(res, await handleControl((req.method ?? "GET").toUpperCase(), url.pathname, raw));
+        send(res, await control((req.method ?? "GET").toUpperCase(), url.pathname, raw));
       } else await handleApi(req, res, raw, url);
     } catch (err) {
       if (err instanceof ApiError) return send(res, errorReply(err));
@@ -194,9 +156,15 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     });
   });
   const port = (server.address() as AddressInfo).port;
+  state.baseUrl = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
+  const control = controlHandler(state, concurrency, {
+    meterEvents,
+    sendWebhook: (...a) => emulator.sendWebhook(...a),
+    completeCheckoutSession: (...a) => emulator.completeCheckoutSession(...a),
+  });
   const emulator: StripeEmulator = {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url: state.baseUrl,
     host,
     port,
     webhookSecret,
@@ -231,13 +199,12 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     expireMeterEventSessions: () => {
       for (const k of state.sessions.keys()) state.sessions.set(k, 0);
     },
-    buildEvent: (type, object, o = {}) => buildSignedEvent(state, type, object, o, webhookSecret),
-    sendWebhook: async (type, object, o = {}) => {
-      const url = o.url ?? opts.webhookUrl;
-      if (!url) throw new Error("sendWebhook: no url (set webhookUrl on the emulator or pass opts.url)");
-      const built = buildSignedEvent(state, type, object, o, webhookSecret);
-      return { status: await deliver(url, built), event: built.event };
-    },
+    buildEvent: (type, object, o = {}) => events.build(type, object, o),
+    sendWebhook: (type, object, o = {}) => events.send(type, object, o),
+    completeCheckoutSession: (id, o) => completeCheckoutSession(state, events, id, o),
+    resendEvent: (id, o = {}) => events.resend(id, o.url),
+    events: (type) => events.list(type),
+    setCardFailing: (customer, failing = true) => setCardsFailing(state, customer, failing),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

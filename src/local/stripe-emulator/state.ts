@@ -16,6 +16,11 @@ export class State {
   /** Meter event session token → expiry (Unix seconds). */
   readonly sessions = new Map<string, number>();
   readonly errorReports: MeterErrorReport[] = [];
+  /** Where events an API call causes go (a PaymentIntent's outcome): set by the server to sign,
+   * record and deliver them; never awaited, as Stripe sends them after answering the call. */
+  emit: (type: string, object: Obj) => void = () => undefined;
+  /** The emulator's own URL, for the pages its objects link to (a Checkout Session's `url`). */
+  baseUrl = "";
 
   constructor(readonly nowMs: () => number) {}
 

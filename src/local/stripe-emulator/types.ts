@@ -63,6 +63,18 @@ export interface BuiltEvent {
   event: Record<string, unknown>;
 }
 
+/** One delivery of an event; status is null when there was no endpoint or it was unreachable. */
+export interface WebhookDelivery {
+  status: number | null;
+  event: Record<string, unknown>;
+}
+
+export interface CompleteCheckoutOptions {
+  /** The card paid with, a test token: "pm_card_visa" (default); a declining one
+   * ("pm_card_chargeDeclined") leaves the session open and rejects with the 402 card_error. */
+  card?: string;
+}
+
 export interface MeterErrorReport {
   code: string;
   message: string;
@@ -117,5 +129,17 @@ export interface StripeEmulator {
     opts?: WebhookOptions,
   ): Promise<{ status: number; event: Record<string, unknown> }>;
   buildEvent(type: string, object: Record<string, unknown>, opts?: WebhookOptions): BuiltEvent;
+  /**
+   * Pays an open Checkout Session as a user would in the browser (see CompleteCheckoutOptions):
+   * resolves to the `checkout.session.completed` delivery; a declined card rejects with the 402.
+   */
+  completeCheckoutSession(id: string, opts?: CompleteCheckoutOptions): Promise<WebhookDelivery>;
+  /** Delivers an event built earlier again (same id and payload, signed now), as Stripe's retries do. */
+  resendEvent(id: string, opts?: { url?: string }): Promise<WebhookDelivery>;
+  /** Every event built so far (sent, emitted by an API call, or only built), oldest first. */
+  events(type?: string): Array<Record<string, unknown>>;
+  /** Makes the customer's saved cards decline every later charge (or succeed again with false);
+   * returns how many cards changed. */
+  setCardFailing(customer: string, failing?: boolean): number;
   close(): Promise<void>;
 }
