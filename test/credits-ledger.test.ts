@@ -6,6 +6,7 @@ import { consumeCredits } from "../src/billing/credits/consume.js";
 import { grantCredits, voidGrant } from "../src/billing/credits/grants.js";
 import { expireCredits } from "../src/billing/credits/expiry.js";
 import { creditBalance, creditLedger } from "../src/billing/credits/balance.js";
+import { migrationSource } from "../migrations/index.js";
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 /** A pool wide enough for 50 transactions at once, so the concurrency cases are concurrent. */
@@ -164,5 +165,17 @@ describe("expiry and voids", () => {
     await expect(
       db("credit_entries").where({ customer_id: customerId }).update({ amount_micros: 1 }),
     ).rejects.toThrow(/append-only/);
+  });
+});
+
+describe("migration 20261202002000_credit_ledger", () => {
+  it("rolls back and applies again", async () => {
+    const name = "20261202002000_credit_ledger";
+    await db.migrate.down({ migrationSource, name });
+    expect(await db.schema.hasTable("credit_entries")).toBe(false);
+    await db.migrate.up({ migrationSource, name });
+    const customerId = await newCustomer();
+    await grant(customerId, 10);
+    expect(await creditBalance(db, customerId)).toBe(10);
   });
 });
