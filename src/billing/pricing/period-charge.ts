@@ -21,7 +21,9 @@ export interface PeriodCharge {
 export function periodCharge(plan: Plan, billableTokens: number): PeriodCharge {
   const includedUsedTokens = Math.min(billableTokens, plan.includedTokens);
   const overageTokens = billableTokens - includedUsedTokens;
-  const overageMicros = divRoundHalfUp(overageTokens * plan.overagePer1kMicros, 1000);
+  // A prepaid plan's usage is paid by credits as it happens: its invoice carries the base fee only.
+  const overageMicros =
+    plan.kind === "prepaid" ? 0 : divRoundHalfUp(overageTokens * plan.overagePer1kMicros, 1000);
   return {
     includedTokens: plan.includedTokens,
     includedUsedTokens,

@@ -1,7 +1,8 @@
 import type { Db } from "../../platform/db.js";
 import { PlanInputError } from "../../errors.js";
 
-export type PlanKind = "usage" | "tiered" | "hybrid";
+/** `prepaid`: usage is paid by credits (src/billing/credits/); the invoice carries only the base fee. */
+export type PlanKind = "usage" | "tiered" | "hybrid" | "prepaid";
 
 export interface Plan {
   id: string;
