@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, useStack, waitFor } from "./helpers/stack.js";
 import { findPlan } from "../src/billing/pricing/plans.js";
 import { periodCharge } from "../src/billing/pricing/period-charge.js";
+import { planPriceParams } from "../src/billing/reporting/stripe-setup.js";
 
 const stack = useStack({ env: { CREDIT_EXPIRY_INTERVAL_MS: "1000" } });
 let customerId: string;
@@ -123,6 +124,9 @@ describe("CLI credits:grant, credits:balance, credits:ledger", () => {
         overageMicros: 0,
         totalMicros: 1_000_000,
       });
+      // Its Stripe usage price counts the meter's tokens at zero: credits paid for them already.
+      const usagePrice = planPriceParams(saved, "mtr_test").usage!;
+      expect(String(usagePrice.unit_amount_decimal)).toBe("0");
     },
     SLOW,
   );

@@ -107,6 +107,15 @@ export async function listPlans(db: Db): Promise<Plan[]> {
   return rows.map(planFromRow);
 }
 
+/**
+ * The per-1K rate an invoice charges for tokens past the allowance: a prepaid plan's usage is paid
+ * by credits as it happens, so its invoice charges none (usage is never charged twice: by credits
+ * and on the invoice). The period charge and the plan's Stripe usage price both read it.
+ */
+export function invoicedPer1kMicros(plan: Pick<Plan, "kind" | "overagePer1kMicros">): number {
+  return plan.kind === "prepaid" ? 0 : plan.overagePer1kMicros;
+}
+
 /** List price of one request's tokens at the plan's per-1K rate, rounded half up. */
 export function listPriceMicros(plan: Pick<Plan, "overagePer1kMicros">, billableTokens: number): number {
   return Math.floor((2 * billableTokens * plan.overagePer1kMicros + 1000) / 2000);
