@@ -149,14 +149,19 @@ describe("admin API /admin/customers/:id/credits", () => {
     expect(repeat.status).toBe(200);
     expect(await repeat.json()).toEqual(grant);
 
+    const dated = await admin(`/customers/${id}/credits`, { amount_micros: 5, expires_at: "2099-01-31" });
+    expect(await dated.json()).toMatchObject({ expiresAt: "2099-01-31T00:00:00.000Z" });
     const other = await stack.customer();
     expect((await admin(`/customers/${other.customerId}/credits`, body)).status).toBe(409);
 
     const listed = await admin(`/customers/${id}/credits`);
     expect(listed.status).toBe(200);
     expect(await listed.json()).toMatchObject({
-      balance_micros: 1_000_000,
-      ledger: [{ kind: "grant", grantId: grant.id, amountMicros: 1_000_000 }],
+      balance_micros: 1_000_005,
+      ledger: [
+        { kind: "grant", amountMicros: 5 },
+        { kind: "grant", grantId: grant.id, amountMicros: 1_000_000 },
+      ],
     });
   });
 

@@ -8,23 +8,20 @@ import { creditBalance, creditLedger } from "../../billing/credits/balance.js";
 import { grantCredits } from "../../billing/credits/grants.js";
 
 const MAX_MICROS = Number.MAX_SAFE_INTEGER;
+const AMOUNT = { error: "amount_micros must be a positive integer (micro-dollars: 1000000 = $1)." };
+const EXPIRES = {
+  error: "expires_at must be an ISO 8601 date or date-time, e.g. 2027-01-31 or 2027-01-31T12:00:00Z.",
+};
 const grantBody = jsonBody(
   z.object({
-    amount_micros: z
-      .number({ error: "amount_micros must be a positive integer (micro-dollars: 1000000 = $1)." })
-      .int({ error: "amount_micros must be a positive integer (micro-dollars: 1000000 = $1)." })
-      .min(1, { error: "amount_micros must be a positive integer (micro-dollars: 1000000 = $1)." })
-      .max(MAX_MICROS),
+    amount_micros: z.number(AMOUNT).int(AMOUNT).min(1, AMOUNT).max(MAX_MICROS, AMOUNT),
     source: z
       .enum(CREDIT_SOURCES as [CreditSource, ...CreditSource[]], {
         error: `source must be one of ${CREDIT_SOURCES.join(", ")}.`,
       })
       .default("manual"),
-    expires_at: z.iso
-      .datetime({
-        offset: true,
-        error: "expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z.",
-      })
+    expires_at: z
+      .union([z.iso.date(), z.iso.datetime({ offset: true })], EXPIRES)
       .optional()
       .transform((v) => (v === undefined ? undefined : new Date(v))),
     reference: z.string().min(1).max(255).optional(),

@@ -13,10 +13,13 @@ export type Trx = Knex.Transaction;
  * for the expiry sweep). Throws NotFoundError for an unknown customer.
  */
 export async function lockCreditAccount(trx: Trx, customerId: string): Promise<void> {
+  const lock = () =>
+    trx("credit_accounts").where({ customer_id: customerId }).forUpdate().first("customer_id");
+  if (await lock()) return;
   const customer = await trx("customers").where({ id: customerId }).first("id");
   if (!customer) throw new NotFoundError(`no customer "${customerId}"`);
   await trx("credit_accounts").insert({ customer_id: customerId }).onConflict("customer_id").ignore();
-  await trx("credit_accounts").where({ customer_id: customerId }).forUpdate().first("customer_id");
+  await lock();
 }
 
 export type CreditSource = "purchased" | "promotional" | "manual" | "auto_top_up";

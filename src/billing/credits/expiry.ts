@@ -8,12 +8,11 @@ import { zeroGrant } from "./grants.js";
  * so a repeat, or a concurrent sweep, finds nothing to do. One transaction per customer, so a large
  * sweep holds each customer's lock only briefly. Returns the grants expired and the micros removed.
  */
-export async function expireCredits(
-  db: Db,
-  now: Date = new Date(),
-): Promise<{ grants: number; expiredMicros: number }> {
+export async function expireCredits(db: Db, now?: Date): Promise<{ grants: number; expiredMicros: number }> {
+  // The database's clock by default: the one consumption compares expiries with.
+  const cutoff = now ?? db.fn.now();
   const due: Array<{ customer_id: string }> = await db("credit_grants")
-    .where("expires_at", "<=", now)
+    .where("expires_at", "<=", cutoff)
     .where("remaining_micros", ">", 0)
     .distinct("customer_id");
   let grants = 0;
@@ -24,7 +23,7 @@ export async function expireCredits(
       // Read under the lock: a consumer that ran meanwhile may have emptied some of these.
       const ids: Array<{ id: number }> = await trx("credit_grants")
         .where({ customer_id: customerId })
-        .where("expires_at", "<=", now)
+        .where("expires_at", "<=", cutoff)
         .where("remaining_micros", ">", 0)
         .orderBy("id")
         .select("id");
