@@ -12,6 +12,7 @@ import {
 import { plansList, plansUpsert } from "./cli/plans.js";
 import { demoSeed, pricingQuote, profitabilityReport } from "./cli/pricing.js";
 import { dlqList, dlqRedrive } from "./cli/dead-letters.js";
+import { creditsBalance, creditsGrant, creditsLedger } from "./cli/credits.js";
 
 type Command = { run: (ctx: CliContext) => Promise<void>; usage: string };
 
@@ -38,7 +39,17 @@ const COMMANDS: Record<string, Command> = {
   "plans:upsert": {
     run: plansUpsert,
     usage:
-      "plans:upsert --id <id> [--name <name>] [--kind usage|tiered|hybrid] [--base-fee-micros N] [--included-tokens N] [--overage-per-1k-micros N] [--hard-limit-tokens N|none]",
+      "plans:upsert --id <id> [--name <name>] [--kind usage|tiered|hybrid|prepaid] [--base-fee-micros N] [--included-tokens N] [--overage-per-1k-micros N] [--hard-limit-tokens N|none]",
+  },
+  "credits:grant": {
+    run: creditsGrant,
+    usage:
+      "credits:grant --customer <customer id> --amount-micros <n> [--expires <ISO date>] [--source manual|promotional] [--reference <ref>]",
+  },
+  "credits:balance": { run: creditsBalance, usage: "credits:balance --customer <customer id>" },
+  "credits:ledger": {
+    run: creditsLedger,
+    usage: "credits:ledger --customer <customer id> [--limit N] [--before <entry id>]",
   },
   "pricing:quote": {
     run: pricingQuote,

@@ -38,6 +38,8 @@ export type Config = Readonly<{
   jobRetentionS: number;
   /** How often expired chat claims and outcomes are purged from Postgres. */
   chatPurgeIntervalMs: number;
+  /** How often credit grants past their expiry get their expiry entry (src/billing/credits/expiry.ts). */
+  creditExpiryIntervalMs: number;
   /** How long a stream's relayed chunks stay in Redis (replays with the same Idempotency-Key). */
   streamTtlS: number;
   /** Open streaming responses allowed per web process, and per customer across all web processes. */
@@ -117,6 +119,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     idempotencyTtlS: e.IDEMPOTENCY_TTL_S,
     jobRetentionS: e.JOB_RETENTION_S,
     chatPurgeIntervalMs: e.CHAT_PURGE_INTERVAL_MS,
+    creditExpiryIntervalMs: e.CREDIT_EXPIRY_INTERVAL_MS,
     streamTtlS: e.CHAT_STREAM_TTL_S,
     streams: Object.freeze({
       maxPerProcess: e.STREAMS_MAX_PER_PROCESS,

@@ -45,6 +45,7 @@ export const envSchema = z.object({
   WORKER_STALLED_INTERVAL_MS: int(1000).default(30_000),
   IDEMPOTENCY_TTL_S: int(60).default(86_400),
   CHAT_PURGE_INTERVAL_MS: int(1_000).default(600_000),
+  CREDIT_EXPIRY_INTERVAL_MS: int(1_000).default(300_000),
   // Async results are promised for at least 24 hours.
   JOB_RETENTION_S: int(86_400).default(86_400),
   CHAT_STREAM_TTL_S: int(60).default(3_600),

@@ -12,6 +12,7 @@ import { healthRoutes } from "./routes/health.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { usageRoutes } from "./routes/usage.js";
 import { adminDeadLetterRoutes } from "./routes/admin-dead-letters.js";
+import { adminCreditRoutes } from "./routes/admin-credits.js";
 import { stripeWebhookRoutes } from "./routes/stripe-webhooks.js";
 
 /** The HTTP API; listening is the caller's business (server.ts, npm start, tests). */
@@ -40,6 +41,7 @@ export function createApp(deps: WebDeps): Express {
     app.use("/admin/queues", bullBoardRouter(deps.queues.all));
     app.use("/admin", adminReportRoutes(deps));
     app.use("/admin", adminDeadLetterRoutes(deps));
+    app.use("/admin", ...json, adminCreditRoutes(deps));
   }
 
   app.use(notFoundHandler);

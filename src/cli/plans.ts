@@ -3,7 +3,7 @@ import { formatMicros } from "../billing/pricing/money.js";
 import { optionalFlag, requireFlag, type CliContext } from "./context.js";
 import { PlanInputError, UsageError } from "../errors.js";
 
-const KINDS: readonly PlanKind[] = ["usage", "tiered", "hybrid"];
+const KINDS: readonly PlanKind[] = ["usage", "tiered", "hybrid", "prepaid"];
 
 function describePlan(p: Plan): string {
   const limit = p.hardLimitTokens === null ? "no hard limit" : `hard limit ${p.hardLimitTokens} tokens`;

@@ -45,6 +45,13 @@ export const SCHEDULES: readonly Schedule[] = [
     everyMs: (c) => c.chatPurgeIntervalMs,
     template: { name: "purge-chats" },
   },
+  {
+    // Credit grants past their expiry get their expiry entry (src/billing/credits/expiry.ts).
+    id: "expire-credits",
+    queue: "maintenance",
+    everyMs: (c) => c.creditExpiryIntervalMs,
+    template: { name: "expire-credits" },
+  },
 ];
 
 /** The schedules a worker runs: all of them, less Stripe's when it does not report usage. */

@@ -1,4 +1,4 @@
-import type { Plan } from "./plans.js";
+import { invoicedPer1kMicros, type Plan } from "./plans.js";
 import { divRoundHalfUp } from "./prices.js";
 
 export interface PeriodCharge {
@@ -16,12 +16,13 @@ export interface PeriodCharge {
  * pricing"): the allowance covers tokens 1..included exactly, so a request that crosses the
  * boundary is split and only its tokens past the allowance are overage; overage is priced per token
  * at the per-1K rate and rounded half up to a whole micro-dollar once, on the period total — never
- * per request and never up to a whole 1K block.
+ * per request and never up to a whole 1K block. A prepaid plan's overage is paid by credits, so it
+ * counts here at zero (invoicedPer1kMicros).
  */
 export function periodCharge(plan: Plan, billableTokens: number): PeriodCharge {
   const includedUsedTokens = Math.min(billableTokens, plan.includedTokens);
   const overageTokens = billableTokens - includedUsedTokens;
-  const overageMicros = divRoundHalfUp(overageTokens * plan.overagePer1kMicros, 1000);
+  const overageMicros = divRoundHalfUp(overageTokens * invoicedPer1kMicros(plan), 1000);
   return {
     includedTokens: plan.includedTokens,
     includedUsedTokens,

@@ -1,7 +1,8 @@
 import type { Db } from "../../platform/db.js";
 import { PlanInputError } from "../../errors.js";
 
-export type PlanKind = "usage" | "tiered" | "hybrid";
+/** `prepaid`: usage is paid by credits (src/billing/credits/); the invoice carries only the base fee. */
+export type PlanKind = "usage" | "tiered" | "hybrid" | "prepaid";
 
 export interface Plan {
   id: string;
@@ -104,6 +105,15 @@ export async function findPlan(db: Db, id: string): Promise<Plan | undefined> {
 export async function listPlans(db: Db): Promise<Plan[]> {
   const rows: PlanRow[] = await db("plans").orderBy("id");
   return rows.map(planFromRow);
+}
+
+/**
+ * The per-1K rate an invoice charges for tokens past the allowance: a prepaid plan's usage is paid
+ * by credits as it happens, so its invoice charges none (usage is never charged twice: by credits
+ * and on the invoice). The period charge and the plan's Stripe usage price both read it.
+ */
+export function invoicedPer1kMicros(plan: Pick<Plan, "kind" | "overagePer1kMicros">): number {
+  return plan.kind === "prepaid" ? 0 : plan.overagePer1kMicros;
 }
 
 /** List price of one request's tokens at the plan's per-1K rate, rounded half up. */

@@ -1,0 +1,80 @@
+import type { CreditEntry, CreditSource } from "../billing/credits/account.js";
+import { creditBalance, creditLedger } from "../billing/credits/balance.js";
+import { grantCredits } from "../billing/credits/grants.js";
+import { formatMicros } from "../billing/pricing/money.js";
+import { optionalFlag, requireFlag, type CliContext } from "./context.js";
+import { NotFoundError, UsageError } from "../errors.js";
+
+/** What an operator may grant by hand; purchased and auto_top_up grants come from Stripe. */
+const OPERATOR_SOURCES: readonly CreditSource[] = ["manual", "promotional"];
+
+function amountFlag(ctx: CliContext): number {
+  const value = requireFlag(ctx, "amount-micros");
+  if (!/^[1-9]\d*$/.test(value) || !Number.isSafeInteger(Number(value)))
+    throw new UsageError("--amount-micros must be a positive integer (micro-dollars: 1000000 = $1)");
+  return Number(value);
+}
+
+function expiresFlag(ctx: CliContext): Date | undefined {
+  const value = optionalFlag(ctx, "expires");
+  if (value === undefined) return undefined;
+  const date = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime()))
+    throw new UsageError("--expires must be an ISO date, e.g. 2027-01-31 or 2027-01-31T12:00:00Z");
+  return date;
+}
+
+/** credits:grant: idempotent with --reference (a repeat prints the grant the first one made). */
+export async function creditsGrant(ctx: CliContext): Promise<void> {
+  const source = optionalFlag(ctx, "source") ?? "manual";
+  if (!OPERATOR_SOURCES.includes(source as CreditSource))
+    throw new UsageError(`--source must be one of ${OPERATOR_SOURCES.join(", ")}`);
+  const input = {
+    customerId: requireFlag(ctx, "customer"),
+    amountMicros: amountFlag(ctx),
+    expiresAt: expiresFlag(ctx),
+    source: source as CreditSource,
+    reference: optionalFlag(ctx, "reference"),
+  };
+  const { grant, created } = await grantCredits(ctx.db(), input);
+  if (grant.customerId !== input.customerId)
+    throw new UsageError(`--reference ${input.reference} was already used for customer ${grant.customerId}`);
+  const expires = grant.expiresAt ? `, expires ${grant.expiresAt.toISOString()}` : "";
+  ctx.print(
+    `${created ? "granted" : "already granted (same reference):"} ${formatMicros(grant.amountMicros, 2)} ` +
+      `to ${grant.customerId} as grant ${grant.id} (${grant.source}${expires})`,
+    { ...grant, created },
+  );
+}
+
+async function knownCustomer(ctx: CliContext): Promise<string> {
+  const customerId = requireFlag(ctx, "customer");
+  if (!(await ctx.db()("customers").where({ id: customerId }).first("id")))
+    throw new NotFoundError(`no customer "${customerId}"`);
+  return customerId;
+}
+
+export async function creditsBalance(ctx: CliContext): Promise<void> {
+  const customerId = await knownCustomer(ctx);
+  const balance = await creditBalance(ctx.db(), customerId);
+  ctx.print(`${customerId}: ${formatMicros(balance, 6)} in credits`, { balance_micros: balance });
+}
+
+const describeEntry = (e: CreditEntry) =>
+  `${String(e.id).padStart(8)}  ${e.createdAt.toISOString()}  ${e.kind.padEnd(11)}  ` +
+  `${String(e.amountMicros).padStart(14)} µ$  grant ${e.grantId}${e.requestId ? `  request ${e.requestId}` : ""}`;
+
+/** credits:ledger: the newest entries first (--limit, default 50; --before <entry id> pages on). */
+export async function creditsLedger(ctx: CliContext): Promise<void> {
+  const customerId = await knownCustomer(ctx);
+  const page = { limit: positiveFlag(ctx, "limit"), before: positiveFlag(ctx, "before") };
+  const entries = await creditLedger(ctx.db(), customerId, page);
+  ctx.print(entries.length ? entries.map(describeEntry).join("\n") : "no credit entries", entries);
+}
+
+function positiveFlag(ctx: CliContext, name: string): number | undefined {
+  const value = optionalFlag(ctx, name);
+  if (value === undefined) return undefined;
+  if (!/^[1-9]\d{0,14}$/.test(value)) throw new UsageError(`--${name} must be a positive integer`);
+  return Number(value);
+}
