@@ -5,6 +5,7 @@ import { accepted, answerState, answerStream, answerSync } from "./answers.js";
 import { chatJobData, enqueueChat } from "./enqueue.js";
 import { claimRequest, finalOutcome, findJob, resumeJob } from "./idempotency.js";
 import { holdChatQuota } from "./quota.js";
+import { refuseUnservedPlan } from "../unserved-plan.js";
 import { parseChatCall } from "./request.js";
 import { chatState } from "./state.js";
 
@@ -29,6 +30,7 @@ export function chatRoutes(deps: Deps): Router {
   router.post("/chat/completions", async (req, res) => {
     const customer = req.customer!;
     const call = parseChatCall(req, deps.config);
+    refuseUnservedPlan(customer);
     if (call.mode === "stream") {
       // Taken before any claim, quota hold or job; "close" fires when the response ends either way.
       const slot = await deps.streamSlots.acquire(customer.customerId);

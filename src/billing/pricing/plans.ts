@@ -116,6 +116,15 @@ export function invoicedPer1kMicros(plan: Pick<Plan, "kind" | "overagePer1kMicro
   return plan.kind === "prepaid" ? 0 : plan.overagePer1kMicros;
 }
 
+/**
+ * Whether meterline serves requests for customers on this plan. A prepaid plan's usage must be paid
+ * from credits as it happens, and requests do not spend credits yet: serving them would be usage
+ * that neither credits nor the invoice pays. Until they do, such customers are refused, not served free.
+ */
+export function servesRequests(plan: Pick<Plan, "kind">): boolean {
+  return plan.kind !== "prepaid";
+}
+
 /** List price of one request's tokens at the plan's per-1K rate, rounded half up. */
 export function listPriceMicros(plan: Pick<Plan, "overagePer1kMicros">, billableTokens: number): number {
   return Math.floor((2 * billableTokens * plan.overagePer1kMicros + 1000) / 2000);
