@@ -11,6 +11,7 @@ import * as reportAttempts from "./20261202000300_report_attempts.js";
 import * as billingPeriods from "./20261202000400_billing_periods.js";
 import * as usageBounds from "./20261202001200_usage_bounds.js";
 import * as modelAliases from "./20261202001300_model_aliases.js";
+import * as outgoingWebhooks from "./20261202002100_outgoing_webhooks.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -29,6 +30,7 @@ const migrations: Record<string, Migration> = {
   "20261202000400_billing_periods": billingPeriods,
   "20261202001200_usage_bounds": usageBounds,
   "20261202001300_model_aliases": modelAliases,
+  "20261202002100_outgoing_webhooks": outgoingWebhooks,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -13,6 +13,7 @@ import { metricsRoutes } from "./routes/metrics.js";
 import { usageRoutes } from "./routes/usage.js";
 import { adminDeadLetterRoutes } from "./routes/admin-dead-letters.js";
 import { stripeWebhookRoutes } from "./routes/stripe-webhooks.js";
+import { adminWebhookRoutes } from "./routes/admin-webhooks.js";
 
 /** The HTTP API; listening is the caller's business (server.ts, npm start, tests). */
 export function createApp(deps: WebDeps): Express {
@@ -40,6 +41,7 @@ export function createApp(deps: WebDeps): Express {
     app.use("/admin/queues", bullBoardRouter(deps.queues.all));
     app.use("/admin", adminReportRoutes(deps));
     app.use("/admin", adminDeadLetterRoutes(deps));
+    app.use("/admin", express.json({ limit: "64kb" }), adminWebhookRoutes(deps));
   }
 
   app.use(notFoundHandler);

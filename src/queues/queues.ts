@@ -12,6 +12,7 @@ export const QUEUE = {
   usage: "usage",
   stripeEvent: "stripe-event",
   maintenance: "maintenance",
+  webhookDelivery: "webhook-delivery",
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
@@ -143,6 +144,21 @@ export function stripeEventJobOptions(config: Config): JobsOptions {
   };
 }
 
+/** One outgoing webhook delivery; the job id is the delivery id. Never the secret nor the body. */
+export const webhookDeliveryJobSchema = z.object({ deliveryId: z.string().min(1) });
+export type WebhookDeliveryJobData = z.infer<typeof webhookDeliveryJobSchema>;
+
+export function webhookDeliveryJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.webhooks.attempts,
+    // "webhook-delivery" is the capped, jittered exponential strategy its worker registers.
+    backoff: { type: "webhook-delivery" },
+    removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
+    // The delivery log (webhook_deliveries) and dead_letters keep failures after this.
+    removeOnFail: { age: 30 * DAY_S },
+  };
+}
+
 /** Each queue's payload schema: its processor gets the payload parsed with it (src/queues/processor.ts). */
 export const JOB_SCHEMAS = {
   [QUEUE.chat]: chatJobSchema,
@@ -150,6 +166,7 @@ export const JOB_SCHEMAS = {
   [QUEUE.stripeReport]: stripeReportJobSchema,
   [QUEUE.reconcile]: reconcileJobSchema,
   [QUEUE.stripeEvent]: stripeEventJobSchema,
+  [QUEUE.webhookDelivery]: webhookDeliveryJobSchema,
   // Scheduled ticks that carry no payload: whatever they hold is ignored.
   [QUEUE.usageFlush]: z.unknown(),
   [QUEUE.maintenance]: z.unknown(),
@@ -164,6 +181,7 @@ export interface Queues {
   usage: Queue<UsageJobData>;
   stripeEvent: Queue<StripeEventJobData>;
   maintenance: Queue;
+  webhookDelivery: Queue<WebhookDeliveryJobData>;
   all: Queue[];
   byName(name: string): Queue | undefined;
   close(): Promise<void>;
@@ -185,7 +203,20 @@ export function createQueues(connection: Redis, config: Config): Queues {
   const usage = queue<UsageJobData>(QUEUE.usage, usageJobOptions(config));
   const stripeEvent = queue<StripeEventJobData>(QUEUE.stripeEvent, stripeEventJobOptions(config));
   const maintenance = queue(QUEUE.maintenance, scheduled);
-  const all = [chat, usage, usageFlush, stripeReport, reconcile, stripeEvent, maintenance] as Queue[];
+  const webhookDelivery = queue<WebhookDeliveryJobData>(
+    QUEUE.webhookDelivery,
+    webhookDeliveryJobOptions(config),
+  );
+  const all = [
+    chat,
+    usage,
+    usageFlush,
+    stripeReport,
+    reconcile,
+    stripeEvent,
+    maintenance,
+    webhookDelivery,
+  ] as Queue[];
   // A queue without an error listener makes BullMQ console.error every reconnect during a Redis
   // outage (its job scheduler forwards errors to the queue). Outages surface as 503s and /readyz.
   for (const queue of all) reconnectQuietly(queue);
@@ -197,6 +228,7 @@ export function createQueues(connection: Redis, config: Config): Queues {
     reconcile,
     stripeEvent,
     maintenance,
+    webhookDelivery,
     all,
     byName: (name) => all.find((q) => q.name === name),
     close: async () => {
