@@ -89,15 +89,19 @@ export const reportJobId = (reportId: number): string => `report-${reportId}`;
 export const reconcileJobSchema = z.object({ day: z.iso.date().optional() });
 export type ReconcileJobData = z.infer<typeof reconcileJobSchema>;
 
+/**
+ * Retries by the named backoff strategy the queue's worker registers (capped, jittered exponential).
+ * Failed jobs stay retryable in Bull Board for 30 days; dead_letters keeps them after that.
+ */
+const strategyRetried = (config: Config, attempts: number, strategy: QueueName): JobsOptions => ({
+  attempts,
+  backoff: { type: strategy },
+  removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
+  removeOnFail: { age: 30 * DAY_S },
+});
+
 export function stripeReportJobOptions(config: Config): JobsOptions {
-  return {
-    attempts: config.reporting.attempts,
-    // "stripe-report" is the capped, jittered exponential strategy the report worker registers.
-    backoff: { type: "stripe-report" },
-    removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
-    // Failed reports stay retryable in Bull Board; dead_letters keeps them after this.
-    removeOnFail: { age: 30 * DAY_S },
-  };
+  return strategyRetried(config, config.reporting.attempts, QUEUE.stripeReport);
 }
 
 /** One accepted batch of ingested usage events; each event becomes one usage row. */
@@ -149,14 +153,7 @@ export const webhookDeliveryJobSchema = z.object({ deliveryId: z.string().min(1)
 export type WebhookDeliveryJobData = z.infer<typeof webhookDeliveryJobSchema>;
 
 export function webhookDeliveryJobOptions(config: Config): JobsOptions {
-  return {
-    attempts: config.webhooks.attempts,
-    // "webhook-delivery" is the capped, jittered exponential strategy its worker registers.
-    backoff: { type: "webhook-delivery" },
-    removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
-    // The delivery log (webhook_deliveries) and dead_letters keep failures after this.
-    removeOnFail: { age: 30 * DAY_S },
-  };
+  return strategyRetried(config, config.webhooks.attempts, QUEUE.webhookDelivery);
 }
 
 /** Each queue's payload schema: its processor gets the payload parsed with it (src/queues/processor.ts). */
@@ -207,7 +204,7 @@ export function createQueues(connection: Redis, config: Config): Queues {
     QUEUE.webhookDelivery,
     webhookDeliveryJobOptions(config),
   );
-  const all = [
+  const named = {
     chat,
     usage,
     usageFlush,
@@ -216,19 +213,13 @@ export function createQueues(connection: Redis, config: Config): Queues {
     stripeEvent,
     maintenance,
     webhookDelivery,
-  ] as Queue[];
+  };
+  const all = Object.values(named) as Queue[];
   // A queue without an error listener makes BullMQ console.error every reconnect during a Redis
   // outage (its job scheduler forwards errors to the queue). Outages surface as 503s and /readyz.
   for (const queue of all) reconnectQuietly(queue);
   return {
-    chat,
-    usage,
-    usageFlush,
-    stripeReport,
-    reconcile,
-    stripeEvent,
-    maintenance,
-    webhookDelivery,
+    ...named,
     all,
     byName: (name) => all.find((q) => q.name === name),
     close: async () => {
