@@ -117,6 +117,8 @@ export function startWorkers(deps: Deps): Workers {
   start(QUEUE.webhookDelivery, createWebhookDeliveryProcessor(deps), {
     deadLetters: true,
     concurrency: config.webhooks.concurrency,
+    // A stall is a dead worker, not a refusal by the receiver: it must not fail the delivery for good.
+    maxStalledCount: config.webhooks.attempts,
     settings: { backoffStrategy: webhookBackoffStrategy(config) },
   });
   const sweeper = startStripeEventSweeper(deps);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMaintenanceProcessor } from "../jobs/maintenance.js";
 import { createEndpoint } from "../src/notifications/endpoints.js";
 import { sweepPendingDeliveries } from "../src/notifications/delivery-sweeper.js";
 import { publishEvent } from "../src/notifications/publish.js";
@@ -43,6 +44,41 @@ describe("outgoing webhooks that fail", () => {
     await startWorker();
     await waitFor(async () => (await delivery(event.id))?.status === "delivered", { what: "delivered" });
     expect(receiver.received.filter((r) => r.event.id === event.id)).toHaveLength(1);
+  });
+
+  it("the scheduled maintenance tick sweeps: a delivery lost past the grace period is enqueued again", async () => {
+    await createEndpoint(stack.db, { url: receiver.url("/tick"), events: ["test.tick"] });
+    const queue = stack.web.queues.webhookDelivery;
+    await queue.pause();
+    try {
+      const event = await publishEvent(stack.web, { type: "test.tick", data: {} });
+      const [id] = event.deliveryIds;
+      await queue.remove(id!);
+      const tick = createMaintenanceProcessor(stack.web);
+      // Within the grace period the delivery is left to its (possibly running) job.
+      expect(await tick(undefined, { name: "sweep-webhooks" })).toEqual({ requeued: 0, markedFailed: 0 });
+      await stack
+        .db("webhook_deliveries")
+        .where({ id })
+        .update({ updated_at: new Date(Date.now() - 120_000) });
+      expect(await tick(undefined, { name: "sweep-webhooks" })).toEqual({ requeued: 1, markedFailed: 0 });
+      expect(await queue.getJobState(id!)).toBe("waiting");
+    } finally {
+      await queue.resume();
+    }
+  });
+
+  it("a publish while Redis refuses the enqueue still commits; the sweeper enqueues it later", async () => {
+    await createEndpoint(stack.db, { url: receiver.url("/redis-down"), events: ["test.redis-down"] });
+    const refusing = { addBulk: () => Promise.reject(new Error("Connection is closed.")) };
+    const event = await publishEvent(
+      { ...stack.web, queues: { webhookDelivery: refusing as never } },
+      { type: "test.redis-down", data: {} },
+    );
+    expect(await delivery(event.id)).toMatchObject({ status: "pending", attempts: 0 });
+    expect((await sweepPendingDeliveries(stack.web, { graceMs: 0 })).requeued).toEqual(event.deliveryIds);
+    await startWorker();
+    await waitFor(async () => (await delivery(event.id))?.status === "delivered", { what: "delivered" });
   });
 
   it("exhausted retries → failed and a dead letter; a redrive delivers it and resolves the letter", async () => {
