@@ -3,17 +3,25 @@ import type { Db } from "../src/platform/db.js";
 import type { Logger } from "../src/platform/logger.js";
 import { purgeExpiredChats } from "../src/chat/requests.js";
 import { expireCredits } from "../src/billing/credits/expiry.js";
+import { sweepPendingDeliveries } from "../src/notifications/delivery-sweeper.js";
+
+type Deps = { db: Db; logger: Logger } & Parameters<typeof sweepPendingDeliveries>[0];
 
 /**
  * The `maintenance` queue's scheduled jobs, by name: "purge-chats" drops chat claims and outcomes
- * past their promise; "expire-credits" writes the expiry entries of credit grants past `expires_at`.
+ * past their promise; "expire-credits" writes the expiry entries of credit grants past `expires_at`;
+ * "sweep-webhooks" re-enqueues webhook deliveries whose job Redis lost.
  */
-export function createMaintenanceProcessor(deps: { db: Db; logger: Logger }) {
+export function createMaintenanceProcessor(deps: Deps) {
   return async (_data: unknown, job: Pick<Job, "name">) => {
     if (job.name === "expire-credits") {
       const expired = await expireCredits(deps.db);
       if (expired.grants > 0) deps.logger.info(expired, "credit grants expired");
       return expired;
+    }
+    if (job.name === "sweep-webhooks") {
+      const swept = await sweepPendingDeliveries(deps);
+      return { requeued: swept.requeued.length, markedFailed: swept.markedFailed.length };
     }
     const purged = await purgeExpiredChats(deps.db);
     if (purged > 0) deps.logger.info({ purged }, "expired chat claims and outcomes purged");

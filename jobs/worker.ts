@@ -15,6 +15,7 @@ import { startScheduleKeeper } from "../src/queues/keep-schedules.js";
 import { createMaintenanceProcessor } from "./maintenance.js";
 import { createUsageProcessor } from "./usage.js";
 import { createStripeEventProcessor } from "./stripe-event.js";
+import { createWebhookDeliveryProcessor, webhookBackoffStrategy } from "./webhook-delivery.js";
 import { startStripeEventSweeper } from "../src/billing/webhooks/event-sweeper.js";
 import { flushUsage } from "../src/billing/reporting/usage-flush.js";
 import { loadConfigOrExit } from "../src/config.js";
@@ -114,6 +115,13 @@ export function startWorkers(deps: Deps): Workers {
     { deadLetters: true, concurrency: config.stripeEvents.concurrency },
   );
   start(QUEUE.maintenance, createMaintenanceProcessor(deps));
+  start(QUEUE.webhookDelivery, createWebhookDeliveryProcessor(deps), {
+    deadLetters: true,
+    concurrency: config.webhooks.concurrency,
+    // A stall is a dead worker, not a refusal by the receiver: it must not fail the delivery for good.
+    maxStalledCount: config.webhooks.attempts,
+    settings: { backoffStrategy: webhookBackoffStrategy(config) },
+  });
   const sweeper = startStripeEventSweeper(deps);
   const schedules = startScheduleKeeper(deps, schedulesFor(stripe !== undefined));
 

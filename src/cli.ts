@@ -13,6 +13,7 @@ import { plansList, plansUpsert } from "./cli/plans.js";
 import { demoSeed, pricingQuote, profitabilityReport } from "./cli/pricing.js";
 import { dlqList, dlqRedrive } from "./cli/dead-letters.js";
 import { creditsBalance, creditsGrant, creditsLedger } from "./cli/credits.js";
+import { webhooksAdd, webhooksDeliveries, webhooksList, webhooksTest } from "./cli/webhooks.js";
 
 type Command = { run: (ctx: CliContext) => Promise<void>; usage: string };
 
@@ -59,6 +60,13 @@ const COMMANDS: Record<string, Command> = {
   "demo:seed": { run: demoSeed, usage: "demo:seed" },
   "dlq:list": { run: dlqList, usage: "dlq:list [--queue <queue>] [--status open|resolved|all]" },
   "dlq:redrive": { run: dlqRedrive, usage: "dlq:redrive <dead letter id> | --all [--queue <queue>]" },
+  "webhooks:add": { run: webhooksAdd, usage: "webhooks:add --url <url> [--events <type>,<type>]" },
+  "webhooks:list": { run: webhooksList, usage: "webhooks:list" },
+  "webhooks:test": { run: webhooksTest, usage: "webhooks:test [--endpoint <endpoint id>]" },
+  "webhooks:deliveries": {
+    run: webhooksDeliveries,
+    usage: "webhooks:deliveries [--endpoint <endpoint id>] [--status pending|delivered|failed]",
+  },
 };
 
 function help(): string {

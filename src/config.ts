@@ -80,6 +80,15 @@ export type Config = Readonly<{
     sweepMs: number;
     paymentGraceMs: number;
   }>;
+  /** Outgoing webhook deliveries (src/notifications/, jobs/webhook-delivery.ts). */
+  webhooks: Readonly<{
+    attempts: number;
+    backoffMs: number;
+    maxBackoffMs: number;
+    timeoutMs: number;
+    concurrency: number;
+    sweepIntervalMs: number;
+  }>;
 }>;
 
 /** Parses the environment once; throws ConfigError naming every invalid variable. */
@@ -163,6 +172,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.STRIPE_EVENT_CONCURRENCY,
       sweepMs: e.STRIPE_EVENT_SWEEP_MS,
       paymentGraceMs: e.PAYMENT_GRACE_PERIOD_MS,
+    }),
+    webhooks: Object.freeze({
+      attempts: e.WEBHOOK_ATTEMPTS,
+      backoffMs: e.WEBHOOK_BACKOFF_MS,
+      maxBackoffMs: e.WEBHOOK_MAX_BACKOFF_MS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      sweepIntervalMs: e.WEBHOOK_SWEEP_INTERVAL_MS,
     }),
   });
 }

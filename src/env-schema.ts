@@ -92,6 +92,14 @@ export const envSchema = z.object({
   STRIPE_EVENT_CONCURRENCY: int(1, 1_000).default(10),
   STRIPE_EVENT_SWEEP_MS: int(100).default(60_000),
   PAYMENT_GRACE_PERIOD_MS: int(0).default(3 * 86_400_000),
+  // Outgoing webhooks: the defaults retry for about three days (30 s doubling to a 6 h ceiling,
+  // jittered between half and all of it: 26 attempts span ~2 to ~4 days, ~3 on average).
+  WEBHOOK_ATTEMPTS: int(1, 1_000).default(26),
+  WEBHOOK_BACKOFF_MS: int(1).default(30_000),
+  WEBHOOK_MAX_BACKOFF_MS: int(1).default(21_600_000),
+  WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  WEBHOOK_CONCURRENCY: int(1, 1_000).default(10),
+  WEBHOOK_SWEEP_INTERVAL_MS: int(100).default(300_000),
 });
 
 export type Env = z.infer<typeof envSchema>;

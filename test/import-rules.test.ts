@@ -15,6 +15,8 @@ describe("import rules", () => {
     ["src/billing/ledger/probe.ts", "../../api/app.js"],
     ["src/billing/ledger/probe.ts", "../../../jobs/worker.js"],
     ["src/llm/probe.ts", "bullmq"],
+    ["src/notifications/probe.ts", "bullmq"],
+    ["src/notifications/probe.ts", "../api/app.js"],
     ["src/chat/probe.ts", "../local/start.js"],
     ["src/api/chat/probe.ts", "../../../jobs/chat.js"],
     ["src/queues/probe.ts", "../api/app.js"],

@@ -14,6 +14,7 @@ import { usageRoutes } from "./routes/usage.js";
 import { adminDeadLetterRoutes } from "./routes/admin-dead-letters.js";
 import { adminCreditRoutes } from "./routes/admin-credits.js";
 import { stripeWebhookRoutes } from "./routes/stripe-webhooks.js";
+import { adminWebhookRoutes } from "./routes/admin-webhooks.js";
 
 /** The HTTP API; listening is the caller's business (server.ts, npm start, tests). */
 export function createApp(deps: WebDeps): Express {
@@ -42,6 +43,7 @@ export function createApp(deps: WebDeps): Express {
     app.use("/admin", adminReportRoutes(deps));
     app.use("/admin", adminDeadLetterRoutes(deps));
     app.use("/admin", ...json, adminCreditRoutes(deps));
+    app.use("/admin", ...json, adminWebhookRoutes(deps));
   }
 
   app.use(notFoundHandler);

@@ -12,6 +12,7 @@ export const QUEUE = {
   usage: "usage",
   stripeEvent: "stripe-event",
   maintenance: "maintenance",
+  webhookDelivery: "webhook-delivery",
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
@@ -88,15 +89,19 @@ export const reportJobId = (reportId: number): string => `report-${reportId}`;
 export const reconcileJobSchema = z.object({ day: z.iso.date().optional() });
 export type ReconcileJobData = z.infer<typeof reconcileJobSchema>;
 
+/**
+ * Retries by the named backoff strategy the queue's worker registers (capped, jittered exponential).
+ * Failed jobs stay retryable in Bull Board for 30 days; dead_letters keeps them after that.
+ */
+const strategyRetried = (config: Config, attempts: number, strategy: QueueName): JobsOptions => ({
+  attempts,
+  backoff: { type: strategy },
+  removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
+  removeOnFail: { age: 30 * DAY_S },
+});
+
 export function stripeReportJobOptions(config: Config): JobsOptions {
-  return {
-    attempts: config.reporting.attempts,
-    // "stripe-report" is the capped, jittered exponential strategy the report worker registers.
-    backoff: { type: "stripe-report" },
-    removeOnComplete: { age: config.jobRetentionS, count: 100_000 },
-    // Failed reports stay retryable in Bull Board; dead_letters keeps them after this.
-    removeOnFail: { age: 30 * DAY_S },
-  };
+  return strategyRetried(config, config.reporting.attempts, QUEUE.stripeReport);
 }
 
 /** One accepted batch of ingested usage events; each event becomes one usage row. */
@@ -143,6 +148,14 @@ export function stripeEventJobOptions(config: Config): JobsOptions {
   };
 }
 
+/** One outgoing webhook delivery; the job id is the delivery id. Never the secret nor the body. */
+export const webhookDeliveryJobSchema = z.object({ deliveryId: z.string().min(1) });
+export type WebhookDeliveryJobData = z.infer<typeof webhookDeliveryJobSchema>;
+
+export function webhookDeliveryJobOptions(config: Config): JobsOptions {
+  return strategyRetried(config, config.webhooks.attempts, QUEUE.webhookDelivery);
+}
+
 /** Each queue's payload schema: its processor gets the payload parsed with it (src/queues/processor.ts). */
 export const JOB_SCHEMAS = {
   [QUEUE.chat]: chatJobSchema,
@@ -150,6 +163,7 @@ export const JOB_SCHEMAS = {
   [QUEUE.stripeReport]: stripeReportJobSchema,
   [QUEUE.reconcile]: reconcileJobSchema,
   [QUEUE.stripeEvent]: stripeEventJobSchema,
+  [QUEUE.webhookDelivery]: webhookDeliveryJobSchema,
   // Scheduled ticks that carry no payload: whatever they hold is ignored.
   [QUEUE.usageFlush]: z.unknown(),
   [QUEUE.maintenance]: z.unknown(),
@@ -164,6 +178,7 @@ export interface Queues {
   usage: Queue<UsageJobData>;
   stripeEvent: Queue<StripeEventJobData>;
   maintenance: Queue;
+  webhookDelivery: Queue<WebhookDeliveryJobData>;
   all: Queue[];
   byName(name: string): Queue | undefined;
   close(): Promise<void>;
@@ -185,11 +200,11 @@ export function createQueues(connection: Redis, config: Config): Queues {
   const usage = queue<UsageJobData>(QUEUE.usage, usageJobOptions(config));
   const stripeEvent = queue<StripeEventJobData>(QUEUE.stripeEvent, stripeEventJobOptions(config));
   const maintenance = queue(QUEUE.maintenance, scheduled);
-  const all = [chat, usage, usageFlush, stripeReport, reconcile, stripeEvent, maintenance] as Queue[];
-  // A queue without an error listener makes BullMQ console.error every reconnect during a Redis
-  // outage (its job scheduler forwards errors to the queue). Outages surface as 503s and /readyz.
-  for (const queue of all) reconnectQuietly(queue);
-  return {
+  const webhookDelivery = queue<WebhookDeliveryJobData>(
+    QUEUE.webhookDelivery,
+    webhookDeliveryJobOptions(config),
+  );
+  const named = {
     chat,
     usage,
     usageFlush,
@@ -197,6 +212,14 @@ export function createQueues(connection: Redis, config: Config): Queues {
     reconcile,
     stripeEvent,
     maintenance,
+    webhookDelivery,
+  };
+  const all = Object.values(named) as Queue[];
+  // A queue without an error listener makes BullMQ console.error every reconnect during a Redis
+  // outage (its job scheduler forwards errors to the queue). Outages surface as 503s and /readyz.
+  for (const queue of all) reconnectQuietly(queue);
+  return {
+    ...named,
     all,
     byName: (name) => all.find((q) => q.name === name),
     close: async () => {

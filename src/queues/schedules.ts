@@ -52,6 +52,13 @@ export const SCHEDULES: readonly Schedule[] = [
     everyMs: (c) => c.creditExpiryIntervalMs,
     template: { name: "expire-credits" },
   },
+  {
+    // Pending webhook deliveries whose job Redis lost (src/notifications/delivery-sweeper.ts).
+    id: "sweep-webhooks",
+    queue: "maintenance",
+    everyMs: (c) => c.webhooks.sweepIntervalMs,
+    template: { name: "sweep-webhooks" },
+  },
 ];
 
 /** The schedules a worker runs: all of them, less Stripe's when it does not report usage. */

@@ -1,5 +1,6 @@
 import type { Db } from "../../platform/db.js";
 import type { Logger } from "../../platform/logger.js";
+import { sweepLostJobs } from "../../queues/lost-jobs.js";
 import { reportJobId, type Queues } from "../../queues/queues.js";
 import { enqueueReports } from "./usage-flush.js";
 
@@ -14,34 +15,26 @@ export async function sweepPendingReports(
   deps: Deps,
   { graceMs = 60_000 }: { graceMs?: number } = {},
 ): Promise<{ requeued: number[]; markedFailed: number[] }> {
-  const requeued: number[] = [];
-  const markedFailed: number[] = [];
-  let after = 0;
-  for (;;) {
-    const ids: number[] = await deps
-      .db("usage_reports")
-      .where({ status: "pending" })
-      .where("updated_at", "<", new Date(Date.now() - graceMs))
-      .where("id", ">", after)
-      .orderBy("id")
-      .limit(500)
-      .pluck("id");
-    if (ids.length === 0) break;
-    after = ids[ids.length - 1]!;
-    const states = await Promise.all(ids.map((id) => deps.queues.stripeReport.getJobState(reportJobId(id))));
-    const missing = ids.filter((_, i) => states[i] === "unknown");
-    const failed = ids.filter((_, i) => states[i] === "failed");
-    await enqueueReports(deps.queues.stripeReport, missing);
-    if (failed.length > 0) {
-      await deps
-        .db("usage_reports")
-        .whereIn("id", failed)
+  const { db } = deps;
+  const { requeued, markedFailed } = await sweepLostJobs<number>({
+    page: (after) =>
+      db("usage_reports")
         .where({ status: "pending" })
-        .update({ status: "failed", updated_at: deps.db.fn.now() });
-    }
-    requeued.push(...missing);
-    markedFailed.push(...failed);
-  }
+        .where("updated_at", "<", new Date(Date.now() - graceMs))
+        .where("id", ">", after ?? 0)
+        .orderBy("id")
+        .limit(500)
+        .pluck("id"),
+    jobId: reportJobId,
+    queue: deps.queues.stripeReport,
+    enqueue: (ids) => enqueueReports(deps.queues.stripeReport, ids),
+    markFailed: async (ids) => {
+      await db("usage_reports")
+        .whereIn("id", ids)
+        .where({ status: "pending" })
+        .update({ status: "failed", updated_at: db.fn.now() });
+    },
+  });
   if (requeued.length > 0) {
     deps.logger.warn(
       { reports: requeued.length },
