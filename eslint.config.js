@@ -34,7 +34,7 @@ export default tseslint.config(
   // Later entries override earlier ones for the files they name.
   restrict(["src/**/*.ts"], [noLocal, noJobs, noApi]),
   restrict(
-    ["src/billing/**/*.ts", "src/llm/**/*.ts", "src/chat/**/*.ts"],
+    ["src/billing/**/*.ts", "src/llm/**/*.ts", "src/chat/**/*.ts", "src/notifications/**/*.ts"],
     [noLocal, noJobs, noApi],
     [noBullmq],
   ),
