@@ -1,37 +1,12 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { KEY_CACHE_TTL_MS } from "../src/billing/customers/key-cache.js";
+import { runCli, runCliJson } from "./helpers/cli.js";
 import { useStack, waitFor } from "./helpers/stack.js";
 
 const stack = useStack();
 
-/** Runs `npm run cli -- …` as the product does (tsx on src/cli.ts), against the stack's database. */
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  const env = {
-    ...process.env,
-    DATABASE_URL: stack.config.databaseUrl,
-    REDIS_URL: stack.config.redisUrl,
-    QUEUE_PREFIX: stack.config.queuePrefix,
-    LOG_LEVEL: "silent",
-  };
-  try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      ["--import", "tsx", "src/cli.ts", ...args],
-      { env, timeout: 60_000 },
-    );
-    return { stdout, stderr, code: 0 };
-  } catch (err) {
-    const e = err as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
-const json = async (...args: string[]) => {
-  const run = await cli(...args, "--json");
-  expect(run, run.stderr).toMatchObject({ code: 0 });
-  return JSON.parse(run.stdout) as unknown;
-};
+const cli = (...args: string[]) => runCli(stack.config, ...args);
+const json = (...args: string[]) => runCliJson(stack.config, ...args);
 
 const chat = (key: string) =>
   fetch(`${stack.url}/v1/chat/completions`, {

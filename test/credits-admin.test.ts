@@ -1,6 +1,5 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
+import { runCli, runCliJson } from "./helpers/cli.js";
 import { ADMIN_TOKEN, useStack, waitFor } from "./helpers/stack.js";
 import { findPlan } from "../src/billing/pricing/plans.js";
 import { periodCharge } from "../src/billing/pricing/period-charge.js";
@@ -13,32 +12,8 @@ beforeAll(async () => {
   customerId = (await stack.customer()).customerId;
 });
 
-/** Runs `npm run cli -- …` as the product does (tsx on src/cli.ts), against the stack's database. */
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  const env = {
-    ...process.env,
-    DATABASE_URL: stack.config.databaseUrl,
-    REDIS_URL: stack.config.redisUrl,
-    QUEUE_PREFIX: stack.config.queuePrefix,
-    LOG_LEVEL: "silent",
-  };
-  try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      ["--import", "tsx", "src/cli.ts", ...args],
-      { env, timeout: 60_000 },
-    );
-    return { stdout, stderr, code: 0 };
-  } catch (err) {
-    const e = err as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
-const json = async (...args: string[]) => {
-  const run = await cli(...args, "--json");
-  expect(run, run.stderr).toMatchObject({ code: 0 });
-  return JSON.parse(run.stdout) as unknown;
-};
+const cli = (...args: string[]) => runCli(stack.config, ...args);
+const json = (...args: string[]) => runCliJson(stack.config, ...args);
 
 const admin = (path: string, body?: unknown) =>
   fetch(`${stack.url}/admin${path}`, {

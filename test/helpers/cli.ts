@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { expect } from "vitest";
 import type { Config } from "../../src/config.js";
 
 export type CliRun = { stdout: string; stderr: string; code: number };
@@ -24,4 +25,11 @@ export async function runCli(config: Config, ...args: string[]): Promise<CliRun>
     const e = err as { stdout: string; stderr: string; code: number };
     return { stdout: e.stdout, stderr: e.stderr, code: e.code };
   }
+}
+
+/** Runs a command with `--json`: fails the test on a non-zero exit, answers the parsed output. */
+export async function runCliJson(config: Config, ...args: string[]): Promise<unknown> {
+  const run = await runCli(config, ...args, "--json");
+  expect(run, run.stderr).toMatchObject({ code: 0 });
+  return JSON.parse(run.stdout) as unknown;
 }
