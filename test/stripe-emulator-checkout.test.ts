@@ -1,31 +1,18 @@
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import Stripe from "stripe";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { startSignedEndpoint } from "./helpers/signed-endpoint.js";
 import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
 import { waitFor } from "./helpers/wait.js";
 
 // Top-ups meet Stripe through Checkout Sessions and off-session PaymentIntents: the emulator must
 // answer the official SDK as Stripe does and send the signed events meterline grants credits on.
-let received: Array<{ body: string; signature: string }> = [];
-const endpoint = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on("data", (c: Buffer) => chunks.push(c));
-  req.on("end", () => {
-    received.push({
-      body: Buffer.concat(chunks).toString("utf8"),
-      signature: String(req.headers["stripe-signature"]),
-    });
-    res.writeHead(200).end("ok");
-  });
-});
+let endpoint: Awaited<ReturnType<typeof startSignedEndpoint>>;
 let emu: StripeEmulator;
 let stripe: Stripe;
 
 beforeAll(async () => {
-  await new Promise<void>((r) => endpoint.listen(0, "127.0.0.1", r));
-  const port = (endpoint.address() as AddressInfo).port;
-  emu = await startStripeEmulator({ webhookUrl: `http://127.0.0.1:${port}/webhooks/stripe` });
+  endpoint = await startSignedEndpoint();
+  emu = await startStripeEmulator({ webhookUrl: endpoint.url });
   stripe = new Stripe("sk_test_checkout", {
     host: "127.0.0.1",
     port: emu.port,
@@ -35,15 +22,15 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await emu.close();
-  await new Promise<void>((r) => endpoint.close(() => r()));
+  await endpoint.close();
 });
 beforeEach(() => {
-  received = [];
+  endpoint.received.length = 0;
 });
 
 /** The events delivered so far, each verified against the signing secret as a receiver would. */
 const verified = (): Stripe.Event[] =>
-  received.map((r) => stripe.webhooks.constructEvent(r.body, r.signature, emu.webhookSecret));
+  endpoint.received.map((r) => stripe.webhooks.constructEvent(r.body, r.signature, emu.webhookSecret));
 
 const ofType = (type: string) => () => verified().filter((e) => e.type === type);
 
@@ -163,7 +150,7 @@ async function customerWithSavedCard(): Promise<{ customer: string; pm: string }
   const session = await topUpSession(customer);
   await emu.completeCheckoutSession(session.id);
   const pm = (await stripe.customers.listPaymentMethods(customer)).data[0]?.id ?? "";
-  received = [];
+  endpoint.received.length = 0;
   return { customer, pm };
 }
 

@@ -1,33 +1,20 @@
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSignedEndpoint } from "./helpers/signed-endpoint.js";
 import { startStripeEmulator, type StripeEmulator } from "../src/local/stripe-emulator.js";
 
 // README "Stripe webhooks → Locally without one": a newcomer under `npm start` sends signed events
 // with `curl $EMU/_emulator/webhooks`.
-let received: Array<{ body: string; signature: string }> = [];
-const endpoint = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on("data", (c: Buffer) => chunks.push(c));
-  req.on("end", () => {
-    received.push({
-      body: Buffer.concat(chunks).toString("utf8"),
-      signature: String(req.headers["stripe-signature"]),
-    });
-    res.writeHead(200).end("ok");
-  });
-});
+let endpoint: Awaited<ReturnType<typeof startSignedEndpoint>>;
 let emu: StripeEmulator;
 
 beforeAll(async () => {
-  await new Promise<void>((r) => endpoint.listen(0, "127.0.0.1", r));
-  const port = (endpoint.address() as AddressInfo).port;
-  emu = await startStripeEmulator({ webhookUrl: `http://127.0.0.1:${port}/webhooks/stripe` });
+  endpoint = await startSignedEndpoint();
+  emu = await startStripeEmulator({ webhookUrl: endpoint.url });
 });
 afterAll(async () => {
   await emu.close();
-  await new Promise<void>((r) => endpoint.close(() => r()));
+  await endpoint.close();
 });
 
 const post = (body: string) =>
@@ -39,17 +26,17 @@ const post = (body: string) =>
 
 describe("the Stripe emulator's webhook control route", () => {
   it("signs and delivers the event it is given", async () => {
-    received = [];
+    endpoint.received.length = 0;
     const object = { id: "in_acme", object: "invoice", customer: "cus_acme" };
     const res = await post(JSON.stringify({ type: "invoice.paid", object }));
     expect(res.status).toBe(200);
     const { status, event } = (await res.json()) as { status: number; event: { id: string } };
     expect(status).toBe(200);
-    expect(received).toHaveLength(1);
+    expect(endpoint.received).toHaveLength(1);
     const stripe = new Stripe("sk_test_x");
     const verified = stripe.webhooks.constructEvent(
-      received[0]!.body,
-      received[0]!.signature,
+      endpoint.received[0]!.body,
+      endpoint.received[0]!.signature,
       emu.webhookSecret,
     );
     expect(verified).toMatchObject({
@@ -60,7 +47,7 @@ describe("the Stripe emulator's webhook control route", () => {
   });
 
   it("refuses a body without type and object", async () => {
-    received = [];
+    endpoint.received.length = 0;
     for (const body of [
       "not json",
       JSON.stringify({ type: "invoice.paid" }),
@@ -69,6 +56,6 @@ describe("the Stripe emulator's webhook control route", () => {
       const res = await post(body);
       expect(res.status).toBe(400);
     }
-    expect(received).toHaveLength(0);
+    expect(endpoint.received).toHaveLength(0);
   });
 });
