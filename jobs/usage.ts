@@ -1,5 +1,4 @@
 import { UnrecoverableError, type Job } from "bullmq";
-import type { Config } from "../src/config.js";
 import type { Db } from "../src/platform/db.js";
 import type { Logger } from "../src/platform/logger.js";
 import { countTokens, type Metrics } from "../src/platform/metrics.js";
@@ -9,13 +8,13 @@ import { listPriceMicros, type Plan } from "../src/billing/pricing/plans.js";
 import { providerCostMicros, resolvePrice } from "../src/billing/pricing/prices.js";
 import type { Quota } from "../src/billing/ledger/quota.js";
 import type { UsageJobData } from "../src/queues/queues.js";
+import { afterUsage, type AfterUsageDeps } from "../src/billing/after-usage.js";
 
-type Deps = {
+type Deps = AfterUsageDeps & {
   db: Db;
   logger: Logger;
   plans: { get(id: string): Promise<Plan> };
   quota: Pick<Quota, "add">;
-  config: Pick<Config, "defaultModelPrice">;
   metrics: Pick<Metrics, "tokens" | "modelLabel">;
 };
 
@@ -56,6 +55,7 @@ export function createUsageProcessor(deps: Deps) {
       .filter((r) => r.createdAt >= period.start && r.createdAt < period.end)
       .reduce((sum, r) => sum + r.billableTokens, 0);
     await deps.quota.add(data.customerId, period, tokens);
+    await afterUsage(deps, data.customerId);
     deps.logger.info(
       { jobId: job.id, customerId: data.customerId, events: rows.length, inserted: inserted.length },
       "usage events ingested",

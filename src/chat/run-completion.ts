@@ -3,6 +3,7 @@ import type { Db } from "../platform/db.js";
 import { PermanentError } from "../errors.js";
 import type { Metrics } from "../platform/metrics.js";
 import { billChat } from "../billing/ledger/bill-chat.js";
+import type { AfterUsageDeps } from "../billing/after-usage.js";
 import type { Plan } from "../billing/pricing/plans.js";
 import type { Quota } from "../billing/ledger/quota.js";
 import { classifyLlmError, type ChatCompletion, type ChatRequest, type Llm } from "../llm/client.js";
@@ -11,12 +12,12 @@ import { capCompletion } from "../llm/completion-cap.js";
 import type { ChatJobData } from "../queues/queues.js";
 import { chatUsage, refusalOf, type ChatAttempt } from "./attempt.js";
 
-export type CompletionRunDeps = {
+export type CompletionRunDeps = AfterUsageDeps & {
   db: Db;
   llm: Pick<Llm, "complete">;
   plans: { get(id: string): Promise<Plan> };
   quota: Pick<Quota, "settle">;
-  config: Pick<Config, "defaultModelPrice">;
+  config: Config;
   metrics: Pick<Metrics, "tokens" | "modelLabel">;
 };
 

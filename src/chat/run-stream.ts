@@ -4,6 +4,7 @@ import { PermanentError } from "../errors.js";
 import type { Metrics } from "../platform/metrics.js";
 import type { Redis } from "../platform/redis.js";
 import { billChat } from "../billing/ledger/bill-chat.js";
+import type { AfterUsageDeps } from "../billing/after-usage.js";
 import type { Plan } from "../billing/pricing/plans.js";
 import type { Quota } from "../billing/ledger/quota.js";
 import {
@@ -21,8 +22,8 @@ import { logProviderError, upstreamFailure } from "../llm/provider-errors.js";
 import type { AbandonedChat } from "../queues/queues.js";
 import { chatUsage, refusalOf, type ChatAttempt } from "./attempt.js";
 
-export type StreamRunDeps = {
-  config: Pick<Config, "queuePrefix" | "streamTtlS" | "defaultModelPrice">;
+export type StreamRunDeps = AfterUsageDeps & {
+  config: Config;
   db: Db;
   redis: Pick<Redis, "pipeline" | "exists" | "del">;
   llm: Pick<Llm, "stream">;

@@ -8,12 +8,13 @@ import { recordUsage } from "./ledger.js";
 import { listPriceMicros, type Plan } from "../pricing/plans.js";
 import { providerCostMicros, resolvePrice, type TokenUsage } from "../pricing/prices.js";
 import type { Quota } from "./quota.js";
+import { afterUsage, type AfterUsageDeps } from "../after-usage.js";
 
-type Deps = {
+type Deps = AfterUsageDeps & {
   db: Db;
   plans: { get(id: string): Promise<Plan> };
   quota: Pick<Quota, "settle">;
-  config: Pick<Config, "defaultModelPrice">;
+  config: Config;
   metrics: Pick<Metrics, "tokens" | "modelLabel">;
 };
 
@@ -69,5 +70,6 @@ export async function billChat(
   if (data.quota) await deps.quota.settle(data.customerId, data.requestId, data.quota, billableTokens);
   if (inserted)
     countTokens(deps.metrics, { model: data.request.model, source: usage.source, ...usage.tokens });
+  await afterUsage(deps, data.customerId);
   return { inserted, billableTokens };
 }

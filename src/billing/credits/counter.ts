@@ -1,0 +1,113 @@
+import type { Db } from "../../platform/db.js";
+import type { Redis } from "../../platform/redis.js";
+import { creditBalance } from "./balance.js";
+
+/**
+ * The real-time view of a customer's credits: one Redis hash per customer, field `avail` = the
+ * Postgres balance minus what requests in flight have reserved, and one field `r:<request id>` per
+ * reservation. Postgres stays the truth (src/billing/credits/consume.ts never draws below zero); the
+ * counter is what lets a request be refused *before* it runs, so concurrent requests cannot together
+ * spend more than the balance. Reserving, settling and adjusting are single Lua scripts: atomic
+ * across web and worker processes. Settling is keyed by request id, so a retried job settles once.
+ *
+ * When Redis loses the hash, the next read rebuilds `avail` from Postgres (the first rebuilder wins).
+ * Reservations held at that moment are forgotten: their requests still settle in Postgres, which
+ * covers at most the balance, and the uncovered part of such a request goes on the invoice
+ * (README "Credits"), so nothing is served unpaid.
+ */
+
+// → {1, avail} reserved (or already reserved by this request), {0, avail} refused, {-1, 0} missing.
+const RESERVE = `
+local avail = redis.call('HGET', KEYS[1], 'avail')
+if not avail then return {-1, 0} end
+avail = tonumber(avail)
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {1, avail} end
+local amount = tonumber(ARGV[2])
+if amount > avail then return {0, avail} end
+redis.call('HINCRBY', KEYS[1], 'avail', -amount)
+redis.call('HSET', KEYS[1], ARGV[1], amount)
+return {1, avail - amount}`;
+
+const REBUILD = `
+redis.call('HSETNX', KEYS[1], 'avail', ARGV[1])
+return tonumber(redis.call('HGET', KEYS[1], 'avail'))`;
+
+// Replaces a reservation by what was consumed; a missing reservation (settled already) changes nothing.
+const SETTLE = `
+local reserved = redis.call('HGET', KEYS[1], ARGV[1])
+if not reserved then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'avail', tonumber(reserved) - tonumber(ARGV[2]))
+return 1`;
+
+// A change Postgres already holds (a grant, a consumption without reservation, an expiry): applied
+// only when the counter exists; a missing counter is rebuilt from Postgres, which includes it.
+const ADJUST = `
+if redis.call('HEXISTS', KEYS[1], 'avail') == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'avail', ARGV[1])
+return 1`;
+
+/** What a chat job carries to settle its credit reservation. */
+export interface CreditHold {
+  /** Micros reserved: the request's worst-case price. */
+  micros: number;
+}
+
+export type CreditReserveResult =
+  { ok: true; availableMicros: number } | { ok: false; availableMicros: number };
+
+type Deps = { db: Db; redis: Redis; prefix: string };
+
+export function createCreditCounter({ db, redis, prefix }: Deps) {
+  // One hash tag per customer: a Redis Cluster spreads customers over slots.
+  const key = (customerId: string) => `{${prefix}-credits-${customerId}}`;
+  const field = (requestId: string) => `r:${requestId}`;
+  const run = async (script: string, k: string, ...args: Array<string | number>) =>
+    redis.eval(script, 1, k, ...args) as Promise<unknown>;
+
+  async function rebuild(customerId: string): Promise<number> {
+    return Number(await run(REBUILD, key(customerId), await creditBalance(db, customerId)));
+  }
+
+  return {
+    /** Micros spendable now: the balance minus what requests in flight hold. */
+    async available(customerId: string): Promise<number> {
+      const avail = await redis.hget(key(customerId), "avail");
+      return avail === null ? rebuild(customerId) : Number(avail);
+    },
+
+    /** Holds `micros` of the customer's credits for one request, or refuses when they are not there. */
+    async reserve(customerId: string, requestId: string, micros: number): Promise<CreditReserveResult> {
+      for (let attempt = 0; ; attempt++) {
+        const [status, avail] = (await run(RESERVE, key(customerId), field(requestId), micros)) as [
+          number,
+          number,
+        ];
+        if (status === 1) return { ok: true, availableMicros: avail };
+        if (status === 0) return { ok: false, availableMicros: avail };
+        if (attempt > 0) throw new Error(`credit counter of ${customerId} vanished while rebuilding`);
+        await rebuild(customerId);
+      }
+    },
+
+    /** Replaces a request's reservation by what it consumed; idempotent per request id. */
+    async settle(customerId: string, requestId: string, consumedMicros: number): Promise<boolean> {
+      return (await run(SETTLE, key(customerId), field(requestId), consumedMicros)) === 1;
+    },
+
+    /** Gives a request's whole reservation back; idempotent per request id. */
+    async release(customerId: string, requestId: string): Promise<boolean> {
+      return (await run(SETTLE, key(customerId), field(requestId), 0)) === 1;
+    },
+
+    /**
+     * Applies a change Postgres already committed: + for a grant, − for consumption without a
+     * reservation, an expiry or a void. Call it after the commit.
+     */
+    async adjust(customerId: string, deltaMicros: number): Promise<void> {
+      if (deltaMicros !== 0) await run(ADJUST, key(customerId), deltaMicros);
+    },
+  };
+}
+
+export type CreditCounter = ReturnType<typeof createCreditCounter>;
