@@ -41,6 +41,7 @@ export function createUsageProcessor(deps: Deps) {
         priceMicros: listPriceMicros(plan, billableTokens),
         source: "ingested",
         planId: plan.id,
+        pricing: plan,
         priceModel: price.model,
         createdAt,
       };

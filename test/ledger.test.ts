@@ -22,6 +22,7 @@ const row = (requestId: string, extra: Partial<UsageRow> = {}): UsageRow => ({
   priceMicros: 30,
   source: "provider",
   planId: "usage",
+  pricing: { includedTokens: 0, overagePer1kMicros: 2_000 },
   ...extra,
 });
 
@@ -31,9 +32,9 @@ describe("recordUsage under concurrency (group commit)", () => {
     // Every id twice, at once: the duplicates land in the same or in a later group.
     const results = await Promise.all([...ids, ...ids].map((id) => recordUsage(stack.db, row(id))));
 
-    expect(results.filter(Boolean)).toHaveLength(300);
+    expect(results.filter((r) => r.inserted)).toHaveLength(300);
     expect(await stack.db("usage_events").where({ customer_id: customerId })).toHaveLength(300);
-    expect(await recordUsage(stack.db, row("req_group_7"))).toBe(false);
+    expect((await recordUsage(stack.db, row("req_group_7"))).inserted).toBe(false);
   });
 
   it("fails only the bad row of a group; its neighbours are written", async () => {
@@ -42,7 +43,7 @@ describe("recordUsage under concurrency (group commit)", () => {
     const bad = recordUsage(stack.db, row("req_mixed_bad", { cachedTokens: 99 }));
 
     await expect(bad).rejects.toThrow(/usage_events_tokens_check/);
-    expect(await Promise.all(good)).toEqual(Array(20).fill(true));
+    expect((await Promise.all(good)).map((r) => r.inserted)).toEqual(Array(20).fill(true));
     expect(await stack.db("usage_events").where({ request_id: "req_mixed_bad" })).toHaveLength(0);
   });
 });

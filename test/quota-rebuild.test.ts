@@ -49,6 +49,7 @@ describe("when Redis loses the quota counter mid-period", () => {
       priceMicros: 0,
       source: "provider",
       planId: "capped",
+      pricing: { includedTokens: 0, overagePer1kMicros: 0 },
     });
     // The Redis counter still says one request was used, so it would let eight more through.
     expect((await chat(key)).status).toBe(200);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { useStack } from "./helpers/stack.js";
 import { recordUsage } from "../src/billing/ledger/ledger.js";
+import { findPlan } from "../src/billing/pricing/plans.js";
 import type { ChatJobData } from "../src/queues/queues.js";
 
 const stack = useStack({ env: { DEFAULT_MODEL_PRICE: "1000000,500000,3000000" } });
@@ -37,6 +38,7 @@ async function usage(
     priceMicros: 0,
     source: "provider",
     planId,
+    pricing: (await findPlan(stack.db, planId))!,
     ...(at ? { createdAt: at } : {}),
   });
 }

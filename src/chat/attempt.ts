@@ -36,6 +36,17 @@ export async function chatUsage(
     : { tokens: await estimateUsage(request, answer), source: "estimated" };
 }
 
+/**
+ * The most completion tokens the provider may produce for this job: what its hard-limit and credit
+ * reservations cover (the smaller), or undefined when it holds neither.
+ */
+export function completionCap(data: Pick<ChatJobData, "quota" | "credits">): number | undefined {
+  const caps = [data.quota?.completionTokens, data.credits?.completionTokens].filter(
+    (cap): cap is number => cap !== undefined,
+  );
+  return caps.length === 0 ? undefined : Math.min(...caps);
+}
+
 /** What the caller waiting on a chat may see of a provider's refusal. */
 export function refusalOf(err: PermanentError): ChatError {
   return { status: err.status, message: err.message, type: err.type, code: err.code };

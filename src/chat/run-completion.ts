@@ -10,7 +10,7 @@ import { classifyLlmError, type ChatCompletion, type ChatRequest, type Llm } fro
 import { logProviderError } from "../llm/provider-errors.js";
 import { capCompletion } from "../llm/completion-cap.js";
 import type { ChatJobData } from "../queues/queues.js";
-import { chatUsage, refusalOf, type ChatAttempt } from "./attempt.js";
+import { chatUsage, completionCap, refusalOf, type ChatAttempt } from "./attempt.js";
 
 export type CompletionRunDeps = AfterUsageDeps & {
   db: Db;
@@ -23,13 +23,13 @@ export type CompletionRunDeps = AfterUsageDeps & {
 
 /**
  * A plain (not streamed) chat: call the LLM at most once per answer — with its completion capped at
- * what a hard limit reserved — then write the usage row (and a kept chat's answer) exactly once.
+ * what its hard-limit and credit reservations cover — then write the usage row (and a kept chat's answer) exactly once.
  */
 export async function runCompletion(deps: CompletionRunDeps, attempt: ChatAttempt): Promise<ChatCompletion> {
   const { data, log } = attempt;
   const kept = data.completion as ChatCompletion | undefined;
   if (kept) log.info("reusing the LLM answer kept on the job");
-  const request = capCompletion(data.request as ChatRequest, data.quota?.completionTokens);
+  const request = capCompletion(data.request as ChatRequest, completionCap(data));
   const completion = kept ?? (await callLlm(deps.llm, request, attempt));
 
   const answer = completion.choices[0]?.message?.content ?? "";
@@ -45,10 +45,10 @@ export async function runCompletion(deps: CompletionRunDeps, attempt: ChatAttemp
   }
   const { inserted, billableTokens } = billed;
   log.info(
-    { inserted, billableTokens, source: usage.source },
+    { inserted, billableTokens, source: usage.source, chargeMicros: billed.charge.chargeMicros },
     inserted ? "usage recorded" : "usage already recorded",
   );
-  return completion;
+  return billed.completion;
 }
 
 async function callLlm(llm: CompletionRunDeps["llm"], request: ChatRequest, attempt: ChatAttempt) {

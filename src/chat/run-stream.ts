@@ -20,7 +20,7 @@ import { createChunkAccumulator, type ChatCompletionChunk, type ChunkAccumulator
 import { capCompletion } from "../llm/completion-cap.js";
 import { logProviderError, upstreamFailure } from "../llm/provider-errors.js";
 import type { AbandonedChat } from "../queues/queues.js";
-import { chatUsage, refusalOf, type ChatAttempt } from "./attempt.js";
+import { chatUsage, completionCap, refusalOf, type ChatAttempt } from "./attempt.js";
 
 export type StreamRunDeps = AfterUsageDeps & {
   config: Config;
@@ -49,14 +49,20 @@ export async function runStream(
   const out = streamWriter(deps, data.requestId);
   const acc = createChunkAccumulator();
 
+  // The usage chunk is written once the row is: it carries the request's cost.
+  let usageShown = false;
   const settle = async (clientError?: StreamError): Promise<ChatCompletion> => {
     const usage = await chatUsage(data.request, acc.usage, acc.text);
-    const completion = acc.toCompletion(data.request.model);
     // The row goes in before [DONE]: a client that saw the end can already see its usage.
-    const { inserted, billableTokens } = await billChat(deps, data, completion, usage);
+    const billed = await billChat(deps, data, acc.toCompletion(data.request.model), usage);
+    const { inserted, billableTokens, completion } = billed;
+    const usageEntry: StreamEntry[] = usageShown ? [] : [{ type: "usage", data: usageChunk(completion) }];
     const error: StreamEntry[] = clientError ? [errorEntry(clientError)] : [];
-    await out.append(...error, { type: "end" });
-    log.info({ inserted, billableTokens, source: usage.source }, "stream usage recorded");
+    await out.append(...usageEntry, ...error, { type: "end" });
+    log.info(
+      { inserted, billableTokens, source: usage.source, chargeMicros: billed.charge.chargeMicros },
+      "stream usage recorded",
+    );
     return completion;
   };
 
@@ -65,6 +71,7 @@ export async function runStream(
   const { earlier, cancelled: leftEarly } = await out.begin();
   if (earlier.length > 0) {
     for (const entry of earlier) addEntry(acc, entry);
+    usageShown = earlier.some((e) => e.type === "usage");
     log.warn({ entries: earlier.length }, "settling a stream that an earlier attempt began");
     const ended = earlier.some((e) => e.type === "end" || e.type === "error");
     return settle(
@@ -105,7 +112,7 @@ export async function runStream(
     );
   }, IDLE_CANCEL_CHECK_MS);
   // Every content delta is at least one token: a provider that ignores the cap is cut off here.
-  const cap = data.quota?.completionTokens;
+  const cap = completionCap(data);
   let deltas = 0;
   let capped = false;
   try {
@@ -183,13 +190,18 @@ async function failed(
   throw err;
 }
 
-/** Content and usage go in separate entries: the client sees the usage chunk only if it asked. */
+/**
+ * A provider chunk's content; its usage is kept back for the usage chunk written after billing
+ * (usageChunk), which the client sees only if it asked (`stream_options.include_usage`).
+ */
 function entriesOf(chunk: ChatCompletionChunk): StreamEntry[] {
   const { usage, ...content } = chunk;
-  const entries: StreamEntry[] = [];
-  if (!usage || chunk.choices.length > 0) entries.push({ type: "chunk", data: JSON.stringify(content) });
-  if (usage) entries.push({ type: "usage", data: JSON.stringify({ ...chunk, choices: [] }) });
-  return entries;
+  return !usage || chunk.choices.length > 0 ? [{ type: "chunk", data: JSON.stringify(content) }] : [];
+}
+
+/** The final usage chunk, as OpenAI sends it (no choices), with the billed usage and its cost. */
+function usageChunk({ id, created, model, usage }: ChatCompletion): string {
+  return JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [], usage });
 }
 
 /** The chunk that ends a stream cut at its reservation, as a provider's own cap would. */

@@ -56,6 +56,14 @@ export const chatJobSchema = z.object({
       completionTokens: z.number().int().positive().optional(),
     })
     .optional(),
+  // The credits reserved for a prepaid customer's chat (src/billing/credits/counter.ts); settled by
+  // the job. `completionTokens`: the completion the reservation covers, where the provider is capped.
+  credits: z
+    .object({
+      micros: z.number().int().nonnegative(),
+      completionTokens: z.number().int().positive(),
+    })
+    .optional(),
 });
 export type ChatJobData = z.infer<typeof chatJobSchema>;
 

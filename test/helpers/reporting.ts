@@ -37,6 +37,7 @@ export async function addUsage(
       priceMicros: 1,
       source: "provider",
       planId: "usage",
+      pricing: { includedTokens: 0, overagePer1kMicros: 2_000 },
       ...(at ? { createdAt: at } : {}),
     });
   }

@@ -1,17 +1,25 @@
+import type { Knex } from "knex";
 import type { Db } from "../../platform/db.js";
 import type { CreditEntry } from "./account.js";
 
 /**
  * The customer's spendable balance: the sum of its ledger entries, where a grant past its expiry
  * counts zero even before the sweep writes its `expiry` entry (consumption no longer draws from it).
- * An unknown customer, or one never granted credits, has 0.
+ * That is the sum of the unexpired grants' remaining amounts, which every ledger write keeps in step
+ * with the entries (one indexed range, however long the ledger). An unknown customer, or one never
+ * granted credits, has 0.
  */
 export async function creditBalance(db: Db, customerId: string): Promise<number> {
-  const row = await db("credit_entries as e")
-    .join("credit_grants as g", "g.id", "e.grant_id")
-    .where("e.customer_id", customerId)
-    .where((q) => q.whereNull("g.expires_at").orWhere("g.expires_at", ">", db.fn.now()))
-    .first(db.raw("coalesce(sum(e.amount_micros), 0)::bigint as balance"));
+  return spendableMicros(db, customerId);
+}
+
+/** creditBalance inside a transaction (the caller holds the account lock when it must be exact). */
+export async function spendableMicros(q: Db | Knex.Transaction, customerId: string): Promise<number> {
+  const row = await q("credit_grants")
+    .where({ customer_id: customerId })
+    .where("remaining_micros", ">", 0)
+    .where((w) => w.whereNull("expires_at").orWhere("expires_at", ">", q.fn.now()))
+    .first(q.raw("coalesce(sum(remaining_micros), 0)::bigint as balance"));
   return Number(row?.balance ?? 0);
 }
 

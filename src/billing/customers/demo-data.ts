@@ -108,6 +108,7 @@ export async function seedDemoData(
       billableTokens: p.prompt + p.completion,
       providerCostMicros: providerCostMicros(tokens, price),
       priceMicros: listPriceMicros(plan, p.prompt + p.completion),
+      pricing: plan,
       source: "provider",
       planId: plan.id,
       priceModel: price.model,

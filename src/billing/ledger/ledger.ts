@@ -2,6 +2,7 @@ import type { Knex } from "knex";
 import type { Db } from "../../platform/db.js";
 import { storeChatOutcomes, type ChatOutcome } from "../../chat/requests.js";
 import type { TokenUsage } from "../pricing/prices.js";
+import { chargeRows, type RowCharge, type RowPricing } from "./charges.js";
 
 export interface UsageRow extends TokenUsage {
   requestId: string;
@@ -13,6 +14,8 @@ export interface UsageRow extends TokenUsage {
   /** provider: counted by the LLM; estimated: by our tokenizer; ingested: reported by the customer. */
   source: "provider" | "estimated" | "ingested";
   planId: string;
+  /** The plan's allowance and rate the row is charged at (src/billing/ledger/charges.ts). */
+  pricing: RowPricing;
   /** The price-table name the row was priced at, or "default" (DEFAULT_MODEL_PRICE); see resolvePrice. */
   priceModel?: string;
   createdAt?: Date;
@@ -37,10 +40,19 @@ function columnsOf(row: UsageRow) {
   };
 }
 
+/** What recordUsage tells its caller: whether it inserted the row, and the row's charge. */
+export interface Recorded {
+  inserted: boolean;
+  charge: RowCharge;
+}
+
+/** A kept chat's answer, made once the row's charge is known (the answer carries its cost). */
+export type OutcomeOf = (charge: RowCharge) => ChatOutcome;
+
 type Pending = {
   row: UsageRow;
-  outcome?: ChatOutcome;
-  resolve(inserted: boolean): void;
+  outcome?: OutcomeOf;
+  resolve(recorded: Recorded): void;
   reject(err: unknown): void;
 };
 
@@ -53,13 +65,14 @@ const MAX_GROUP = 500;
 /**
  * Writes one usage row, and with it (same transaction) the chat's stored answer when the chat is
  * kept (keyed or async). The unique request id makes this the exactly-once point of the whole
- * chain: a retried, stalled or re-delivered job inserts nothing the second time. Returns whether it
- * inserted.
+ * chain: a retried, stalled or re-delivered job inserts nothing the second time. The row is charged
+ * and paid (credits, period totals) in the same transaction (src/billing/ledger/charges.ts).
+ * Returns whether it inserted, and the row's charge (as first recorded, for a repeat).
  */
-export function recordUsage(db: Db, row: UsageRow, outcome?: ChatOutcome): Promise<boolean> {
+export function recordUsage(db: Db, row: UsageRow, outcome?: OutcomeOf): Promise<Recorded> {
   let group = groups.get(db);
   if (!group) groups.set(db, (group = { pending: [], flushing: false }));
-  const result = new Promise<boolean>((resolve, reject) =>
+  const result = new Promise<Recorded>((resolve, reject) =>
     group.pending.push({ row, outcome, resolve, reject }),
   );
   if (!group.flushing) void flush(db, group);
@@ -89,27 +102,70 @@ async function flush(db: Db, group: { pending: Pending[]; flushing: boolean }): 
   group.flushing = false;
 }
 
-/** The first caller of each inserted request id gets true; a duplicate in the same group gets false. */
-function settle(batch: Pending[], inserted: Set<string>): void {
+/**
+ * The first caller of each inserted request id gets inserted: true; a duplicate in the same group,
+ * or of a row an earlier call wrote, gets false and the charge recorded then.
+ */
+function settle(batch: Pending[], { charges, inserted }: Written): void {
+  const first = new Set(inserted);
   for (const p of batch) {
-    const mine = inserted.delete(p.row.requestId);
-    p.resolve(mine);
+    const charge = charges.get(p.row.requestId)!;
+    p.resolve({ inserted: first.delete(p.row.requestId), charge });
   }
 }
 
-async function insertRows(db: Db, batch: Pending[]): Promise<Set<string>> {
-  const outcomes = batch.flatMap((p) => (p.outcome ? [p.outcome] : []));
-  const insert = async (q: Db | Knex.Transaction) => {
-    const inserted = await q("usage_events")
+type Written = { charges: Map<string, RowCharge>; inserted: ReadonlySet<string> };
+
+async function insertRows(db: Db, batch: Pending[]): Promise<Written> {
+  return db.transaction(async (trx) => {
+    const inserted = await trx("usage_events")
       .insert(batch.map((p) => columnsOf(p.row)))
       .onConflict("request_id")
       .ignore()
       .returning("request_id");
+    const mine = new Set(inserted.map((r: { request_id: string }) => r.request_id));
+    const fresh = batch.filter((p) => mine.has(p.row.requestId)).map((p) => p.row);
+    const charges = await chargeRows(trx, dedupe(fresh));
+    const repeats = batch.filter((p) => !charges.has(p.row.requestId)).map((p) => p.row.requestId);
+    for (const [requestId, charge] of await recordedCharges(trx, repeats)) charges.set(requestId, charge);
     // Rows and answers share one transaction: a repeated key never finds an answer without its bill.
-    await storeChatOutcomes(q, outcomes);
-    return new Set(inserted.map((r: { request_id: string }) => r.request_id));
-  };
-  return outcomes.length === 0 ? insert(db) : db.transaction(insert);
+    const unstored = new Set(charges.keys());
+    const outcomes = batch.flatMap((p) =>
+      p.outcome && unstored.delete(p.row.requestId) ? [p.outcome(charges.get(p.row.requestId)!)] : [],
+    );
+    await storeChatOutcomes(trx, outcomes);
+    return { charges, inserted: mine };
+  });
+}
+
+/** One row per request id, the first: a group may carry the same request twice. */
+function dedupe(rows: UsageRow[]): UsageRow[] {
+  const seen = new Set<string>();
+  return rows.filter((r) => !seen.has(r.requestId) && seen.add(r.requestId));
+}
+
+/** The charges of rows written earlier (a repeat): as recorded, without the balances of that moment. */
+async function recordedCharges(
+  q: Db | Knex.Transaction,
+  requestIds: readonly string[],
+): Promise<Map<string, RowCharge>> {
+  if (requestIds.length === 0) return new Map();
+  const rows: Array<{ request_id: string; charge_micros: number; credit_tokens: number; credit_micros: number }> =
+    await q("usage_events")
+      .whereIn("request_id", [...new Set(requestIds)])
+      .select("request_id", "charge_micros", "credit_tokens", "credit_micros");
+  return new Map(
+    rows.map((r) => [
+      r.request_id,
+      {
+        chargeMicros: r.charge_micros,
+        creditTokens: r.credit_tokens,
+        creditMicros: r.credit_micros,
+        creditBalanceMicros: null,
+        allowanceRemainingTokens: null,
+      },
+    ]),
+  );
 }
 
 /**
@@ -119,18 +175,26 @@ async function insertRows(db: Db, batch: Pending[]): Promise<Set<string>> {
 export async function recordUsageRows(
   db: Db,
   rows: readonly UsageRow[],
-): Promise<Array<{ requestId: string; billableTokens: number; createdAt: Date }>> {
+): Promise<Array<{ requestId: string; billableTokens: number; createdAt: Date; charge: RowCharge }>> {
   if (rows.length === 0) return [];
-  const inserted: Array<{ request_id: string; billable_tokens: number; created_at: Date }> = await db(
-    "usage_events",
-  )
-    .insert(rows.map(columnsOf))
-    .onConflict("request_id")
-    .ignore()
-    .returning(["request_id", "billable_tokens", "created_at"]);
-  return inserted.map((r) => ({
-    requestId: r.request_id,
-    billableTokens: r.billable_tokens,
-    createdAt: r.created_at,
-  }));
+  return db.transaction(async (trx) => {
+    const inserted: Array<{ request_id: string; billable_tokens: number; created_at: Date }> = await trx(
+      "usage_events",
+    )
+      .insert(rows.map(columnsOf))
+      .onConflict("request_id")
+      .ignore()
+      .returning(["request_id", "billable_tokens", "created_at"]);
+    const mine = new Set(inserted.map((r) => r.request_id));
+    const charges = await chargeRows(
+      trx,
+      rows.filter((r) => mine.has(r.requestId)),
+    );
+    return inserted.map((r) => ({
+      requestId: r.request_id,
+      billableTokens: r.billable_tokens,
+      createdAt: r.created_at,
+      charge: charges.get(r.request_id)!,
+    }));
+  });
 }
