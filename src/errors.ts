@@ -36,6 +36,23 @@ export class HttpError extends Error {
   }
 }
 
+/** 402 for a prepaid customer whose credits do not cover a request; says the balance and how to top up. */
+export class InsufficientCreditsError extends HttpError {
+  constructor(
+    message: string,
+    readonly balanceMicros: number,
+  ) {
+    super(402, message, "insufficient_quota", "insufficient_credits");
+  }
+
+  override toBody() {
+    const body = super.toBody();
+    return {
+      error: { ...body.error, balance_micros: this.balanceMicros, top_up: "POST /v1/credits/checkout" },
+    };
+  }
+}
+
 export const badRequest = (message: string, code: string | null = null, param: string | null = null) =>
   new HttpError(400, message, "invalid_request_error", code, param);
 export const unauthorized = (message: string, code = "invalid_api_key") =>

@@ -86,7 +86,7 @@ describe("CLI credits:grant, credits:balance, credits:ledger", () => {
   );
 
   it(
-    "creates a plan of kind prepaid, whose invoice carries its base fee and no overage",
+    "creates a plan of kind prepaid, whose invoice carries its base fee and only the overage credits did not pay",
     async () => {
       const plan = await json(
         ...["plans:upsert", "--id", "prepaid-test", "--name", "Prepaid", "--kind", "prepaid"],
@@ -94,14 +94,16 @@ describe("CLI credits:grant, credits:balance, credits:ledger", () => {
       );
       expect(plan).toMatchObject({ id: "prepaid-test", kind: "prepaid" });
       const saved = (await findPlan(stack.db, "prepaid-test"))!;
-      expect(periodCharge(saved, 50_000)).toMatchObject({
+      // Credits paid 49,000 of the 50,000 tokens as they were used: the invoice charges the other 1,000.
+      expect(periodCharge(saved, 50_000, 49_000)).toMatchObject({
         overageTokens: 50_000,
-        overageMicros: 0,
-        totalMicros: 1_000_000,
+        creditTokens: 49_000,
+        overageMicros: 2_000,
+        totalMicros: 1_002_000,
       });
-      // Its Stripe usage price counts the meter's tokens at zero: credits paid for them already.
+      // Its Stripe usage price is the plan's rate: the meter is sent only the tokens credits did not pay.
       const usagePrice = planPriceParams(saved, "mtr_test").usage!;
-      expect(String(usagePrice.unit_amount_decimal)).toBe("0");
+      expect(String(usagePrice.unit_amount_decimal)).toBe("0.0002");
     },
     SLOW,
   );

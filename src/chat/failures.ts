@@ -1,6 +1,7 @@
 import type { Db } from "../platform/db.js";
 import type { Logger } from "../platform/logger.js";
 import type { Quota } from "../billing/ledger/quota.js";
+import type { CreditCounter } from "../billing/credits/counter.js";
 import { storeChatOutcomes } from "./requests.js";
 import { upstreamFailure } from "../llm/provider-errors.js";
 import type { ChatError, ChatJobData } from "../queues/queues.js";
@@ -26,15 +27,25 @@ export async function storeChatFailure(
 }
 
 /**
- * A chat job that failed for good gives its quota reservation back (retries and stalls do not) and,
+ * A chat job that failed for good gives its quota and credit reservations back (retries and stalls do not) and,
  * when it is kept, records the failure: the provider's own error as final, a transient one as
  * retryable (a repeat of the key runs it again, as a client retrying a 502 expects).
  */
 export function settleFailedChat(
-  deps: { db: Db; quota: Pick<Quota, "release"> },
+  deps: { db: Db; quota: Pick<Quota, "release">; creditCounter: Pick<CreditCounter, "release"> },
   data: ChatJobData,
   log: Logger,
 ): void {
+  if (data.credits) {
+    deps.creditCounter
+      .release(data.customerId, data.requestId)
+      .catch((err: unknown) =>
+        log.error(
+          { err },
+          "could not release a credit reservation; it stays held until the counter is rebuilt",
+        ),
+      );
+  }
   if (data.quota) {
     deps.quota
       .release(data.customerId, data.requestId, data.quota)

@@ -91,6 +91,7 @@ export async function runStream(
     // queued): call no provider, bill nothing, give the hold back, and leave no trace a keyed
     // retry would replay — it runs the chat for real.
     if (data.quota) await deps.quota.release(data.customerId, data.requestId, data.quota);
+    if (data.credits) await deps.creditCounter.release(data.customerId, data.requestId);
     await out.clear();
     log.info("stream abandoned before it started: no provider call, nothing billed");
     return { abandoned: true };

@@ -2,8 +2,10 @@ import type { Response } from "express";
 import type { Job } from "bullmq";
 import type { WebDeps } from "../../deps.js";
 import type { ChatCompletion } from "../../llm/client.js";
+import type { CostDetails } from "../../billing/ledger/bill-chat.js";
 import type { ChatJobData } from "../../queues/queues.js";
 import { unlessDraining } from "./drain.js";
+import { releaseHolds } from "./credits.js";
 import type { ChatOutcome } from "./outcome.js";
 import type { ChatCall } from "./request.js";
 import { chatState, type ChatState } from "./state.js";
@@ -11,7 +13,16 @@ import { relayChatStream, replayCompletion } from "./stream-relay.js";
 
 type Deps = Pick<
   WebDeps,
-  "config" | "db" | "redis" | "queues" | "quota" | "chatEvents" | "logger" | "streamReader" | "draining"
+  | "config"
+  | "db"
+  | "redis"
+  | "queues"
+  | "quota"
+  | "creditCounter"
+  | "chatEvents"
+  | "logger"
+  | "streamReader"
+  | "draining"
 >;
 
 type Asked = Pick<ChatCall, "mode" | "includeUsage">;
@@ -26,7 +37,23 @@ export function answerState(res: Response, requestId: string, state: ChatState, 
     return;
   }
   if (asked.mode === "stream") return replayCompletion(res, state.completion!, asked.includeUsage);
-  res.json(state.completion);
+  sendCompletion(res, state.completion!);
+}
+
+/**
+ * A completion with its charge in headers, from its `usage.cost_details` (src/billing/ledger/
+ * bill-chat.ts): what the request adds to the bill, and the credit balance or allowance left.
+ */
+function sendCompletion(res: Response, completion: ChatCompletion): void {
+  const details = (completion.usage as { cost_details?: CostDetails } | undefined)?.cost_details;
+  if (details) {
+    res.setHeader("meterline-charge-micros", String(details.charge_micros));
+    if (details.credit_balance_micros !== undefined)
+      res.setHeader("meterline-credit-balance-micros", String(details.credit_balance_micros));
+    if (details.allowance_remaining_tokens !== undefined)
+      res.setHeader("meterline-allowance-remaining-tokens", String(details.allowance_remaining_tokens));
+  }
+  res.json(completion);
 }
 
 /** 202 with where to poll: an async chat, or one not finished in time. */
@@ -53,7 +80,7 @@ export async function answerSync(
       outcome?.finished ?? job.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs),
       deps.draining.signal,
     );
-    res.json(completion);
+    sendCompletion(res, completion as ChatCompletion);
   } catch {
     await answerUnfinished(deps, res, job.data.requestId, customerId);
   } finally {
@@ -80,10 +107,9 @@ export function answerStream(
 
 async function answerUnfinished(deps: Deps, res: Response, requestId: string, customerId: string) {
   const state = await chatState(deps, requestId, customerId);
-  if (state?.status === "failed" && state.job?.data.quota) {
+  if (state?.status === "failed" && state.job) {
     // The worker releases too; both are idempotent, and this one holds when the worker died first.
-    const { data } = state.job;
-    await deps.quota.release(data.customerId, requestId, data.quota!);
+    await releaseHolds(deps, customerId, requestId, state.job.data);
   }
   // Still queued or running after the wait: the caller polls instead of holding the connection.
   answerState(res, requestId, state ?? { status: "queued" }, { mode: "sync", includeUsage: false });

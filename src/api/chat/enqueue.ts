@@ -14,7 +14,7 @@ export function chatJobData(
   customer: AuthenticatedCustomer,
   call: ChatCall,
   claim: Claim,
-  quota: ChatJobData["quota"],
+  { quota, credits }: Pick<ChatJobData, "quota" | "credits">,
 ): ChatJobData {
   return {
     requestId: claim.requestId,
@@ -26,6 +26,7 @@ export function chatJobData(
     receivedAt: new Date().toISOString(),
     ...(call.mode === "stream" ? { stream: true } : {}),
     ...(quota ? { quota } : {}),
+    ...(credits ? { credits } : {}),
   };
 }
 

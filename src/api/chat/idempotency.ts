@@ -58,22 +58,25 @@ export async function findJob(deps: Deps, { requestId, earlier }: Claim): Promis
 }
 
 /**
- * What a repeat does with the job it found, once its quota is held and before the (then ignored)
+ * What a repeat does with the job it found, once its quota and credits are held and before the (then ignored)
  * add: a job to rerun goes back to the wait list; a stream it joins is kept going.
  */
 export async function resumeJob(
   deps: Deps,
   { job, rerun }: FoundJob,
-  quota: ChatJobData["quota"],
+  holds: Holds,
   mode: ChatCall["mode"],
 ): Promise<void> {
   if (!job) return;
-  if (rerun) return runAgain(deps, job, quota);
+  if (rerun) return runAgain(deps, job, holds);
   if (mode === "stream" && !job.finishedOn) {
     // Joining a stream that has not ended: a cancel left by an earlier client must not stop it.
     await deps.redis.del(chatCancelKey(deps.config, job.data.requestId)).catch(() => {});
   }
 }
+
+/** The reservations a request made before its job: a job run again carries the new ones. */
+export type Holds = Pick<ChatJobData, "quota" | "credits">;
 
 const rerunnable = (chat: StoredChat) => chat.status === "failed" && chat.retryable;
 
@@ -111,7 +114,7 @@ async function claimKey(
  * Back to the wait list with a fresh retry budget; a concurrent repeat that got there first wins. A
  * stream's earlier attempt leaves nothing to replay: its entries are removed first.
  */
-async function runAgain(deps: Deps, job: Job<ChatJobData>, quota: ChatJobData["quota"]): Promise<void> {
+async function runAgain(deps: Deps, job: Job<ChatJobData>, holds: Holds): Promise<void> {
   const state = job.returnvalue ? "completed" : "failed";
   try {
     if (job.data.stream) {
@@ -120,7 +123,9 @@ async function runAgain(deps: Deps, job: Job<ChatJobData>, quota: ChatJobData["q
         chatCancelKey(deps.config, job.data.requestId),
       );
     }
-    if (quota) await job.updateData({ ...job.data, quota });
+    const { quota, credits } = holds;
+    if (quota || credits)
+      await job.updateData({ ...job.data, ...(quota ? { quota } : {}), ...(credits ? { credits } : {}) });
     await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
   } catch (err) {
     if ((await job.getState().catch(() => "unknown")) === state) {

@@ -8,6 +8,29 @@ import type { ChatRequestBody } from "./request.js";
 
 type Deps = Pick<WebDeps, "config" | "db" | "quota">;
 
+/** A chat's worst case before it runs: its prompt, estimated, and the completion cap it asked for. */
+export interface ChatEstimate {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/**
+ * The estimate a reservation holds: the prompt by our tokenizer, the completion at its cap
+ * (`max_completion_tokens`, `max_tokens`, or QUOTA_COMPLETION_ESTIMATE_TOKENS). Only plans with a
+ * hard limit or prepaid credits need it; the others skip the tokenizer.
+ */
+export async function estimateChat(
+  config: Pick<WebDeps["config"], "quotaCompletionEstimateTokens">,
+  customer: AuthenticatedCustomer,
+  body: ChatRequestBody,
+): Promise<ChatEstimate | undefined> {
+  if (customer.plan.hardLimitTokens === null && customer.plan.kind !== "prepaid") return undefined;
+  return {
+    promptTokens: await estimatePromptTokens(body),
+    completionTokens: body.max_completion_tokens ?? body.max_tokens ?? config.quotaCompletionEstimateTokens,
+  };
+}
+
 /**
  * Reserves a chat's estimated tokens against its customer's hard limit before it is enqueued, or
  * answers 402. The reservation is the prompt estimate plus the completion's cap (`max_completion_tokens`,
@@ -18,15 +41,14 @@ export async function holdChatQuota(
   deps: Deps,
   customer: AuthenticatedCustomer,
   requestId: string,
-  body: ChatRequestBody,
+  estimate: ChatEstimate | undefined,
   /** A job under this request id already holds (or has settled) the reservation. */
   jobHoldsQuota: boolean,
 ): Promise<QuotaHold | undefined> {
   const limitTokens = customer.plan.hardLimitTokens;
-  if (limitTokens === null) return undefined;
-  const completion =
-    body.max_completion_tokens ?? body.max_tokens ?? deps.config.quotaCompletionEstimateTokens;
-  const tokens = (await estimatePromptTokens(body)) + completion;
+  if (limitTokens === null || !estimate) return undefined;
+  const completion = estimate.completionTokens;
+  const tokens = estimate.promptTokens + completion;
   const period = await billingPeriod(deps.db, customer.customerId);
   try {
     if (jobHoldsQuota) return undefined;

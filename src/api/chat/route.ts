@@ -4,8 +4,8 @@ import { HttpError, notFound, unavailable } from "../../errors.js";
 import { accepted, answerState, answerStream, answerSync } from "./answers.js";
 import { chatJobData, enqueueChat } from "./enqueue.js";
 import { claimRequest, finalOutcome, findJob, resumeJob } from "./idempotency.js";
-import { holdChatQuota } from "./quota.js";
-import { refuseUnservedPlan } from "../unserved-plan.js";
+import { holdChatCredits, releaseHolds } from "./credits.js";
+import { estimateChat, holdChatQuota } from "./quota.js";
 import { parseChatCall } from "./request.js";
 import { chatState } from "./state.js";
 
@@ -16,6 +16,7 @@ type Deps = Pick<
   | "redis"
   | "queues"
   | "quota"
+  | "creditCounter"
   | "chatEvents"
   | "logger"
   | "streamReader"
@@ -30,7 +31,6 @@ export function chatRoutes(deps: Deps): Router {
   router.post("/chat/completions", async (req, res) => {
     const customer = req.customer!;
     const call = parseChatCall(req, deps.config);
-    refuseUnservedPlan(customer);
     if (call.mode === "stream") {
       // Taken before any claim, quota hold or job; "close" fires when the response ends either way.
       const slot = await deps.streamSlots.acquire(customer.customerId);
@@ -44,18 +44,28 @@ export function chatRoutes(deps: Deps): Router {
     if (outcome) return answerState(res, requestId, outcome, call);
 
     const found = await findJob(deps, claim);
-    // A job that runs on (not again) holds, or has settled, its own reservation.
-    const quota = await holdChatQuota(
-      deps,
-      customer,
-      requestId,
-      call.body,
-      found.job !== undefined && !found.rerun,
+    // A job that runs on (not again) holds, or has settled, its own reservations.
+    const jobHolds = found.job !== undefined && !found.rerun;
+    const estimate = await estimateChat(deps.config, customer, call.body);
+    const quota = await holdChatQuota(deps, customer, requestId, estimate, jobHolds);
+    const credits = await holdChatCredits(deps, customer, requestId, estimate, jobHolds).catch(
+      async (err: unknown) => {
+        await releaseHolds(deps, customer.customerId, requestId, { quota });
+        throw err;
+      },
     );
-    await resumeJob(deps, found, quota, call.mode);
+    await resumeJob(deps, found, { quota, credits }, call.mode);
     // A synchronous chat this request creates is listened for before its job is added.
     const listen = call.mode === "sync" && found.job === undefined;
-    const added = await enqueueChat(deps, chatJobData(customer, call, claim, quota), listen);
+    const added = await enqueueChat(
+      deps,
+      chatJobData(customer, call, claim, { quota, credits }),
+      listen,
+    ).catch(async (err: unknown) => {
+      // No job holds them: give the reservations back (best effort; Redis may be what failed).
+      if (!found.job) await releaseHolds(deps, customer.customerId, requestId, { quota, credits });
+      throw err;
+    });
 
     if (call.mode === "async") return accepted(res, requestId);
     if (call.mode === "stream") {

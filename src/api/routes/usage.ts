@@ -8,7 +8,6 @@ import { badRequest, unavailable } from "../../errors.js";
 import { usageBatchJobId, usageEventRequestId } from "../../platform/ids.js";
 import type { UsageJobData } from "../../queues/queues.js";
 import { parseInput } from "../input.js";
-import { refuseUnservedPlan } from "../unserved-plan.js";
 import { MAX_EVENTS_PER_BATCH, refuseInvoicedPeriods, validateUsageEvents } from "../usage-events.js";
 
 type Deps = Pick<WebDeps, "config" | "db" | "queues">;
@@ -27,7 +26,6 @@ export function usageRoutes(deps: Deps): Router {
 
   router.post("/usage", async (req, res) => {
     const customer = req.customer!;
-    refuseUnservedPlan(customer);
     // Only `events` is read: any other body (none, an array) is a batch without events.
     const { events } = parseInput(usageBatch, { events: req.body?.events });
 

@@ -16,17 +16,19 @@ import { creditBalance } from "./balance.js";
  * (README "Credits"), so nothing is served unpaid.
  */
 
-// → {1, avail} reserved (or already reserved by this request), {0, avail} refused, {-1, 0} missing.
+// Reserves min(ARGV[2], avail) when that is at least ARGV[3].
+// → {1, avail, reserved} (or what this request already reserved), {0, avail, 0} refused, {-1, 0, 0} missing.
 const RESERVE = `
 local avail = redis.call('HGET', KEYS[1], 'avail')
-if not avail then return {-1, 0} end
+if not avail then return {-1, 0, 0} end
 avail = tonumber(avail)
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {1, avail} end
-local amount = tonumber(ARGV[2])
-if amount > avail then return {0, avail} end
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held then return {1, avail, tonumber(held)} end
+local amount = math.min(tonumber(ARGV[2]), avail)
+if amount < tonumber(ARGV[3]) then return {0, avail, 0} end
 redis.call('HINCRBY', KEYS[1], 'avail', -amount)
 redis.call('HSET', KEYS[1], ARGV[1], amount)
-return {1, avail - amount}`;
+return {1, avail - amount, amount}`;
 
 const REBUILD = `
 redis.call('HSETNX', KEYS[1], 'avail', ARGV[1])
@@ -47,14 +49,8 @@ if redis.call('HEXISTS', KEYS[1], 'avail') == 0 then return 0 end
 redis.call('HINCRBY', KEYS[1], 'avail', ARGV[1])
 return 1`;
 
-/** What a chat job carries to settle its credit reservation. */
-export interface CreditHold {
-  /** Micros reserved: the request's worst-case price. */
-  micros: number;
-}
-
 export type CreditReserveResult =
-  { ok: true; availableMicros: number } | { ok: false; availableMicros: number };
+  { ok: true; reservedMicros: number; availableMicros: number } | { ok: false; availableMicros: number };
 
 type Deps = { db: Db; redis: Redis; prefix: string };
 
@@ -76,14 +72,24 @@ export function createCreditCounter({ db, redis, prefix }: Deps) {
       return avail === null ? rebuild(customerId) : Number(avail);
     },
 
-    /** Holds `micros` of the customer's credits for one request, or refuses when they are not there. */
-    async reserve(customerId: string, requestId: string, micros: number): Promise<CreditReserveResult> {
+    /**
+     * Holds up to `maxMicros` of the customer's credits for one request — what is there, when that is
+     * at least `minMicros` — or refuses. A request that holds credits already keeps what it holds.
+     */
+    async reserve(
+      customerId: string,
+      requestId: string,
+      { maxMicros, minMicros }: { maxMicros: number; minMicros: number },
+    ): Promise<CreditReserveResult> {
       for (let attempt = 0; ; attempt++) {
-        const [status, avail] = (await run(RESERVE, key(customerId), field(requestId), micros)) as [
-          number,
-          number,
-        ];
-        if (status === 1) return { ok: true, availableMicros: avail };
+        const [status, avail, reserved] = (await run(
+          RESERVE,
+          key(customerId),
+          field(requestId),
+          maxMicros,
+          minMicros,
+        )) as [number, number, number];
+        if (status === 1) return { ok: true, reservedMicros: reserved, availableMicros: avail };
         if (status === 0) return { ok: false, availableMicros: avail };
         if (attempt > 0) throw new Error(`credit counter of ${customerId} vanished while rebuilding`);
         await rebuild(customerId);

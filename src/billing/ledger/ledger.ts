@@ -150,10 +150,14 @@ async function recordedCharges(
   requestIds: readonly string[],
 ): Promise<Map<string, RowCharge>> {
   if (requestIds.length === 0) return new Map();
-  const rows: Array<{ request_id: string; charge_micros: number; credit_tokens: number; credit_micros: number }> =
-    await q("usage_events")
-      .whereIn("request_id", [...new Set(requestIds)])
-      .select("request_id", "charge_micros", "credit_tokens", "credit_micros");
+  const rows: Array<{
+    request_id: string;
+    charge_micros: number;
+    credit_tokens: number;
+    credit_micros: number;
+  }> = await q("usage_events")
+    .whereIn("request_id", [...new Set(requestIds)])
+    .select("request_id", "charge_micros", "credit_tokens", "credit_micros");
   return new Map(
     rows.map((r) => [
       r.request_id,

@@ -19,6 +19,8 @@ export interface UsageSummary {
   totals: TokenTotals;
   byModel: Array<TokenTotals & { model: string }>;
   charge: PeriodCharge;
+  /** The period's usage charges (tokens past the allowance) and what credits paid of them. */
+  credits: { paidTokens: number; paidMicros: number; chargedMicros: number };
   providerCostMicros: number;
 }
 
@@ -43,6 +45,9 @@ export async function usageSummary(
       completion: "completion_tokens",
       reasoning: "reasoning_tokens",
       billable: "billable_tokens",
+      credit: "credit_tokens",
+      charge: "charge_micros",
+      credits: "credit_micros",
       cost: "provider_cost_micros",
     });
   const exact = (r: Record<string, unknown>, column: string) =>
@@ -78,16 +83,16 @@ export async function usageSummary(
       billableTokens: 0,
     },
   );
-  const providerCostMicros = rows.reduce<number>(
-    (sum, r) => addExact(sum, exact(r, "cost"), `${customerId}'s provider cost in micros`),
-    0,
-  );
+  const sumOf = (column: string) =>
+    rows.reduce<number>((sum, r) => addExact(sum, exact(r, column), `${customerId}'s ${column}`), 0);
+  const providerCostMicros = sumOf("cost");
   return {
     period,
     plan,
     totals,
     byModel,
-    charge: periodCharge(plan, totals.billableTokens),
+    charge: periodCharge(plan, totals.billableTokens, sumOf("credit")),
+    credits: { paidTokens: sumOf("credit"), paidMicros: sumOf("credits"), chargedMicros: sumOf("charge") },
     providerCostMicros,
   };
 }

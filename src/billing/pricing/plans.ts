@@ -1,7 +1,10 @@
 import type { Db } from "../../platform/db.js";
 import { PlanInputError } from "../../errors.js";
 
-/** `prepaid`: usage is paid by credits (src/billing/credits/); the invoice carries only the base fee. */
+/**
+ * `prepaid`: served only while credits pay for it — a chat reserves its worst-case price from the
+ * customer's credits before it runs (src/billing/credits/counter.ts) and is refused without them.
+ */
 export type PlanKind = "usage" | "tiered" | "hybrid" | "prepaid";
 
 export interface Plan {
@@ -105,24 +108,6 @@ export async function findPlan(db: Db, id: string): Promise<Plan | undefined> {
 export async function listPlans(db: Db): Promise<Plan[]> {
   const rows: PlanRow[] = await db("plans").orderBy("id");
   return rows.map(planFromRow);
-}
-
-/**
- * The per-1K rate an invoice charges for tokens past the allowance: a prepaid plan's usage is paid
- * by credits as it happens, so its invoice charges none (usage is never charged twice: by credits
- * and on the invoice). The period charge and the plan's Stripe usage price both read it.
- */
-export function invoicedPer1kMicros(plan: Pick<Plan, "kind" | "overagePer1kMicros">): number {
-  return plan.kind === "prepaid" ? 0 : plan.overagePer1kMicros;
-}
-
-/**
- * Whether meterline serves requests for customers on this plan. A prepaid plan's usage must be paid
- * from credits as it happens, and requests do not spend credits yet: serving them would be usage
- * that neither credits nor the invoice pays. Until they do, such customers are refused, not served free.
- */
-export function servesRequests(plan: Pick<Plan, "kind">): boolean {
-  return plan.kind !== "prepaid";
 }
 
 /** List price of one request's tokens at the plan's per-1K rate, rounded half up. */

@@ -2,7 +2,7 @@ import Stripe from "stripe";
 import type { Config } from "../../config.js";
 import type { Db } from "../../platform/db.js";
 import { canonicalJson, sha256 } from "../../platform/ids.js";
-import { invoicedPer1kMicros, listPlans, type Plan } from "../pricing/plans.js";
+import { listPlans, type Plan } from "../pricing/plans.js";
 import { findMeter } from "./meters.js";
 import type { StripeClient } from "./stripe-client.js";
 
@@ -30,7 +30,7 @@ export function shiftDecimal(n: number, places: number): string {
 /** The Stripe prices a plan needs: a metered usage price, plus a licensed base fee when it has one. */
 export function planPriceParams(plan: Plan, meterId: string): Record<string, Stripe.PriceCreateParams> {
   // 1 cent = 10,000 micro-dollars; the overage is per 1K tokens, the meter counts single tokens.
-  const perToken = Stripe.Decimal.from(shiftDecimal(invoicedPer1kMicros(plan), 7));
+  const perToken = Stripe.Decimal.from(shiftDecimal(plan.overagePer1kMicros, 7));
   const common = { currency: "usd", lookup_key: `meterline_${plan.id}_usage` };
   const recurring = { interval: "month" as const, usage_type: "metered" as const, meter: meterId };
   const usage: Stripe.PriceCreateParams =

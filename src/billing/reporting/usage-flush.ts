@@ -123,7 +123,8 @@ export async function claimUsage(
     }>;
   }>(
     `WITH claimed AS (
-       SELECT u.id, u.customer_id, u.billable_tokens, u.created_at,
+       -- Tokens credits paid are never reported: Stripe invoices only the rest (src/billing/ledger/charges.ts).
+       SELECT u.id, u.customer_id, u.billable_tokens - u.credit_tokens AS billable_tokens, u.created_at,
               date_trunc('hour', u.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour
        FROM usage_events u JOIN customers c ON c.id = u.customer_id
        WHERE u.report_id IS NULL AND c.stripe_customer_id IS NOT NULL
@@ -227,7 +228,7 @@ async function unlinkedUsage(db: Db, customerId?: string) {
     .groupBy("u.customer_id")
     .select("u.customer_id")
     .count<Array<{ customer_id: string; rows: string }>>({ rows: "*" })
-    .sum({ tokens: "u.billable_tokens" })
+    .sum({ tokens: db.raw("u.billable_tokens - u.credit_tokens") })
     .limit(100);
   if (customerId) query.where("u.customer_id", customerId);
   const rows = (await query) as unknown as Array<{ customer_id: string; rows: string; tokens: string }>;
