@@ -3,9 +3,12 @@ import type { Db } from "../src/platform/db.js";
 import type { Logger } from "../src/platform/logger.js";
 import { purgeExpiredChats } from "../src/chat/requests.js";
 import { expireCredits } from "../src/billing/credits/expiry.js";
+import type { CreditCounter } from "../src/billing/credits/counter.js";
 import { sweepPendingDeliveries } from "../src/notifications/delivery-sweeper.js";
 
-type Deps = { db: Db; logger: Logger } & Parameters<typeof sweepPendingDeliveries>[0];
+type Deps = { db: Db; logger: Logger; creditCounter: Pick<CreditCounter, "adjust"> } & Parameters<
+  typeof sweepPendingDeliveries
+>[0];
 
 /**
  * The `maintenance` queue's scheduled jobs, by name: "purge-chats" drops chat claims and outcomes
@@ -15,7 +18,8 @@ type Deps = { db: Db; logger: Logger } & Parameters<typeof sweepPendingDeliverie
 export function createMaintenanceProcessor(deps: Deps) {
   return async (_data: unknown, job: Pick<Job, "name">) => {
     if (job.name === "expire-credits") {
-      const expired = await expireCredits(deps.db);
+      const { byCustomer, ...expired } = await expireCredits(deps.db);
+      for (const { customerId, micros } of byCustomer) await deps.creditCounter.adjust(customerId, -micros);
       if (expired.grants > 0) deps.logger.info(expired, "credit grants expired");
       return expired;
     }

@@ -39,6 +39,8 @@ export async function creditsGrant(ctx: CliContext): Promise<void> {
   const { grant, created } = await grantCredits(ctx.db(), input);
   if (grant.customerId !== input.customerId)
     throw new UsageError(`--reference ${input.reference} was already used for customer ${grant.customerId}`);
+  // Real-time spending sees the grant at once (src/billing/credits/counter.ts).
+  if (created) await ctx.deps().creditCounter.adjust(grant.customerId, grant.amountMicros);
   const expires = grant.expiresAt ? `, expires ${grant.expiresAt.toISOString()}` : "";
   ctx.print(
     `${created ? "granted" : "already granted (same reference):"} ${formatMicros(grant.amountMicros, 2)} ` +

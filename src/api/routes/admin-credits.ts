@@ -47,7 +47,7 @@ const ledgerQuery = z.object({
 });
 
 /** Customers' prepaid credits for operators, mounted under the authenticated /admin. */
-export function adminCreditRoutes(deps: Pick<Deps, "db">): Router {
+export function adminCreditRoutes(deps: Pick<Deps, "db" | "creditCounter">): Router {
   const router = Router();
 
   // 201 with the new grant; 200 with the existing one when its reference was granted before.
@@ -71,6 +71,8 @@ export function adminCreditRoutes(deps: Pick<Deps, "db">): Router {
         "invalid_request_error",
         "reference_in_use",
       );
+    // Real-time spending sees the grant at once (src/billing/credits/counter.ts).
+    if (created) await deps.creditCounter.adjust(customerId, grant.amountMicros);
     res.status(created ? 201 : 200).json({ object: "credit_grant", ...grant });
   });
 

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { WebDeps } from "../../deps.js";
 import { periodEndsAt } from "../../billing/ledger/period-history.js";
 import { billingPeriod } from "../../billing/ledger/periods.js";
+import { creditBalance } from "../../billing/credits/balance.js";
 import { usageSummary, type TokenTotals, type UsageSummary } from "../../billing/ledger/usage-summary.js";
 import { badRequest, unavailable } from "../../errors.js";
 import { usageBatchJobId, usageEventRequestId } from "../../platform/ids.js";
@@ -87,7 +88,11 @@ export function usageRoutes(deps: Deps): Router {
   router.get("/usage", async (req, res) => {
     const customer = req.customer!;
     const period = await billingPeriod(deps.db, customer.customerId);
-    res.json(formatSummary(await usageSummary(deps.db, customer.customerId, customer.plan, period)));
+    const [summary, balance] = await Promise.all([
+      usageSummary(deps.db, customer.customerId, customer.plan, period),
+      creditBalance(deps.db, customer.customerId),
+    ]);
+    res.json(formatSummary(summary, balance));
   });
 
   return router;
@@ -102,7 +107,7 @@ const tokensOf = (t: TokenTotals) => ({
   billable_tokens: t.billableTokens,
 });
 
-function formatSummary(s: UsageSummary) {
+function formatSummary(s: UsageSummary, balanceMicros: number) {
   const limit = s.plan.hardLimitTokens;
   return {
     object: "usage.summary",
@@ -128,9 +133,18 @@ function formatSummary(s: UsageSummary) {
       limit === null
         ? null
         : { limit_tokens: limit, remaining_tokens: Math.max(0, limit - s.totals.billableTokens) },
+    credits: {
+      balance_micros: balanceMicros,
+      paid_tokens: s.credits.paidTokens,
+      paid_micros: s.credits.paidMicros,
+    },
     charges: {
       currency: "usd",
       base_fee_micros: s.charge.baseFeeMicros,
+      // Usage past the allowance as it was charged, request by request; credits paid part of it.
+      usage_micros: s.credits.chargedMicros,
+      credits_paid_micros: s.credits.paidMicros,
+      // What the invoice charges for the overage credits did not pay.
       overage_micros: s.charge.overageMicros,
       total_micros: s.charge.totalMicros,
     },
