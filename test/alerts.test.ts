@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { upsertPlan } from "../src/billing/pricing/plans.js";
 import { updateCustomer } from "../src/billing/customers/customers.js";
 import { grantCredits } from "../src/billing/credits/grants.js";
-import { valueOf } from "../src/billing/alerts/evaluate.js";
+import { evaluateAlerts, valueOf } from "../src/billing/alerts/evaluate.js";
 import { listFiredAlerts } from "../src/billing/alerts/fired.js";
 import { billingPeriod } from "../src/billing/ledger/periods.js";
+import { recordUsageRows } from "../src/billing/ledger/ledger.js";
 import { runCli, runCliJson } from "./helpers/cli.js";
 import { ADMIN_TOKEN, useStack, waitFor } from "./helpers/stack.js";
 import { startReceiver } from "./helpers/webhook-receiver.js";
@@ -120,51 +121,55 @@ describe("alert rules (admin API)", () => {
     expect(after.data).toEqual([]);
   });
 
-  it("has CLI commands: alerts:add validates like the API, alerts:list and alerts:fired", async () => {
-    const { customerId } = await stack.customer();
-    const created = (await runCliJson(
-      stack.config,
-      "alerts:add",
-      "--customer",
-      customerId,
-      "--kind",
-      "balance_below",
-      "--threshold",
-      "2000000",
-    )) as { id: string; kind: string };
-    expect(created.kind).toBe("balance_below");
-    const both = await runCli(
-      stack.config,
-      "alerts:add",
-      "--customer",
-      customerId,
-      "--plan",
-      "pro",
-      "--kind",
-      "balance_below",
-      "--threshold",
-      "1",
-    );
-    expect(both.code).toBe(2);
-    expect(both.stderr).toContain("exactly one of --plan and --customer");
-    const share = await runCli(
-      stack.config,
-      "alerts:add",
-      "--plan",
-      "pro",
-      "--kind",
-      "allowance_share",
-      "--threshold",
-      "0",
-    );
-    expect(share.code).toBe(2);
-    expect(share.stderr).toContain("percent from 1 to 10000");
-    const listed = (await runCliJson(stack.config, "alerts:list", "--customer", customerId)) as Array<{
-      id: string;
-    }>;
-    expect(listed.map((r) => r.id)).toEqual([created.id]);
-    expect(await runCliJson(stack.config, "alerts:fired", "--customer", customerId)).toEqual([]);
-  });
+  it(
+    "has CLI commands: alerts:add validates like the API, alerts:list and alerts:fired",
+    { timeout: 90_000 },
+    async () => {
+      const { customerId } = await stack.customer();
+      const created = (await runCliJson(
+        stack.config,
+        "alerts:add",
+        "--customer",
+        customerId,
+        "--kind",
+        "balance_below",
+        "--threshold",
+        "2000000",
+      )) as { id: string; kind: string };
+      expect(created.kind).toBe("balance_below");
+      const both = await runCli(
+        stack.config,
+        "alerts:add",
+        "--customer",
+        customerId,
+        "--plan",
+        "pro",
+        "--kind",
+        "balance_below",
+        "--threshold",
+        "1",
+      );
+      expect(both.code).toBe(2);
+      expect(both.stderr).toContain("exactly one of --plan and --customer");
+      const share = await runCli(
+        stack.config,
+        "alerts:add",
+        "--plan",
+        "pro",
+        "--kind",
+        "allowance_share",
+        "--threshold",
+        "0",
+      );
+      expect(share.code).toBe(2);
+      expect(share.stderr).toContain("percent from 1 to 10000");
+      const listed = (await runCliJson(stack.config, "alerts:list", "--customer", customerId)) as Array<{
+        id: string;
+      }>;
+      expect(listed.map((r) => r.id)).toEqual([created.id]);
+      expect(await runCliJson(stack.config, "alerts:fired", "--customer", customerId)).toEqual([]);
+    },
+  );
 });
 
 describe("alert evaluation", () => {
@@ -303,5 +308,39 @@ describe("alert evaluation", () => {
       ["credits.balance_recovered", 10_000_000],
     ]);
     expect(await stack.db("alert_firings").where({ customer_id: customerId })).toHaveLength(1);
+  });
+
+  it("enqueues the deliveries of a firing whose enqueue was lost (a crash after the commit) on the next evaluation", async () => {
+    await upsertPlan(stack.db, { id: "alerts-lost", name: "Lost", kind: "usage", includedTokens: 100 });
+    const { customerId, key } = await stack.customer({ planId: "alerts-lost" });
+    await listen("/lost", ["usage.threshold_reached"]);
+    await addRule({ customer_id: customerId, kind: "allowance_share", threshold: 50 });
+    await recordUsageRows(stack.db, [
+      {
+        requestId: `lost-${customerId}`,
+        customerId,
+        model: "gpt-4o-mini",
+        promptTokens: 60,
+        cachedTokens: 0,
+        completionTokens: 0,
+        reasoningTokens: 0,
+        billableTokens: 60,
+        providerCostMicros: 0,
+        priceMicros: 0,
+        source: "ingested",
+        planId: "alerts-lost",
+      },
+    ]);
+    // An evaluation whose enqueue fails after the firing and its event were committed.
+    const down = { addBulk: () => Promise.reject(new Error("Redis is down")) };
+    await evaluateAlerts({ ...stack.web, queues: { webhookDelivery: down as never } }, customerId);
+    const firing = await stack.db("alert_firings").where({ customer_id: customerId }).first();
+    expect(firing.unsent_event_id).toBe(`evt_alert_${firing.id}`);
+    expect(await stack.web.queues.webhookDelivery.getJobCountByTypes("waiting", "delayed", "active")).toBe(0);
+
+    await use(key, 1);
+    await waitFor(() => receivedAt("/lost").length === 1, { what: "the lost event's delivery" });
+    expect(receivedAt("/lost")[0]!.id).toBe(firing.unsent_event_id);
+    expect((await stack.db("alert_firings").where({ id: firing.id }).first()).unsent_event_id).toBeNull();
   });
 });
