@@ -41,60 +41,75 @@ function ruleCache(deps: AlertDeps): AlertRuleCache {
  * (rule, customer, period) fires at most once (UNIQUE firing row, ON CONFLICT DO NOTHING) and
  * recovers at most once when its condition clears; the event of each change is written in the
  * change's transaction and enqueued after the commit. Idempotent, so a retried job may run it again.
- * No rule for the customer: no query at all, or one (its plan).
+ * No rule for the customer: no query at all (rules cached); otherwise two rounds of indexed reads.
  */
 export async function evaluateAlerts(deps: AlertDeps, customerId: string): Promise<void> {
-  const rules = await rulesFor(deps, customerId);
-  if (!rules) return;
   const { db } = deps;
-  const [plan, period] = await Promise.all([deps.plans.get(rules.planId), billingPeriod(db, customerId)]);
-  const [measured, firings] = await Promise.all([
-    measure(db, customerId, plan, period, rules.list),
-    db("alert_firings")
-      .where({ customer_id: customerId, period_start: period.start })
-      .whereIn(
-        "rule_id",
-        rules.list.map((r) => r.id),
-      )
-      .select<FiringRow[]>("id", "rule_id", "recovered_at", "unsent_event_id"),
-  ]);
-  const firingOf = new Map(firings.map((f) => [f.rule_id, f]));
-  for (const rule of rules.list) {
-    const firing = firingOf.get(rule.id);
-    if (firing?.unsent_event_id) await enqueueUnsent(deps, firing.id, firing.unsent_event_id);
-    const value = valueOf(rule, measured);
-    if (value.met && !firing) await fire(deps, rule, customerId, period, value);
-    else if (!value.met && firing && !firing.recovered_at)
-      await recover(deps, rule, firing.id, period, value);
-  }
-}
-
-/** The rules covering the customer (its own and its plan's) and its plan, or undefined when none do. */
-async function rulesFor(
-  deps: AlertDeps,
-  customerId: string,
-): Promise<{ planId: string; list: AlertRule[] } | undefined> {
   const all = await ruleCache(deps).all();
-  if (!all.some((r) => r.planId !== null || r.customerId === customerId)) return undefined;
-  const customer = await deps.db("customers").where({ id: customerId }).first("plan_id");
-  if (!customer) return undefined;
-  const list = all.filter((r) => r.customerId === customerId || r.planId === customer.plan_id);
-  return list.length > 0 ? { planId: customer.plan_id as string, list } : undefined;
+  if (!all.some((r) => r.planId !== null || r.customerId === customerId)) return;
+  // Read together: the period is wasted only when the customer's plan has no rule after all.
+  const [customer, period] = await Promise.all([
+    db("customers").where({ id: customerId }).first<{ plan_id: string } | undefined>("plan_id"),
+    billingPeriod(db, customerId),
+  ]);
+  const rules = all.filter((r) => r.customerId === customerId || r.planId === customer?.plan_id);
+  if (!customer || rules.length === 0) return;
+  const [measured, firings] = await Promise.all([
+    measure(deps, customerId, customer.plan_id, period, rules),
+    firingsOf(db, customerId, period, rules),
+  ]);
+  for (const rule of rules) await applyRule(deps, rule, customerId, period, valueOf(rule, measured), firings);
 }
 
-/** The period's billable tokens and the credit balance, each read only when a rule needs it. */
-async function measure(
+/** This period's firings of the rules for the customer, by rule id. */
+async function firingsOf(
   db: Db,
   customerId: string,
-  plan: Plan,
+  period: Period,
+  rules: readonly AlertRule[],
+): Promise<Map<string, FiringRow>> {
+  const rows = await db("alert_firings")
+    .where({ customer_id: customerId, period_start: period.start })
+    .whereIn(
+      "rule_id",
+      rules.map((r) => r.id),
+    )
+    .select<FiringRow[]>("id", "rule_id", "recovered_at", "unsent_event_id");
+  return new Map(rows.map((f) => [f.rule_id, f]));
+}
+
+/**
+ * One rule's outcome: enqueue what a crash left unenqueued, then fire (condition met, no firing this
+ * period) or recover (condition cleared, firing not recovered yet), or nothing.
+ */
+async function applyRule(
+  deps: AlertDeps,
+  rule: AlertRule,
+  customerId: string,
+  period: Period,
+  value: Measured,
+  firings: Map<string, FiringRow>,
+): Promise<void> {
+  const firing = firings.get(rule.id);
+  if (firing?.unsent_event_id) await enqueueUnsent(deps, firing.id, firing.unsent_event_id);
+  if (value.met && !firing) await fire(deps, rule, customerId, period, value);
+  else if (!value.met && firing && !firing.recovered_at) await recover(deps, rule, firing.id, period, value);
+}
+
+/** The customer's plan, and its period's billable tokens and credit balance, each read only when a rule needs it. */
+async function measure(
+  deps: AlertDeps,
+  customerId: string,
+  planId: string,
   period: Period,
   rules: readonly AlertRule[],
 ): Promise<{ plan: Plan; tokens: number; balanceMicros: number }> {
   const needsTokens = rules.some((r) => r.kind !== "balance_below");
   const needsBalance = rules.some((r) => r.kind === "balance_below");
-  const [tokens, balanceMicros] = await Promise.all([
-    needsTokens ? recordedTokens(db, customerId, period) : 0,
-    needsBalance ? creditBalance(db, customerId) : 0,
+  const [plan, tokens, balanceMicros] = await Promise.all([
+    deps.plans.get(planId),
+    needsTokens ? recordedTokens(deps.db, customerId, period) : 0,
+    needsBalance ? creditBalance(deps.db, customerId) : 0,
   ]);
   return { plan, tokens, balanceMicros };
 }
