@@ -14,6 +14,7 @@ import { demoSeed, pricingQuote, profitabilityReport } from "./cli/pricing.js";
 import { dlqList, dlqRedrive } from "./cli/dead-letters.js";
 import { creditsBalance, creditsGrant, creditsLedger } from "./cli/credits.js";
 import { webhooksAdd, webhooksDeliveries, webhooksList, webhooksTest } from "./cli/webhooks.js";
+import { alertsAdd, alertsDelete, alertsFired, alertsList } from "./cli/alerts.js";
 
 type Command = { run: (ctx: CliContext) => Promise<void>; usage: string };
 
@@ -67,6 +68,14 @@ const COMMANDS: Record<string, Command> = {
     run: webhooksDeliveries,
     usage: "webhooks:deliveries [--endpoint <endpoint id>] [--status pending|delivered|failed]",
   },
+  "alerts:add": {
+    run: alertsAdd,
+    usage:
+      "alerts:add --plan <plan id>|--customer <customer id> --kind allowance_share|hard_limit_share|balance_below|spend_above --threshold <percent|micros>",
+  },
+  "alerts:list": { run: alertsList, usage: "alerts:list [--plan <plan id>] [--customer <customer id>]" },
+  "alerts:delete": { run: alertsDelete, usage: "alerts:delete <rule id>" },
+  "alerts:fired": { run: alertsFired, usage: "alerts:fired --customer <customer id>" },
 };
 
 function help(): string {

@@ -89,6 +89,8 @@ export type Config = Readonly<{
     concurrency: number;
     sweepIntervalMs: number;
   }>;
+  /** How long a worker caches the alert rules (src/billing/alerts/rules.ts). */
+  alertRulesCacheMs: number;
 }>;
 
 /** Parses the environment once; throws ConfigError naming every invalid variable. */
@@ -181,6 +183,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.WEBHOOK_CONCURRENCY,
       sweepIntervalMs: e.WEBHOOK_SWEEP_INTERVAL_MS,
     }),
+    alertRulesCacheMs: e.ALERT_RULES_CACHE_MS,
   });
 }
 

@@ -100,6 +100,8 @@ export const envSchema = z.object({
   WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   WEBHOOK_CONCURRENCY: int(1, 1_000).default(10),
   WEBHOOK_SWEEP_INTERVAL_MS: int(100).default(300_000),
+  // How long a worker keeps the alert rules before reading them again (src/billing/alerts/).
+  ALERT_RULES_CACHE_MS: int(0, 3_600_000).default(10_000),
 });
 
 export type Env = z.infer<typeof envSchema>;

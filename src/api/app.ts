@@ -15,6 +15,7 @@ import { adminDeadLetterRoutes } from "./routes/admin-dead-letters.js";
 import { adminCreditRoutes } from "./routes/admin-credits.js";
 import { stripeWebhookRoutes } from "./routes/stripe-webhooks.js";
 import { adminWebhookRoutes } from "./routes/admin-webhooks.js";
+import { adminAlertRoutes } from "./routes/admin-alerts.js";
 
 /** The HTTP API; listening is the caller's business (server.ts, npm start, tests). */
 export function createApp(deps: WebDeps): Express {
@@ -44,6 +45,7 @@ export function createApp(deps: WebDeps): Express {
     app.use("/admin", adminDeadLetterRoutes(deps));
     app.use("/admin", ...json, adminCreditRoutes(deps));
     app.use("/admin", ...json, adminWebhookRoutes(deps));
+    app.use("/admin", ...json, adminAlertRoutes(deps));
   }
 
   app.use(notFoundHandler);

@@ -1,0 +1,36 @@
+import type { Db } from "../../platform/db.js";
+import type { Period } from "../ledger/periods.js";
+import type { AlertKind } from "./rules.js";
+
+/** One alert fired for a customer in a period, as GET /v1/usage and alerts:fired show it. */
+export interface FiredAlert {
+  id: string;
+  ruleId: string;
+  kind: AlertKind;
+  threshold: number;
+  value: number;
+  firedAt: Date;
+  recoveredAt: Date | null;
+  recoveredValue: number | null;
+  periodStart: Date;
+  periodEnd: Date;
+}
+
+/** The alerts fired for the customer in the period (recovered ones included), oldest first. */
+export async function listFiredAlerts(db: Db, customerId: string, period: Period): Promise<FiredAlert[]> {
+  return db("alert_firings")
+    .where({ customer_id: customerId, period_start: period.start })
+    .orderBy([{ column: "fired_at" }, { column: "id" }])
+    .select(
+      "id",
+      "rule_id as ruleId",
+      "kind",
+      "threshold",
+      "value",
+      "fired_at as firedAt",
+      "recovered_at as recoveredAt",
+      "recovered_value as recoveredValue",
+      "period_start as periodStart",
+      "period_end as periodEnd",
+    );
+}
