@@ -243,6 +243,13 @@ describe("alert evaluation", () => {
         period: { start: period.start.toISOString(), end: period.end.toISOString() },
       },
     });
+    // The customer sees it in GET /v1/usage with this period's usage.
+    const usage = (await (
+      await fetch(`${stack.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })
+    ).json()) as { alerts: Array<{ kind: string; threshold: number; value: number; recovered_at: null }> };
+    expect(usage.alerts).toMatchObject([
+      { kind: "allowance_share", threshold: 80, value: 85, recovered_at: null },
+    ]);
     expect(reached!.id).toMatch(/^evt_alert_alf_/);
 
     await updateCustomer(stack.db, customerId, { planId: "alerts-big" });
@@ -296,7 +303,8 @@ describe("alert evaluation", () => {
     await waitFor(() => mine().length >= 1, { what: "the balance_low event" });
     expect(mine()[0]).toMatchObject({
       type: "credits.balance_low",
-      data: { unit: "micros", threshold: 5_000_000, value: 1_000_000 },
+      // Credits pay each 10-token use (10 micros at 1,000 per 1K) as it is written.
+      data: { unit: "micros", threshold: 5_000_000, value: 1_000_000 - 10 },
     });
 
     await grantCredits(stack.db, { customerId, amountMicros: 9_000_000, source: "manual" });
@@ -304,8 +312,8 @@ describe("alert evaluation", () => {
     await use(key, 10);
     await waitFor(() => mine().length >= 2, { what: "the balance_recovered event" });
     expect(mine().map((e) => [e.type, (e.data as { value: number }).value])).toEqual([
-      ["credits.balance_low", 1_000_000],
-      ["credits.balance_recovered", 10_000_000],
+      ["credits.balance_low", 1_000_000 - 10],
+      ["credits.balance_recovered", 10_000_000 - 30],
     ]);
     expect(await stack.db("alert_firings").where({ customer_id: customerId })).toHaveLength(1);
   });
@@ -329,6 +337,7 @@ describe("alert evaluation", () => {
         priceMicros: 0,
         source: "ingested",
         planId: "alerts-lost",
+        pricing: { includedTokens: 100, overagePer1kMicros: 2_000 },
       },
     ]);
     // An evaluation whose enqueue fails after the firing and its event were committed.

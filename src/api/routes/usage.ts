@@ -4,6 +4,7 @@ import type { WebDeps } from "../../deps.js";
 import { periodEndsAt } from "../../billing/ledger/period-history.js";
 import { billingPeriod } from "../../billing/ledger/periods.js";
 import { creditBalance } from "../../billing/credits/balance.js";
+import { listFiredAlerts, type FiredAlert } from "../../billing/alerts/fired.js";
 import { usageSummary, type TokenTotals, type UsageSummary } from "../../billing/ledger/usage-summary.js";
 import { badRequest, unavailable } from "../../errors.js";
 import { usageBatchJobId, usageEventRequestId } from "../../platform/ids.js";
@@ -88,15 +89,27 @@ export function usageRoutes(deps: Deps): Router {
   router.get("/usage", async (req, res) => {
     const customer = req.customer!;
     const period = await billingPeriod(deps.db, customer.customerId);
-    const [summary, balance] = await Promise.all([
+    const [summary, balance, alerts] = await Promise.all([
       usageSummary(deps.db, customer.customerId, customer.plan, period),
       creditBalance(deps.db, customer.customerId),
+      listFiredAlerts(deps.db, customer.customerId, period),
     ]);
-    res.json(formatSummary(summary, balance));
+    res.json({ ...formatSummary(summary, balance), alerts: alerts.map(formatAlert) });
   });
 
   return router;
 }
+
+/** An alert fired this period, as GET /v1/usage lists it. */
+const formatAlert = (a: FiredAlert) => ({
+  id: a.id,
+  rule_id: a.ruleId,
+  kind: a.kind,
+  threshold: a.threshold,
+  value: a.value,
+  fired_at: a.firedAt.toISOString(),
+  recovered_at: a.recoveredAt?.toISOString() ?? null,
+});
 
 const tokensOf = (t: TokenTotals) => ({
   requests: t.requests,
