@@ -13,6 +13,7 @@ import * as usageBounds from "./20261202001200_usage_bounds.js";
 import * as modelAliases from "./20261202001300_model_aliases.js";
 import * as creditLedger from "./20261202002000_credit_ledger.js";
 import * as outgoingWebhooks from "./20261202002100_outgoing_webhooks.js";
+import * as creditTopUps from "./20261202002300_credit_top_ups.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -33,6 +34,7 @@ const migrations: Record<string, Migration> = {
   "20261202001300_model_aliases": modelAliases,
   "20261202002000_credit_ledger": creditLedger,
   "20261202002100_outgoing_webhooks": outgoingWebhooks,
+  "20261202002300_credit_top_ups": creditTopUps,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -89,6 +89,13 @@ export type Config = Readonly<{
     concurrency: number;
     sweepIntervalMs: number;
   }>;
+  /** Checkout top-ups: amount bounds and the pages Stripe sends the buyer to (a request may name its own). */
+  creditCheckout: Readonly<{
+    minMicros: number;
+    maxMicros: number;
+    successUrl: string | undefined;
+    cancelUrl: string | undefined;
+  }>;
 }>;
 
 /** Parses the environment once; throws ConfigError naming every invalid variable. */
@@ -180,6 +187,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       concurrency: e.WEBHOOK_CONCURRENCY,
       sweepIntervalMs: e.WEBHOOK_SWEEP_INTERVAL_MS,
+    }),
+    creditCheckout: Object.freeze({
+      minMicros: e.CREDIT_CHECKOUT_MIN_MICROS,
+      maxMicros: e.CREDIT_CHECKOUT_MAX_MICROS,
+      successUrl: e.CREDIT_CHECKOUT_SUCCESS_URL,
+      cancelUrl: e.CREDIT_CHECKOUT_CANCEL_URL,
     }),
   });
 }

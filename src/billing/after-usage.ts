@@ -5,6 +5,7 @@ import type { Queues } from "../queues/queues.js";
 import type { StripeClient } from "./reporting/stripe-client.js";
 import type { CreditCounter } from "./credits/counter.js";
 import type { Plan } from "./pricing/plans.js";
+import { maybeAutoTopUp } from "./credits/top-ups.js";
 
 export type AfterUsageDeps = {
   config: Config;
@@ -24,6 +25,5 @@ export type AfterUsageDeps = {
  * the job, whose retry runs it again.
  */
 export async function afterUsage(deps: AfterUsageDeps, customerId: string): Promise<void> {
-  void deps;
-  void customerId;
+  await maybeAutoTopUp(deps, customerId);
 }
