@@ -198,6 +198,7 @@ async function autoTopUpJson(
     threshold_micros: settings?.thresholdMicros ?? null,
     amount_micros: settings?.amountMicros ?? null,
     max_per_month: settings?.maxPerMonth ?? null,
+    updated_at: settings?.updatedAt.toISOString() ?? null,
     top_ups: (await listTopUps(deps.db, customerId)).map(topUpJson),
   };
 }

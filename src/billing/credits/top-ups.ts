@@ -35,6 +35,8 @@ export interface AutoTopUpSettings {
   thresholdMicros: number;
   amountMicros: number;
   maxPerMonth: number;
+  /** When they were last saved: a top-up that failed after this pauses automatic top-ups. */
+  updatedAt: Date;
 }
 
 export type TopUpStatus = "pending" | "succeeded" | "failed";
@@ -83,7 +85,7 @@ export const monthOf = (date: Date): string => date.toISOString().slice(0, 7);
 export async function setAutoTopUp(
   db: Db,
   customerId: string,
-  settings: Omit<AutoTopUpSettings, "enabled"> | { enabled: false },
+  settings: Omit<AutoTopUpSettings, "enabled" | "updatedAt"> | { enabled: false },
 ): Promise<AutoTopUpSettings> {
   if (!(await db("customers").where({ id: customerId }).first("id")))
     throw new NotFoundError(`no customer "${customerId}"`);
@@ -123,6 +125,7 @@ function settingsFromRow(r: Record<string, unknown>): AutoTopUpSettings {
     thresholdMicros: Number(r.threshold_micros),
     amountMicros: Number(r.amount_micros),
     maxPerMonth: Number(r.max_per_month),
+    updatedAt: r.updated_at as Date,
   };
 }
 
@@ -179,7 +182,9 @@ async function pendingTopUp(db: Db, customerId: string): Promise<TopUp | undefin
 /**
  * Under the customer's credit account lock (so concurrent callers decide one after the other, on
  * the committed balance): the pending top-up if there is one; else a new one when the balance is
- * below the threshold and fewer than `maxPerMonth` were attempted this month; else nothing.
+ * below the threshold, fewer than `maxPerMonth` were attempted this month, and the last attempt did
+ * not fail since the settings were saved (a declined card is not charged again and again: saving
+ * the settings again, once the card is fixed, resumes); else nothing.
  */
 async function openTopUp(
   db: Db,
@@ -193,6 +198,11 @@ async function openTopUp(
       .first();
     if (pending) return topUpFromRow(pending);
     if ((await creditBalance(trx, customerId)) >= settings.thresholdMicros) return undefined;
+    const last: TopUpRow | undefined = await trx("credit_top_ups")
+      .where({ customer_id: customerId })
+      .orderBy("created_at", "desc")
+      .first();
+    if (last?.status === "failed" && last.created_at >= settings.updatedAt) return undefined;
     const month = monthOf(new Date());
     const [attempts] = await trx("credit_top_ups")
       .where({ customer_id: customerId, month })
