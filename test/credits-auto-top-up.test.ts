@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMaintenanceProcessor } from "../jobs/maintenance.js";
 import { afterUsage } from "../src/billing/after-usage.js";
 import { creditBalance } from "../src/billing/credits/balance.js";
 import { consumeCredits } from "../src/billing/credits/consume.js";
@@ -201,6 +202,29 @@ describe("automatic top-up", () => {
     await afterUsage(stack.web, customerId);
     expect(await topUps(customerId)).toMatchObject([{ status: "failed" }, { status: "pending" }]);
     expect(intentEvents("payment_intent.succeeded", stripeCustomerId)).toHaveLength(1);
+  });
+
+  it("the maintenance sweep charges what no usage will: a top-up left by a Stripe outage, a low balance", async () => {
+    const stuck = await customerWithCard(0);
+    stack.stripe.failNext(10, 500, { path: "POST /v1/payment_intents" });
+    await afterUsage(stack.web, stuck.customerId); // logged, not thrown: the usage is written
+    stack.stripe.clearFaults();
+    expect(await topUps(stuck.customerId)).toMatchObject([{ status: "pending", payment_intent_id: null }]);
+    expect(intentEvents("payment_intent.succeeded", stuck.stripeCustomerId)).toHaveLength(0);
+    // A customer whose credits ran out without a usage after it (expired, say).
+    const idle = await customerWithCard(0);
+
+    const tick = createMaintenanceProcessor(stack.web);
+    const result = await tick({}, { name: "expire-credits" });
+    expect(result).toMatchObject({ autoTopUps: { failed: 0 } });
+    for (const { customerId, stripeCustomerId } of [stuck, idle]) {
+      const [event] = intentEvents("payment_intent.succeeded", stripeCustomerId);
+      expect(intentEvents("payment_intent.succeeded", stripeCustomerId)).toHaveLength(1);
+      const id = (event!.data as { object: { id: string } }).object.id;
+      expect(await topUps(customerId)).toMatchObject([{ status: "pending", payment_intent_id: id }]);
+    }
+    await tick({}, { name: "expire-credits" });
+    expect(intentEvents("payment_intent.succeeded", stuck.stripeCustomerId)).toHaveLength(1);
   });
 
   it("stops at max_per_month attempts", async () => {

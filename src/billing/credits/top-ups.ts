@@ -172,6 +172,34 @@ export async function maybeAutoTopUp(deps: AutoTopUpDeps, customerId: string): P
   await chargeTopUp({ ...deps, stripe: deps.stripe }, topUp);
 }
 
+/**
+ * The periodic catch-up (the maintenance queue's "expire-credits" job, after the expiry): runs
+ * maybeAutoTopUp for every customer with automatic top-up on, for what no usage would start —
+ * credits that expired, or a Stripe outage during the last usage of a customer who now has nothing
+ * left to spend. One customer's failure is logged and the sweep goes on.
+ */
+export async function sweepAutoTopUps(deps: AutoTopUpDeps): Promise<{ customers: number; failed: number }> {
+  if (!deps.stripe) return { customers: 0, failed: 0 };
+  const customers: string[] = await deps
+    .db("credit_auto_top_up_settings")
+    .where({ enabled: true })
+    .orderBy("customer_id")
+    .pluck("customer_id");
+  let failed = 0;
+  for (const customerId of customers) {
+    try {
+      await maybeAutoTopUp(deps, customerId);
+    } catch (err) {
+      failed += 1;
+      deps.logger.warn(
+        { customerId, err: (err as Error).message },
+        "automatic top-up sweep failed for a customer",
+      );
+    }
+  }
+  return { customers: customers.length, failed };
+}
+
 async function pendingTopUp(db: Db, customerId: string): Promise<TopUp | undefined> {
   const row: TopUpRow | undefined = await db("credit_top_ups")
     .where({ customer_id: customerId, status: "pending" })
