@@ -225,6 +225,21 @@ describe("automatic top-up", () => {
     }
     await tick({}, { name: "expire-credits" });
     expect(intentEvents("payment_intent.succeeded", stuck.stripeCustomerId)).toHaveLength(1);
+
+    // Their webhooks never come (none was delivered): once overdue, the sweep asks Stripe instead.
+    const both = [stuck.customerId, idle.customerId];
+    await stack
+      .db("credit_top_ups")
+      .whereIn("customer_id", both)
+      .update({ updated_at: stack.db.raw("now() - interval '11 minutes'") });
+    expect(await tick({}, { name: "expire-credits" })).toMatchObject({ autoTopUps: { settled: 2 } });
+    await tick({}, { name: "expire-credits" });
+    for (const customerId of both) {
+      expect(await topUps(customerId)).toMatchObject([{ status: "succeeded" }]);
+      expect(await stack.db("credit_grants").where({ customer_id: customerId })).toMatchObject([
+        { source: "auto_top_up", amount_micros: 20_000_000 },
+      ]);
+    }
   });
 
   it("stops at max_per_month attempts", async () => {

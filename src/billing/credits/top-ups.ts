@@ -30,6 +30,12 @@ export const TOP_UP_METADATA = "meterline_top_up_id";
  */
 const CHARGE_LEASE_S = 60;
 
+/**
+ * How long a charged top-up waits for its payment_intent webhook before the sweep asks Stripe for
+ * the PaymentIntent instead (a webhook endpoint misconfigured or down for longer than Stripe retries).
+ */
+const WEBHOOK_WAIT_S = 600;
+
 export interface AutoTopUpSettings {
   enabled: boolean;
   thresholdMicros: number;
@@ -145,7 +151,7 @@ export type AutoTopUpDeps = {
   db: Db;
   logger: Logger;
   queues: Pick<Queues, "webhookDelivery">;
-  creditCounter: Pick<CreditCounter, "available">;
+  creditCounter: Pick<CreditCounter, "available" | "adjust">;
   stripe: Pick<Stripe, "paymentIntents" | "customers"> | undefined;
 };
 
@@ -173,13 +179,17 @@ export async function maybeAutoTopUp(deps: AutoTopUpDeps, customerId: string): P
 }
 
 /**
- * The periodic catch-up (the maintenance queue's "expire-credits" job, after the expiry): runs
- * maybeAutoTopUp for every customer with automatic top-up on, for what no usage would start —
- * credits that expired, or a Stripe outage during the last usage of a customer who now has nothing
- * left to spend. One customer's failure is logged and the sweep goes on.
+ * The periodic catch-up (the maintenance queue's "expire-credits" job, after the expiry): settles
+ * top-ups whose webhook is overdue from the PaymentIntent itself, then runs maybeAutoTopUp for every
+ * customer with automatic top-up on, for what no usage would start — credits that expired, or a
+ * Stripe outage during the last usage of a customer who now has nothing left to spend. One
+ * customer's failure is logged and the sweep goes on.
  */
-export async function sweepAutoTopUps(deps: AutoTopUpDeps): Promise<{ customers: number; failed: number }> {
-  if (!deps.stripe) return { customers: 0, failed: 0 };
+export async function sweepAutoTopUps(
+  deps: AutoTopUpDeps,
+): Promise<{ customers: number; failed: number; settled: number }> {
+  if (!deps.stripe) return { customers: 0, failed: 0, settled: 0 };
+  const settled = await settleOverdueTopUps({ ...deps, stripe: deps.stripe });
   const customers: string[] = await deps
     .db("credit_auto_top_up_settings")
     .where({ enabled: true })
@@ -197,7 +207,38 @@ export async function sweepAutoTopUps(deps: AutoTopUpDeps): Promise<{ customers:
       );
     }
   }
-  return { customers: customers.length, failed };
+  return { customers: customers.length, failed, settled };
+}
+
+/**
+ * Pending top-ups charged more than WEBHOOK_WAIT_S ago whose webhook never came: applies their
+ * PaymentIntent as Stripe answers it now, exactly as its event would be (succeeded → granted once,
+ * declined or canceled → failed and alerted once); one still processing waits. Returns how many
+ * were settled.
+ */
+async function settleOverdueTopUps(
+  deps: AutoTopUpDeps & { stripe: NonNullable<AutoTopUpDeps["stripe"]> },
+): Promise<number> {
+  const overdue: string[] = await deps
+    .db("credit_top_ups")
+    .where({ status: "pending" })
+    .whereNotNull("payment_intent_id")
+    .where("updated_at", "<", deps.db.raw(`now() - interval '${WEBHOOK_WAIT_S} seconds'`))
+    .pluck("payment_intent_id");
+  let settled = 0;
+  for (const id of overdue) {
+    try {
+      const intent = await deps.stripe.paymentIntents.retrieve(id);
+      if (intent.status === "succeeded") await grantAutoTopUp(deps, intent);
+      else if (intent.status === "requires_payment_method" || intent.status === "canceled")
+        await failAutoTopUp(deps, intent);
+      else continue;
+      settled += 1;
+    } catch (err) {
+      deps.logger.warn({ paymentIntentId: id, err: (err as Error).message }, "overdue top-up not settled");
+    }
+  }
+  return settled;
 }
 
 async function pendingTopUp(db: Db, customerId: string): Promise<TopUp | undefined> {
