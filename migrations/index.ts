@@ -14,6 +14,7 @@ import * as modelAliases from "./20261202001300_model_aliases.js";
 import * as creditLedger from "./20261202002000_credit_ledger.js";
 import * as outgoingWebhooks from "./20261202002100_outgoing_webhooks.js";
 import * as usageCharges from "./20261202002200_usage_charges.js";
+import * as creditTopUps from "./20261202002300_credit_top_ups.js";
 import * as alerts from "./20261202002400_alerts.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
@@ -36,6 +37,7 @@ const migrations: Record<string, Migration> = {
   "20261202002000_credit_ledger": creditLedger,
   "20261202002100_outgoing_webhooks": outgoingWebhooks,
   "20261202002200_usage_charges": usageCharges,
+  "20261202002300_credit_top_ups": creditTopUps,
   "20261202002400_alerts": alerts,
 };
 

@@ -12,7 +12,7 @@ import {
 import { plansList, plansUpsert } from "./cli/plans.js";
 import { demoSeed, pricingQuote, profitabilityReport } from "./cli/pricing.js";
 import { dlqList, dlqRedrive } from "./cli/dead-letters.js";
-import { creditsBalance, creditsGrant, creditsLedger } from "./cli/credits.js";
+import { creditsAutoTopUp, creditsBalance, creditsGrant, creditsLedger } from "./cli/credits.js";
 import { webhooksAdd, webhooksDeliveries, webhooksList, webhooksTest } from "./cli/webhooks.js";
 import { alertsAdd, alertsDelete, alertsFired, alertsList } from "./cli/alerts.js";
 
@@ -52,6 +52,11 @@ const COMMANDS: Record<string, Command> = {
   "credits:ledger": {
     run: creditsLedger,
     usage: "credits:ledger --customer <customer id> [--limit N] [--before <entry id>]",
+  },
+  "credits:auto-top-up": {
+    run: creditsAutoTopUp,
+    usage:
+      "credits:auto-top-up --customer <customer id> --threshold-micros <n> --amount-micros <n> --max-per-month <n> | --off",
   },
   "pricing:quote": {
     run: pricingQuote,

@@ -91,6 +91,13 @@ export type Config = Readonly<{
   }>;
   /** How long a worker caches the alert rules (src/billing/alerts/rules.ts). */
   alertRulesCacheMs: number;
+  /** Checkout top-ups: amount bounds and the pages Stripe sends the buyer to (a request may name its own). */
+  creditCheckout: Readonly<{
+    minMicros: number;
+    maxMicros: number;
+    successUrl: string | undefined;
+    cancelUrl: string | undefined;
+  }>;
 }>;
 
 /** Parses the environment once; throws ConfigError naming every invalid variable. */
@@ -184,6 +191,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       sweepIntervalMs: e.WEBHOOK_SWEEP_INTERVAL_MS,
     }),
     alertRulesCacheMs: e.ALERT_RULES_CACHE_MS,
+    creditCheckout: Object.freeze({
+      minMicros: e.CREDIT_CHECKOUT_MIN_MICROS,
+      maxMicros: e.CREDIT_CHECKOUT_MAX_MICROS,
+      successUrl: e.CREDIT_CHECKOUT_SUCCESS_URL,
+      cancelUrl: e.CREDIT_CHECKOUT_CANCEL_URL,
+    }),
   });
 }
 

@@ -102,6 +102,11 @@ export const envSchema = z.object({
   WEBHOOK_SWEEP_INTERVAL_MS: int(100).default(300_000),
   // How long a worker keeps the alert rules before reading them again (src/billing/alerts/).
   ALERT_RULES_CACHE_MS: int(0, 3_600_000).default(10_000),
+  // Checkout top-ups (POST /v1/credits/checkout): bounds in micro-dollars, where Stripe sends the buyer after.
+  CREDIT_CHECKOUT_MIN_MICROS: int(500_000).default(5_000_000),
+  CREDIT_CHECKOUT_MAX_MICROS: int(500_000, 999_999_990_000).default(1_000_000_000),
+  CREDIT_CHECKOUT_SUCCESS_URL: url(["http:", "https:"]).optional(),
+  CREDIT_CHECKOUT_CANCEL_URL: url(["http:", "https:"]).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

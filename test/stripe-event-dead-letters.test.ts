@@ -28,12 +28,12 @@ beforeAll(async () => {
     if (broken) throw new Error("usage flush failed: Stripe meter API unreachable");
     flushed.push(id);
   };
-  const { config, db, logger, queues, metrics } = stack.web;
+  const { config, db, logger, queues, metrics, creditCounter } = stack.web;
   worker = new Worker(
     QUEUE.stripeEvent,
     wrapProcessor(
       QUEUE.stripeEvent,
-      createStripeEventProcessor({ db, logger, queues, config, flushCustomer, metrics }),
+      createStripeEventProcessor({ db, logger, queues, config, flushCustomer, metrics, creditCounter }),
     ),
     {
       connection: createWorkerRedis("redis://127.0.0.1:6379"),

@@ -16,6 +16,7 @@ import { adminCreditRoutes } from "./routes/admin-credits.js";
 import { stripeWebhookRoutes } from "./routes/stripe-webhooks.js";
 import { adminWebhookRoutes } from "./routes/admin-webhooks.js";
 import { adminAlertRoutes } from "./routes/admin-alerts.js";
+import { adminAutoTopUpRoutes, creditRoutes } from "./routes/credits.js";
 
 /** The HTTP API; listening is the caller's business (server.ts, npm start, tests). */
 export function createApp(deps: WebDeps): Express {
@@ -29,7 +30,15 @@ export function createApp(deps: WebDeps): Express {
   // The hot path first, so chat requests do not walk the health, metrics and admin routers.
   // The depth check runs before any route: hashing, validation and job serialization all recurse.
   const json = [express.json({ limit: deps.config.bodyLimit }), jsonDepthLimit()];
-  app.use("/v1", customerAuth(deps.db), rateLimit(deps), ...json, chatRoutes(deps), usageRoutes(deps));
+  app.use(
+    "/v1",
+    customerAuth(deps.db),
+    rateLimit(deps),
+    ...json,
+    chatRoutes(deps),
+    usageRoutes(deps),
+    creditRoutes(deps),
+  );
   app.use(healthRoutes(deps));
   // With METRICS_PORT set, metrics are served on that port instead (src/platform/metrics-server.ts).
   if (deps.config.adminToken && !deps.config.metricsPort)
@@ -46,6 +55,7 @@ export function createApp(deps: WebDeps): Express {
     app.use("/admin", ...json, adminCreditRoutes(deps));
     app.use("/admin", ...json, adminWebhookRoutes(deps));
     app.use("/admin", ...json, adminAlertRoutes(deps));
+    app.use("/admin", ...json, adminAutoTopUpRoutes(deps));
   }
 
   app.use(notFoundHandler);

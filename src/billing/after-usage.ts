@@ -6,6 +6,7 @@ import type { StripeClient } from "./reporting/stripe-client.js";
 import type { CreditCounter } from "./credits/counter.js";
 import type { Plan } from "./pricing/plans.js";
 import { evaluateAlerts } from "./alerts/evaluate.js";
+import { maybeAutoTopUp } from "./credits/top-ups.js";
 
 export type AfterUsageDeps = {
   config: Config;
@@ -25,5 +26,6 @@ export type AfterUsageDeps = {
  * the job, whose retry runs it again.
  */
 export async function afterUsage(deps: AfterUsageDeps, customerId: string): Promise<void> {
+  await maybeAutoTopUp(deps, customerId);
   await evaluateAlerts(deps, customerId);
 }

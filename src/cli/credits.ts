@@ -1,6 +1,8 @@
 import type { CreditEntry, CreditSource } from "../billing/credits/account.js";
 import { creditBalance, creditLedger } from "../billing/credits/balance.js";
 import { grantCredits } from "../billing/credits/grants.js";
+import { stripeCustomerIdOf, topUpAmountProblem } from "../billing/credits/checkout.js";
+import { setAutoTopUp } from "../billing/credits/top-ups.js";
 import { formatMicros } from "../billing/pricing/money.js";
 import { optionalFlag, requireFlag, type CliContext } from "./context.js";
 import { NotFoundError, UsageError } from "../errors.js";
@@ -79,4 +81,47 @@ function positiveFlag(ctx: CliContext, name: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^[1-9]\d{0,14}$/.test(value)) throw new UsageError(`--${name} must be a positive integer`);
   return Number(value);
+}
+
+/** A whole-cents top-up amount within the checkout bounds (the same rule as the API's). */
+function topUpAmountFlag(ctx: CliContext, name: string): number {
+  const value = requireFlag(ctx, name);
+  const problem = /^\d{1,16}$/.test(value)
+    ? topUpAmountProblem(Number(value), ctx.config.creditCheckout)
+    : "must be an integer";
+  if (problem) throw new UsageError(`--${name} ${problem}`);
+  return Number(value);
+}
+
+function countFlag(ctx: CliContext, name: string, min: number, max: number): number {
+  const value = requireFlag(ctx, name);
+  if (!/^\d{1,16}$/.test(value) || Number(value) < min || Number(value) > max)
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
+  return Number(value);
+}
+
+/**
+ * credits:auto-top-up: sets a customer's automatic top-up (README "Top-ups"), or turns it off with
+ * --off. Saving again also resumes automatic top-ups paused by a failed one.
+ */
+export async function creditsAutoTopUp(ctx: CliContext): Promise<void> {
+  const customerId = await knownCustomer(ctx);
+  const off = ctx.flags.off === true;
+  const settings = off
+    ? { enabled: false as const }
+    : {
+        thresholdMicros: countFlag(ctx, "threshold-micros", 0, Number.MAX_SAFE_INTEGER),
+        amountMicros: topUpAmountFlag(ctx, "amount-micros"),
+        maxPerMonth: countFlag(ctx, "max-per-month", 1, 1_000),
+      };
+  if (!off && !(await stripeCustomerIdOf(ctx.db(), customerId)))
+    throw new UsageError(`customer ${customerId} is not linked to a Stripe customer: it cannot be charged`);
+  const saved = await setAutoTopUp(ctx.db(), customerId, settings);
+  ctx.print(
+    saved.enabled
+      ? `${customerId}: below ${formatMicros(saved.thresholdMicros, 2)} buy ${formatMicros(saved.amountMicros, 2)} ` +
+          `of credits, at most ${saved.maxPerMonth} times a month`
+      : `${customerId}: automatic top-up off`,
+    { customer_id: customerId, ...saved },
+  );
 }

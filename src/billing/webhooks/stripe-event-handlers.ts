@@ -6,9 +6,14 @@ import { customerStatusByStripeId, followSubscription, markDeleted } from "./cus
 import { applyInvoiceEvent, INVOICE_EVENT_STATUS, OWED_STATUSES } from "./invoices.js";
 import type { StoredStripeEvent } from "./stripe-events.js";
 import { applySubscription, stripeSubscriptionSchema } from "./subscriptions.js";
+import { grantCheckoutTopUp } from "../credits/checkout.js";
+import { failAutoTopUp, grantAutoTopUp, type AutoTopUpDeps } from "../credits/top-ups.js";
+import type { CreditCounter } from "../credits/counter.js";
 
-export interface StripeEventDeps {
+export interface StripeEventDeps extends Pick<AutoTopUpDeps, "logger" | "queues"> {
   db: Db;
+  /** Credit top-ups granted here are added to the real-time balance. */
+  creditCounter: Pick<CreditCounter, "adjust">;
   /** Set when STRIPE_WEBHOOK_REFETCH is on: subscriptions are read back from Stripe, not the payload. */
   stripe?: { subscriptions: Pick<Stripe["subscriptions"], "retrieve"> };
   /** Sends a customer's unreported usage to Stripe; invoice.created calls it before the invoice finalizes. */
@@ -65,6 +70,15 @@ export async function applyStripeEvent(
     case "invoice.voided":
     case "invoice.marked_uncollectible":
       return invoiceEvent(deps, event.type, event.created, object);
+    // Credit top-ups (README "Top-ups"): a Checkout top-up grants on its session only, an automatic
+    // one on its PaymentIntent only, so no payment is granted twice.
+    case "checkout.session.completed":
+    case "checkout.session.async_payment_succeeded":
+      return grantCheckoutTopUp(deps, object);
+    case "payment_intent.succeeded":
+      return grantAutoTopUp(deps, object);
+    case "payment_intent.payment_failed":
+      return failAutoTopUp(deps, object);
     case "customer.deleted": {
       const { id } = parse(customerSchema, object, "customer");
       await markDeleted(deps.db, id, event.created);
