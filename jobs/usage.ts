@@ -56,6 +56,10 @@ export function createUsageProcessor(deps: Deps) {
       .filter((r) => r.createdAt >= period.start && r.createdAt < period.end)
       .reduce((sum, r) => sum + r.billableTokens, 0);
     await deps.quota.add(data.customerId, period, tokens);
+    // What credits paid for these rows leaves the real-time balance too (rows a retry finds written
+    // were counted by the attempt that wrote them).
+    const paid = inserted.reduce((sum, r) => sum + r.charge.creditMicros, 0);
+    await deps.creditCounter.adjust(data.customerId, -paid);
     await afterUsage(deps, data.customerId);
     deps.logger.info(
       { jobId: job.id, customerId: data.customerId, events: rows.length, inserted: inserted.length },

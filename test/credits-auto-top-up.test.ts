@@ -121,8 +121,10 @@ describe("automatic top-up", () => {
     expect(
       await stack.db("credit_grants").where({ customer_id: customerId, source: "auto_top_up" }),
     ).toMatchObject([{ amount_micros: 20_000_000, reference: intent.id }]);
-    expect(await creditBalance(stack.db, customerId)).toBe(24_000_000);
-    expect(await stack.web.creditCounter.available(customerId)).toBe(24_000_000);
+    // The 5 ingested rows were paid from credits as they were written (20 tokens at 2,000 per 1K each).
+    const paid = 5 * 40;
+    expect(await creditBalance(stack.db, customerId)).toBe(24_000_000 - paid);
+    expect(await stack.web.creditCounter.available(customerId)).toBe(24_000_000 - paid);
     expect((await topUps(customerId))[0]).toMatchObject({
       status: "succeeded",
       payment_intent_id: intent.id,

@@ -36,13 +36,18 @@ describe("an estimated usage row counts what the provider billed", () => {
       },
       max_tokens: 20,
     });
-    expect(answer.usage).toBeUndefined();
     const provider = stack.emulator.requests.at(-1)!.promptTokens;
     expect(provider).toBeGreaterThan(85 + 8 * 170);
     const row = await waitFor(() => stack.db("usage_events").where({ customer_id: customerId }).first(), {
       what: "the usage row",
     });
     expect(row.source).toBe("estimated");
+    // The provider sent no usage: the answer carries the estimate it was billed on, with its cost.
+    expect(answer.usage).toMatchObject({
+      prompt_tokens: row.prompt_tokens,
+      completion_tokens: row.completion_tokens,
+    });
+    expect((answer.usage as unknown as { cost: number }).cost).toBeGreaterThan(0);
     expect(Number(row.prompt_tokens)).toBeGreaterThanOrEqual(provider);
     expect(Number(row.prompt_tokens)).toBeLessThanOrEqual(provider * 1.2);
   });
