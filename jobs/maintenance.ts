@@ -6,16 +6,33 @@ import { expireCredits } from "../src/billing/credits/expiry.js";
 import type { CreditCounter } from "../src/billing/credits/counter.js";
 import { sweepPendingDeliveries } from "../src/notifications/delivery-sweeper.js";
 import { sweepAutoTopUps, type AutoTopUpDeps } from "../src/billing/credits/top-ups.js";
+import { sweepCreditHolds } from "../src/billing/credits/hold-sweeper.js";
+import type { Queues } from "../src/queues/queues.js";
 
-type Deps = { db: Db; logger: Logger; creditCounter: Pick<CreditCounter, "adjust"> } & Parameters<
-  typeof sweepPendingDeliveries
->[0] &
+// A credit reservation this old is one its chat would have settled long since: chats run in minutes.
+const HOLD_GRACE_MS = 15 * 60_000;
+
+type Deps = {
+  db: Db;
+  logger: Logger;
+  creditCounter: CreditCounter;
+  queues: Pick<Queues, "chat">;
+} & Parameters<typeof sweepPendingDeliveries>[0] &
   AutoTopUpDeps;
+
+/** Whether a chat's job is still to run or running (not finished, not removed). */
+export const chatPending =
+  (queues: Pick<Queues, "chat">) =>
+  async (requestId: string): Promise<boolean> => {
+    const chat = await queues.chat.getJob(requestId);
+    return chat !== undefined && !chat.finishedOn;
+  };
 
 /**
  * The `maintenance` queue's scheduled jobs, by name: "purge-chats" drops chat claims and outcomes
  * past their promise; "expire-credits" writes the expiry entries of credit grants past `expires_at`,
- * then starts the automatic top-ups no usage started (src/billing/credits/top-ups.ts);
+ * then starts the automatic top-ups no usage started (src/billing/credits/top-ups.ts) and gives back
+ * credit reservations no chat will settle (src/billing/credits/hold-sweeper.ts);
  * "sweep-webhooks" re-enqueues webhook deliveries whose job Redis lost.
  */
 export function createMaintenanceProcessor(deps: Deps) {
@@ -25,7 +42,11 @@ export function createMaintenanceProcessor(deps: Deps) {
       for (const { customerId, micros } of byCustomer) await deps.creditCounter.adjust(customerId, -micros);
       if (expired.grants > 0) deps.logger.info(expired, "credit grants expired");
       const topUps = await sweepAutoTopUps(deps);
-      return { ...expired, autoTopUps: topUps };
+      const holds = await sweepCreditHolds(deps, {
+        olderThan: new Date(Date.now() - HOLD_GRACE_MS),
+        jobExists: chatPending(deps.queues),
+      });
+      return { ...expired, autoTopUps: topUps, creditHolds: holds };
     }
     if (job.name === "sweep-webhooks") {
       const swept = await sweepPendingDeliveries(deps);

@@ -4,6 +4,10 @@ import { grantCredits } from "../src/billing/credits/grants.js";
 import { creditBalance } from "../src/billing/credits/balance.js";
 import { upsertPlan } from "../src/billing/pricing/plans.js";
 import { useStack, waitFor } from "./helpers/stack.js";
+import { recordUsage } from "../src/billing/ledger/ledger.js";
+import { sweepCreditHolds } from "../src/billing/credits/hold-sweeper.js";
+import { chatPending } from "../jobs/maintenance.js";
+import type { ChatJobData } from "../src/queues/queues.js";
 
 // Every answer is 5,000 tokens unless capped: only the reservation's cap keeps a chat in its credits.
 const stack = useStack({ emulator: { answerTokens: 5_000 } });
@@ -248,4 +252,49 @@ describe("the cost of every request in its answer", () => {
       },
       { what: `chat ${id} to succeed` },
     );
+});
+
+describe("credit reservations no chat will settle", () => {
+  it("are given back by the sweep: released when no job holds them, settled when the row exists, kept while the job waits", async () => {
+    const { customerId } = await prepaidCustomer(10_000);
+    const counter = stack.web.creditCounter;
+    const reserve = (requestId: string) =>
+      counter.reserve(customerId, requestId, { maxMicros: 1_000, minMicros: 1 });
+
+    // A web process that died between reserving and enqueuing: no job, no row.
+    await reserve("chat_orphan");
+    // A chat whose row was written (credits paid 300) but whose settle was lost.
+    await reserve("chat_unsettled");
+    await recordUsage(stack.db, {
+      requestId: "chat_unsettled",
+      customerId,
+      model: "gpt-4o-mini",
+      promptTokens: 100,
+      cachedTokens: 0,
+      completionTokens: 50,
+      reasoningTokens: 0,
+      billableTokens: 150,
+      providerCostMicros: 1,
+      priceMicros: 300,
+      source: "provider",
+      planId: "prepaid-spend",
+      pricing: { includedTokens: 0, overagePer1kMicros: RATE },
+    });
+    // A chat still waiting in the queue.
+    await reserve("chat_waiting");
+    const waiting = await stack.web.queues.chat.add("chat", {} as ChatJobData, {
+      jobId: "chat_waiting",
+      delay: 3_600_000,
+    });
+    expect(await counter.available(customerId)).toBe(10_000 - 3 * 1_000);
+
+    const swept = await sweepCreditHolds(stack.web, {
+      olderThan: new Date(Date.now() + 1_000),
+      jobExists: chatPending(stack.web.queues),
+    });
+    expect(swept).toEqual({ settled: 1, released: 1, kept: 1 });
+    // Only the waiting chat still holds its 1,000; the rest is the Postgres balance.
+    expect(await counter.available(customerId)).toBe((await creditBalance(stack.db, customerId)) - 1_000);
+    await waiting.remove();
+  });
 });

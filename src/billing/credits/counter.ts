@@ -27,7 +27,7 @@ if held then return {1, avail, tonumber(held)} end
 local amount = math.min(tonumber(ARGV[2]), avail)
 if amount < tonumber(ARGV[3]) then return {0, avail, 0} end
 redis.call('HINCRBY', KEYS[1], 'avail', -amount)
-redis.call('HSET', KEYS[1], ARGV[1], amount)
+redis.call('HSET', KEYS[1], ARGV[1], amount, ARGV[4], ARGV[5])
 return {1, avail - amount, amount}`;
 
 const REBUILD = `
@@ -38,7 +38,7 @@ return tonumber(redis.call('HGET', KEYS[1], 'avail'))`;
 const SETTLE = `
 local reserved = redis.call('HGET', KEYS[1], ARGV[1])
 if not reserved then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'avail', tonumber(reserved) - tonumber(ARGV[2]))
 return 1`;
 
@@ -57,7 +57,9 @@ type Deps = { db: Db; redis: Redis; prefix: string };
 export function createCreditCounter({ db, redis, prefix }: Deps) {
   // One hash tag per customer: a Redis Cluster spreads customers over slots.
   const key = (customerId: string) => `{${prefix}-credits-${customerId}}`;
+  // `r:<id>` holds a reservation's micros, `t:<id>` when it was made (for the sweep of lost ones).
   const field = (requestId: string) => `r:${requestId}`;
+  const since = (requestId: string) => `t:${requestId}`;
   const run = async (script: string, k: string, ...args: Array<string | number>) =>
     redis.eval(script, 1, k, ...args) as Promise<unknown>;
 
@@ -88,6 +90,8 @@ export function createCreditCounter({ db, redis, prefix }: Deps) {
           field(requestId),
           maxMicros,
           minMicros,
+          since(requestId),
+          Date.now(),
         )) as [number, number, number];
         if (status === 1) return { ok: true, reservedMicros: reserved, availableMicros: avail };
         if (status === 0) return { ok: false, availableMicros: avail };
@@ -98,12 +102,40 @@ export function createCreditCounter({ db, redis, prefix }: Deps) {
 
     /** Replaces a request's reservation by what it consumed; idempotent per request id. */
     async settle(customerId: string, requestId: string, consumedMicros: number): Promise<boolean> {
-      return (await run(SETTLE, key(customerId), field(requestId), consumedMicros)) === 1;
+      return (await run(SETTLE, key(customerId), field(requestId), consumedMicros, since(requestId))) === 1;
     },
 
     /** Gives a request's whole reservation back; idempotent per request id. */
     async release(customerId: string, requestId: string): Promise<boolean> {
-      return (await run(SETTLE, key(customerId), field(requestId), 0)) === 1;
+      return (await run(SETTLE, key(customerId), field(requestId), 0, since(requestId))) === 1;
+    },
+
+    /**
+     * Every customer's reservations made before `olderThan`, for the sweep of reservations no job
+     * will settle (src/billing/credits/hold-sweeper.ts). Scans the counters, so it is for a
+     * scheduled job, not a request path.
+     */
+    async staleHolds(
+      olderThan: Date,
+    ): Promise<Array<{ customerId: string; requestId: string; micros: number }>> {
+      const stale: Array<{ customerId: string; requestId: string; micros: number }> = [];
+      const prefixOfKey = `{${prefix}-credits-`;
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefixOfKey}*`, "COUNT", 500);
+        cursor = next;
+        for (const k of keys) {
+          const customerId = k.slice(prefixOfKey.length, -1);
+          const fields = await redis.hgetall(k);
+          for (const [name, value] of Object.entries(fields)) {
+            if (!name.startsWith("t:") || Number(value) >= olderThan.getTime()) continue;
+            const requestId = name.slice(2);
+            const micros = Number(fields[field(requestId)] ?? 0);
+            stale.push({ customerId, requestId, micros });
+          }
+        }
+      } while (cursor !== "0");
+      return stale;
     },
 
     /**
