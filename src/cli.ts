@@ -12,7 +12,7 @@ import {
 import { plansList, plansUpsert } from "./cli/plans.js";
 import { demoSeed, pricingQuote, profitabilityReport } from "./cli/pricing.js";
 import { dlqList, dlqRedrive } from "./cli/dead-letters.js";
-import { creditsAutoTopUp, creditsBalance, creditsGrant, creditsLedger } from "./cli/credits.js";
+import { creditsAutoTopUp, creditsBalance, creditsGrant, creditsLedger, creditsVoid } from "./cli/credits.js";
 import { webhooksAdd, webhooksDeliveries, webhooksList, webhooksTest } from "./cli/webhooks.js";
 import { alertsAdd, alertsDelete, alertsFired, alertsList } from "./cli/alerts.js";
 
@@ -49,6 +49,7 @@ const COMMANDS: Record<string, Command> = {
       "credits:grant --customer <customer id> --amount-micros <n> [--expires <ISO date>] [--source manual|promotional] [--reference <ref>]",
   },
   "credits:balance": { run: creditsBalance, usage: "credits:balance --customer <customer id>" },
+  "credits:void": { run: creditsVoid, usage: "credits:void --grant <grant id>" },
   "credits:ledger": {
     run: creditsLedger,
     usage: "credits:ledger --customer <customer id> [--limit N] [--before <entry id>]",

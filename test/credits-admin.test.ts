@@ -181,3 +181,28 @@ describe("the scheduled expiry", () => {
     expect(expiry).toEqual({ amount_micros: -7_000 });
   });
 });
+
+describe("voiding a grant", () => {
+  it("takes what is left of it out of the balance and the real-time counter, once; 404 and 400 for bad ids", async () => {
+    const { customerId: id } = await stack.customer();
+    const granted = (await (await admin(`/customers/${id}/credits`, { amount_micros: 7_000 })).json()) as {
+      id: number;
+    };
+    expect(await stack.web.creditCounter.available(id)).toBe(7_000);
+
+    const first = await admin(`/credit-grants/${granted.id}/void`, {});
+    expect(first.status).toBe(200);
+    expect(await first.json()).toMatchObject({ grant_id: granted.id, customer_id: id, voided_micros: 7_000 });
+    expect(await stack.web.creditCounter.available(id)).toBe(0);
+    const again = (await (await admin(`/credit-grants/${granted.id}/void`, {})).json()) as {
+      voided_micros: number;
+    };
+    expect(again.voided_micros).toBe(0);
+    expect(await stack.web.creditCounter.available(id)).toBe(0);
+
+    expect((await admin(`/credit-grants/999999999/void`, {})).status).toBe(404);
+    const bad = await admin(`/credit-grants/abc/void`, {});
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: "invalid_id" } });
+  });
+});

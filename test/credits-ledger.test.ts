@@ -156,8 +156,8 @@ describe("expiry and voids", () => {
     const customerId = await newCustomer();
     const { grant: voided } = await grant(customerId, 2_500);
     await consume(customerId, "req_before_void", 500);
-    expect(await voidGrant(db, voided.id)).toEqual({ voidedMicros: 2_000 });
-    expect(await voidGrant(db, voided.id)).toEqual({ voidedMicros: 0 });
+    expect(await voidGrant(db, voided.id)).toMatchObject({ voidedMicros: 2_000 });
+    expect(await voidGrant(db, voided.id)).toMatchObject({ voidedMicros: 0 });
     expect(await creditBalance(db, customerId)).toBe(0);
     await expect(db("credit_entries").where({ customer_id: customerId }).del()).rejects.toThrow(
       /append-only/,

@@ -1,6 +1,6 @@
 import type { CreditEntry, CreditSource } from "../billing/credits/account.js";
 import { creditBalance, creditLedger } from "../billing/credits/balance.js";
-import { grantCredits } from "../billing/credits/grants.js";
+import { grantCredits, voidGrant } from "../billing/credits/grants.js";
 import { stripeCustomerIdOf, topUpAmountProblem } from "../billing/credits/checkout.js";
 import { setAutoTopUp } from "../billing/credits/top-ups.js";
 import { formatMicros } from "../billing/pricing/money.js";
@@ -49,6 +49,19 @@ export async function creditsGrant(ctx: CliContext): Promise<void> {
       `to ${grant.customerId} as grant ${grant.id} (${grant.source}${expires})`,
     { ...grant, created },
   );
+}
+
+/** credits:void: takes what is left of a grant out of the balance; a repeat voids nothing more. */
+export async function creditsVoid(ctx: CliContext): Promise<void> {
+  const grantId = positiveFlag(ctx, "grant");
+  if (grantId === undefined) throw new UsageError("--grant <grant id> is required");
+  const { customerId, voidedMicros } = await voidGrant(ctx.db(), grantId);
+  await ctx.deps().creditCounter.adjust(customerId, -voidedMicros);
+  ctx.print(`voided ${formatMicros(voidedMicros, 6)} of grant ${grantId} (${customerId})`, {
+    grant_id: grantId,
+    customer_id: customerId,
+    voided_micros: voidedMicros,
+  });
 }
 
 async function knownCustomer(ctx: CliContext): Promise<string> {

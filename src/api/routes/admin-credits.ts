@@ -2,10 +2,10 @@ import { Router } from "express";
 import { z } from "zod";
 import type { Deps } from "../../deps.js";
 import { HttpError, NotFoundError, notFound } from "../../errors.js";
-import { jsonBody, parseInput } from "../input.js";
+import { jsonBody, parseInput, positiveIdParams } from "../input.js";
 import { CREDIT_SOURCES, type CreditSource } from "../../billing/credits/account.js";
 import { creditBalance, creditLedger } from "../../billing/credits/balance.js";
-import { grantCredits } from "../../billing/credits/grants.js";
+import { grantCredits, voidGrant } from "../../billing/credits/grants.js";
 
 const MAX_MICROS = Number.MAX_SAFE_INTEGER;
 const AMOUNT = { error: "amount_micros must be a positive integer (micro-dollars: 1000000 = $1)." };
@@ -46,6 +46,8 @@ const ledgerQuery = z.object({
     .transform((v) => (v === undefined ? undefined : Number(v))),
 });
 
+const grantParams = positiveIdParams("The credit grant id must be a positive integer.");
+
 /** Customers' prepaid credits for operators, mounted under the authenticated /admin. */
 export function adminCreditRoutes(deps: Pick<Deps, "db" | "creditCounter">): Router {
   const router = Router();
@@ -74,6 +76,21 @@ export function adminCreditRoutes(deps: Pick<Deps, "db" | "creditCounter">): Rou
     // Real-time spending sees the grant at once (src/billing/credits/counter.ts).
     if (created) await deps.creditCounter.adjust(customerId, grant.amountMicros);
     res.status(created ? 201 : 200).json({ object: "credit_grant", ...grant });
+  });
+
+  // Takes what is left of a grant out of the balance (a refund, a mistaken grant); idempotent.
+  router.post("/credit-grants/:id/void", async (req, res) => {
+    const { id } = parseInput(grantParams, req.params);
+    const voided = await voidGrant(deps.db, id).catch((err: unknown) => {
+      throw err instanceof NotFoundError ? notFound(`No credit grant ${id}.`) : err;
+    });
+    await deps.creditCounter.adjust(voided.customerId, -voided.voidedMicros);
+    res.json({
+      object: "credit_grant_void",
+      grant_id: id,
+      customer_id: voided.customerId,
+      voided_micros: voided.voidedMicros,
+    });
   });
 
   router.get("/customers/:id/credits", async (req, res) => {

@@ -87,12 +87,15 @@ export async function grantCredits(
  * Takes what is left of a grant out of the balance (what was already consumed stays consumed).
  * Idempotent: a grant with nothing left gets no entry. Returns the micros voided.
  */
-export async function voidGrant(db: Db, grantId: number): Promise<{ voidedMicros: number }> {
+export async function voidGrant(
+  db: Db,
+  grantId: number,
+): Promise<{ customerId: string; voidedMicros: number }> {
   return db.transaction(async (trx) => {
     const grant: GrantRow | undefined = await trx("credit_grants").where({ id: grantId }).first();
     if (!grant) throw new NotFoundError(`no credit grant ${grantId}`);
     await lockCreditAccount(trx, grant.customer_id);
-    return { voidedMicros: await zeroGrant(trx, grantId, "void") };
+    return { customerId: grant.customer_id, voidedMicros: await zeroGrant(trx, grantId, "void") };
   });
 }
 
