@@ -13,7 +13,8 @@ import type { ChatRequest } from "../client.js";
 type Message = OpenAI.ChatCompletionMessageParam;
 
 /** A request Gemini cannot serve as asked: the customer's 400, before anything is paid. */
-const unsupported = (message: string) => new PermanentError(message, 400, "invalid_request_error", "unsupported");
+const unsupported = (message: string) =>
+  new PermanentError(message, 400, "invalid_request_error", "unsupported");
 
 /**
  * Thinking budgets (tokens) for OpenAI's `reasoning_effort`. Gemini 2.5 thinks by default ("dynamic"
@@ -38,7 +39,9 @@ export function toGeminiRequest(request: ChatRequest): GenerateContentParameters
   if ((request.n ?? 1) !== 1) throw unsupported("Gemini models answer one choice: n must be 1.");
   const system = request.messages.filter((m) => m.role === "system" || m.role === "developer");
   const config: GenerateContentConfig = {
-    ...(system.length > 0 ? { systemInstruction: { parts: system.map((m) => ({ text: textOf(m.content) })) } } : {}),
+    ...(system.length > 0
+      ? { systemInstruction: { parts: system.map((m) => ({ text: textOf(m.content) })) } }
+      : {}),
     ...samplingConfig(request),
     ...toolsConfig(request),
     ...formatConfig(request.response_format),
@@ -129,16 +132,23 @@ export function toContents(messages: readonly Message[]): Content[] {
   return contents;
 }
 
-function assistantParts(m: OpenAI.ChatCompletionAssistantMessageParam, callNames: Map<string, string>): Part[] {
+function assistantParts(
+  m: OpenAI.ChatCompletionAssistantMessageParam,
+  callNames: Map<string, string>,
+): Part[] {
   const text = textOf(m.content);
   const parts: Part[] = text ? [{ text }] : [];
   for (const call of m.tool_calls ?? []) {
     if (call.type !== "function") throw unsupported("Gemini models take function tools only.");
     callNames.set(call.id, call.function.name);
-    parts.push({ functionCall: { id: call.id, name: call.function.name, args: parseArguments(call.function.arguments) } });
+    parts.push({
+      functionCall: { id: call.id, name: call.function.name, args: parseArguments(call.function.arguments) },
+    });
   }
   if (m.function_call) {
-    parts.push({ functionCall: { name: m.function_call.name, args: parseArguments(m.function_call.arguments) } });
+    parts.push({
+      functionCall: { name: m.function_call.name, args: parseArguments(m.function_call.arguments) },
+    });
   }
   return parts.length > 0 ? parts : [{ text: "" }];
 }
@@ -146,7 +156,8 @@ function assistantParts(m: OpenAI.ChatCompletionAssistantMessageParam, callNames
 function parseArguments(json: string): Record<string, unknown> {
   try {
     const args: unknown = JSON.parse(json || "{}");
-    if (typeof args === "object" && args !== null && !Array.isArray(args)) return args as Record<string, unknown>;
+    if (typeof args === "object" && args !== null && !Array.isArray(args))
+      return args as Record<string, unknown>;
   } catch {
     // answered below
   }

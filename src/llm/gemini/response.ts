@@ -49,7 +49,10 @@ export function toolCallsOf(candidate: Candidate | undefined): ToolCall[] {
           {
             id: p.functionCall.id ?? `call_${randomUUID().replaceAll("-", "").slice(0, 24)}`,
             type: "function" as const,
-            function: { name: p.functionCall.name ?? "", arguments: JSON.stringify(p.functionCall.args ?? {}) },
+            function: {
+              name: p.functionCall.name ?? "",
+              arguments: JSON.stringify(p.functionCall.args ?? {}),
+            },
           },
         ]
       : [],
@@ -75,7 +78,9 @@ export function toCompletion(response: GenerateContentResponse, model: string): 
   return {
     ...completionBase(response, model),
     object: "chat.completion",
-    choices: [{ index: 0, message, finish_reason: finishReasonOf(response, toolCalls.length > 0), logprobs: null }],
+    choices: [
+      { index: 0, message, finish_reason: finishReasonOf(response, toolCalls.length > 0), logprobs: null },
+    ],
     ...(response.usageMetadata ? { usage: geminiUsage(response.usageMetadata) } : {}),
   };
 }

@@ -11,12 +11,22 @@ type Chunk = OpenAI.ChatCompletionChunk;
  * last one final: the usage chunk carries the last seen, and is left out only when Gemini sent none
  * (then meterline estimates, as for any provider that omits usage).
  */
-export async function* toChunks(stream: AsyncIterable<GenerateContentResponse>, model: string): AsyncGenerator<Chunk> {
+export async function* toChunks(
+  stream: AsyncIterable<GenerateContentResponse>,
+  model: string,
+): AsyncGenerator<Chunk> {
   let base: ReturnType<typeof completionBase> | undefined;
   let last: GenerateContentResponse | undefined;
   let toolCalls = 0;
-  const chunk = (delta: Chunk["choices"][number]["delta"], finish: Chunk["choices"][number]["finish_reason"] = null) =>
-    ({ ...base!, object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finish }] }) as Chunk;
+  const chunk = (
+    delta: Chunk["choices"][number]["delta"],
+    finish: Chunk["choices"][number]["finish_reason"] = null,
+  ) =>
+    ({
+      ...base!,
+      object: "chat.completion.chunk",
+      choices: [{ index: 0, delta, finish_reason: finish }],
+    }) as Chunk;
   for await (const response of stream) {
     if (!base) {
       base = completionBase(response, model);
