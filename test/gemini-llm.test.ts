@@ -435,6 +435,22 @@ describe("gemini: provider errors", () => {
     expect([failure.status, failure.code]).toEqual([502, "upstream_auth"]);
   });
 
+  it("a Gemini that does not answer within timeoutMs is retryable; a stream may outlast it once answering", async () => {
+    const quick = createGeminiLlm({ apiKey: "gemini-test-key", baseURL: emu.url, timeoutMs: 300 });
+    emu.setLatency(2_000);
+    const closed = nextRecord((r) => r.aborted);
+    await expect(quick.complete(ask("hello"))).rejects.toBeInstanceOf(RetryableError);
+    expect((await closed).aborted).toBe(true);
+    emu.setLatency(0);
+    emu.setChunkDelay(100);
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    const started = performance.now();
+    for await (const c of quick.stream(ask("every customer and model in the report ".repeat(5))))
+      chunks.push(c);
+    expect(performance.now() - started).toBeGreaterThan(300);
+    expect(chunks.at(-1)?.usage?.completion_tokens).toBe(lastRecord().candidatesTokens);
+  });
+
   it("an unreachable Gemini is retryable", async () => {
     const gone = await startGeminiEmulator();
     await gone.close();
