@@ -287,6 +287,25 @@ describe("gemini: tools", () => {
     expect(second.choices[0]?.finish_reason).toBe("stop");
   });
 
+  it("hands a thinking model's thoughtSignature back with its tool call", async () => {
+    const first = await llm.complete(ask("use the tool", { tools: [weather], reasoning_effort: "low" }));
+    const call = first.choices[0]?.message.tool_calls?.[0] as OpenAI.ChatCompletionMessageFunctionToolCall & {
+      extra_content?: { google?: { thought_signature?: string } };
+    };
+    const signature = call.extra_content?.google?.thought_signature;
+    expect(signature).toBe(Buffer.from(`emulated-thought-${lastRecord().thoughtsTokens}`).toString("base64"));
+    await llm.complete({
+      model: "gemini-2.5-flash",
+      tools: [weather],
+      messages: [
+        { role: "user", content: "use the tool" },
+        { role: "assistant", content: null, tool_calls: [call] },
+        { role: "tool", tool_call_id: call.id, content: "rain" },
+      ],
+    });
+    expect(lastBody().contents[1]?.parts[0]).toMatchObject({ thoughtSignature: signature });
+  });
+
   it("maps tool_choice to toolConfig: none, required and a named function", async () => {
     const none = await llm.complete(ask("Please use the tool", { tools: [weather], tool_choice: "none" }));
     expect(lastBody().toolConfig).toEqual({ functionCallingConfig: { mode: "NONE" } });

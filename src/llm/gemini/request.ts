@@ -143,6 +143,7 @@ function assistantParts(
     callNames.set(call.id, call.function.name);
     parts.push({
       functionCall: { id: call.id, name: call.function.name, args: parseArguments(call.function.arguments) },
+      ...thoughtSignatureOf(call),
     });
   }
   if (m.function_call) {
@@ -151,6 +152,13 @@ function assistantParts(
     });
   }
   return parts.length > 0 ? parts : [{ text: "" }];
+}
+
+/** The thoughtSignature a Gemini tool call carried out (response.ts), to hand back with the call. */
+function thoughtSignatureOf(call: object): { thoughtSignature?: string } {
+  const extra = (call as { extra_content?: { google?: { thought_signature?: unknown } } }).extra_content;
+  const signature = extra?.google?.thought_signature;
+  return typeof signature === "string" ? { thoughtSignature: signature } : {};
 }
 
 function parseArguments(json: string): Record<string, unknown> {

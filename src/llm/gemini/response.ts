@@ -40,7 +40,9 @@ export function textOf(candidate: Candidate | undefined): string {
 
 /**
  * A candidate's function calls as OpenAI tool calls. Gemini's own call id is kept when it sends
- * one; otherwise one is made, so the tool result can name the call it answers.
+ * one; otherwise one is made, so the tool result can name the call it answers. A thinking model's
+ * thoughtSignature rides on the call as `extra_content.google.thought_signature` (the field
+ * Google's own OpenAI-compatible endpoint uses), so a client that sends the message back returns it.
  */
 export function toolCallsOf(candidate: Candidate | undefined): ToolCall[] {
   return (candidate?.content?.parts ?? []).flatMap((p) =>
@@ -53,6 +55,9 @@ export function toolCallsOf(candidate: Candidate | undefined): ToolCall[] {
               name: p.functionCall.name ?? "",
               arguments: JSON.stringify(p.functionCall.args ?? {}),
             },
+            ...(p.thoughtSignature
+              ? { extra_content: { google: { thought_signature: p.thoughtSignature } } }
+              : {}),
           },
         ]
       : [],

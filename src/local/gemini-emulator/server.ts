@@ -122,7 +122,7 @@ export async function startGeminiEmulator(opts: GeminiEmulatorOptions = {}): Pro
     if (!stream) {
       if (cutAfter !== Infinity) return cut();
       rec.candidatesTokens = answer.candidates;
-      const parts = [...answer.functionCalls.map((functionCall) => ({ functionCall })), ...textParts(answer)];
+      const parts = [...callParts(answer), ...textParts(answer)];
       const candidate = { content: { role: "model", parts }, finishReason: answer.finishReason, index: 0 };
       return sendJson(res, 200, {
         candidates: [candidate],
@@ -236,6 +236,15 @@ function validate(model: string, body: Json): void {
     throw new GeminiApiError(400, "* GenerationConfig.max_output_tokens: must be a positive integer");
 }
 
+/** Function call parts; after thinking each carries a thoughtSignature, as Gemini 2.5 sends. */
+function callParts(answer: GeminiAnswer): Json[] {
+  const signature = Buffer.from(`emulated-thought-${answer.thoughts}`).toString("base64");
+  return answer.functionCalls.map((functionCall) => ({
+    functionCall,
+    ...(answer.thoughts > 0 ? { thoughtSignature: signature } : {}),
+  }));
+}
+
 /** The text of an answer, in one part (what generateContent returns). */
 function textParts(answer: GeminiAnswer): Json[] {
   const text = answer.chunks.map((c) => c.text).join("");
@@ -245,7 +254,7 @@ function textParts(answer: GeminiAnswer): Json[] {
 /** A streamed answer's events: a function call in one chunk, text a few tokens a chunk; finishReason on the last. */
 function streamEvents(answer: GeminiAnswer): { parts: Json[]; tokens: number; last: boolean }[] {
   const out: { parts: Json[]; tokens: number }[] = answer.functionCalls.length
-    ? [{ parts: answer.functionCalls.map((functionCall) => ({ functionCall })), tokens: answer.candidates }]
+    ? [{ parts: callParts(answer), tokens: answer.candidates }]
     : answer.chunks.map((c) => ({ parts: [{ text: c.text }], tokens: c.tokens }));
   if (out.length === 0) out.push({ parts: [{ text: "" }], tokens: 0 });
   return out.map((e, i) => ({ ...e, last: i === out.length - 1 }));
