@@ -19,28 +19,28 @@ export async function* toChunks(
   let last: GenerateContentResponse | undefined;
   let toolCalls = 0;
   const chunk = (
+    shared: ReturnType<typeof completionBase>,
     delta: Chunk["choices"][number]["delta"],
     finish: Chunk["choices"][number]["finish_reason"] = null,
-  ) =>
-    ({
-      ...base!,
-      object: "chat.completion.chunk",
-      choices: [{ index: 0, delta, finish_reason: finish }],
-    }) as Chunk;
+  ): Chunk => ({
+    ...shared,
+    object: "chat.completion.chunk",
+    choices: [{ index: 0, delta, finish_reason: finish }],
+  });
   for await (const response of stream) {
     if (!base) {
       base = completionBase(response, model);
-      yield chunk({ role: "assistant", content: "" });
+      yield chunk(base, { role: "assistant", content: "" });
     }
     last = response;
     const candidate = response.candidates?.[0];
     const text = textOf(candidate);
-    if (text) yield chunk({ content: text });
+    if (text) yield chunk(base, { content: text });
     const calls = toolCallsOf(candidate).map((call) => ({ index: toolCalls++, ...call }));
-    if (calls.length > 0) yield chunk({ tool_calls: calls });
+    if (calls.length > 0) yield chunk(base, { tool_calls: calls });
   }
-  if (!last) return;
-  yield chunk({}, finishReasonOf(last, toolCalls > 0));
+  if (!base || !last) return;
+  yield chunk(base, {}, finishReasonOf(last, toolCalls > 0));
   const usage = last.usageMetadata;
-  if (usage) yield { ...base!, object: "chat.completion.chunk", choices: [], usage: geminiUsage(usage) };
+  if (usage) yield { ...base, object: "chat.completion.chunk", choices: [], usage: geminiUsage(usage) };
 }

@@ -106,7 +106,7 @@ export async function startGeminiEmulator(opts: GeminiEmulatorOptions = {}): Pro
 
     const { promptTokens, cached } = implicitCache(model, body);
     const answer = answerTo(body);
-    Object.assign(rec, { promptTokens, cachedTokens: cached, thoughtsTokens: answer.thoughts, status: 200 });
+    Object.assign(rec, { promptTokens, cachedTokens: cached, thoughtsTokens: answer.thoughts });
     const usage = (candidates: number) => ({
       promptTokenCount: promptTokens,
       candidatesTokenCount: candidates,
@@ -121,7 +121,7 @@ export async function startGeminiEmulator(opts: GeminiEmulatorOptions = {}): Pro
     if (ctx.closed) return;
     if (!stream) {
       if (cutAfter !== Infinity) return cut();
-      rec.candidatesTokens = answer.candidates;
+      Object.assign(rec, { status: 200, candidatesTokens: answer.candidates });
       const parts = [...callParts(answer), ...textParts(answer)];
       const candidate = { content: { role: "model", parts }, finishReason: answer.finishReason, index: 0 };
       return sendJson(res, 200, {
@@ -131,6 +131,7 @@ export async function startGeminiEmulator(opts: GeminiEmulatorOptions = {}): Pro
       });
     }
 
+    rec.status = 200;
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     for (const [i, { parts, tokens, last }] of streamEvents(answer).entries()) {
       if (i >= cutAfter) return cut();
