@@ -17,6 +17,8 @@ export type Config = Readonly<{
   redisTlsRejectUnauthorized: boolean;
   openaiApiKey: string | undefined;
   openaiBaseUrl: string | undefined;
+  /** Gemini (Developer API) credentials; undefined when GEMINI_API_KEY is unset. */
+  gemini: Readonly<{ apiKey: string; baseUrl: string | undefined }> | undefined;
   stripeSecretKey: string | undefined;
   stripeWebhookSecret: string | undefined;
   stripeApiBase: string | undefined;
@@ -119,6 +121,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisTlsRejectUnauthorized: e.REDIS_TLS_REJECT_UNAUTHORIZED,
     openaiApiKey: e.OPENAI_API_KEY,
     openaiBaseUrl: e.OPENAI_BASE_URL,
+    gemini: e.GEMINI_API_KEY
+      ? Object.freeze({ apiKey: e.GEMINI_API_KEY, baseUrl: e.GEMINI_BASE_URL })
+      : undefined,
     stripeSecretKey: e.STRIPE_SECRET_KEY,
     stripeWebhookSecret: e.STRIPE_WEBHOOK_SECRET,
     stripeApiBase: e.STRIPE_API_BASE,

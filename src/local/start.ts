@@ -8,6 +8,7 @@ import { seedDefaultPlans } from "../billing/pricing/plans.js";
 import { createApiKey, createCustomer } from "../billing/customers/customers.js";
 import { startWorkers } from "../../jobs/worker.js";
 import { resolvePostgres, resolveRedis, type ResolvedService } from "./services.js";
+import { startGeminiEmulator } from "./gemini-emulator.js";
 import { startOpenAIEmulator } from "./openai-emulator.js";
 import { startStripeEmulator, type StripeEmulator } from "./stripe-emulator.js";
 import { setupStripe } from "../billing/reporting/stripe-setup.js";
@@ -48,6 +49,15 @@ async function main() {
     overrides.OPENAI_BASE_URL = openai.url;
     banners.push(
       `OPENAI_API_KEY is not set: chats are answered by the local OpenAI emulator at ${openai.url}`,
+    );
+  }
+  if (!initial.gemini) {
+    const gemini = await startGeminiEmulator({ latencyMs: 150, chunkDelayMs: 15 });
+    stops.push(() => gemini.close());
+    overrides.GEMINI_API_KEY = "gemini-local-emulator";
+    overrides.GEMINI_BASE_URL = gemini.url;
+    banners.push(
+      `GEMINI_API_KEY is not set: Gemini models are answered by the local Gemini emulator at ${gemini.url}`,
     );
   }
   let stripeEmulator: StripeEmulator | undefined;
