@@ -66,6 +66,7 @@ export function usageRoutes(deps: Deps): Router {
         completionTokens: e.completionTokens,
         reasoningTokens: e.reasoningTokens,
         timestamp: e.timestamp.toISOString(),
+        ...(e.endUser ? { endUser: e.endUser } : {}),
       })),
     };
     const jobId = usageBatchJobId(
