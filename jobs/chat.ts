@@ -1,11 +1,10 @@
 import type { Worker } from "bullmq";
 import type { Db } from "../src/platform/db.js";
 import type { Logger } from "../src/platform/logger.js";
-import type { Quota } from "../src/billing/ledger/quota.js";
-import type { CreditCounter } from "../src/billing/credits/counter.js";
 import type { ChatCompletion } from "../src/llm/client.js";
 import type { ChatAttempt } from "../src/chat/attempt.js";
 import { settleFailedChat } from "../src/chat/failures.js";
+import type { HoldReleaseDeps } from "../src/chat/holds.js";
 import { runCompletion, type CompletionRunDeps } from "../src/chat/run-completion.js";
 import { runStream, type StreamRunDeps } from "../src/chat/run-stream.js";
 import { isLastAttempt, onFinalFailure } from "../src/queues/failures.js";
@@ -38,12 +37,7 @@ export function createChatProcessor(deps: Deps): JobProcessor<"chat", ChatComple
 /** Runs the chat domain's clean-up when a chat job failed for good (src/chat/failures.ts). */
 export function onChatFailedForGood(
   worker: Worker,
-  deps: {
-    db: Db;
-    quota: Pick<Quota, "release">;
-    creditCounter: Pick<CreditCounter, "release">;
-    logger: Logger;
-  },
+  deps: HoldReleaseDeps & { db: Db; logger: Logger },
 ): void {
   onFinalFailure(worker, (job) => {
     const parsed = chatJobSchema.safeParse(job.data);

@@ -6,7 +6,7 @@ import { recordUsageRows, type UsageRow } from "../src/billing/ledger/ledger.js"
 import { billingPeriod } from "../src/billing/ledger/periods.js";
 import { listPriceMicros, type Plan } from "../src/billing/pricing/plans.js";
 import { providerCostMicros, resolvePrice } from "../src/billing/pricing/prices.js";
-import type { Quota } from "../src/billing/ledger/quota.js";
+import type { EndUserQuota, Quota } from "../src/billing/ledger/quota.js";
 import type { UsageJobData } from "../src/queues/queues.js";
 import { afterUsage, type AfterUsageDeps } from "../src/billing/after-usage.js";
 
@@ -15,6 +15,7 @@ type Deps = AfterUsageDeps & {
   logger: Logger;
   plans: { get(id: string): Promise<Plan> };
   quota: Pick<Quota, "add">;
+  endUserQuota: Pick<EndUserQuota, "add">;
   metrics: Pick<Metrics, "tokens" | "modelLabel">;
 };
 
@@ -44,6 +45,7 @@ export function createUsageProcessor(deps: Deps) {
         pricing: plan,
         priceModel: price.model,
         createdAt,
+        ...(event.endUser ? { endUser: event.endUser } : {}),
       };
     });
     const inserted = await recordUsageRows(deps.db, rows);
@@ -52,10 +54,13 @@ export function createUsageProcessor(deps: Deps) {
 
     // Only rows this attempt inserted count toward the quota counter, so a retry adds nothing twice.
     const period = await billingPeriod(deps.db, data.customerId);
-    const tokens = inserted
-      .filter((r) => r.createdAt >= period.start && r.createdAt < period.end)
-      .reduce((sum, r) => sum + r.billableTokens, 0);
-    await deps.quota.add(data.customerId, period, tokens);
+    const current = inserted.filter((r) => r.createdAt >= period.start && r.createdAt < period.end);
+    await deps.quota.add(data.customerId, period, sumTokens(current));
+    // And toward each end user's limit counter, where one is held.
+    for (const endUser of new Set(current.map((r) => r.endUser))) {
+      const tokens = sumTokens(current.filter((r) => r.endUser === endUser));
+      if (endUser) await deps.endUserQuota.add({ customerId: data.customerId, endUser }, period, tokens);
+    }
     // What credits paid for these rows leaves the real-time balance too (rows a retry finds written
     // were counted by the attempt that wrote them).
     const paid = inserted.reduce((sum, r) => sum + r.charge.creditMicros, 0);
@@ -68,3 +73,6 @@ export function createUsageProcessor(deps: Deps) {
     return { inserted: inserted.length };
   };
 }
+
+const sumTokens = (rows: ReadonlyArray<{ billableTokens: number }>) =>
+  rows.reduce((sum, r) => sum + r.billableTokens, 0);

@@ -13,6 +13,7 @@ import { plansList, plansUpsert } from "./cli/plans.js";
 import { demoSeed, pricingQuote, profitabilityReport } from "./cli/pricing.js";
 import { dlqList, dlqRedrive } from "./cli/dead-letters.js";
 import { creditsAutoTopUp, creditsBalance, creditsGrant, creditsLedger, creditsVoid } from "./cli/credits.js";
+import { endUsersLimit } from "./cli/end-users.js";
 import { webhooksAdd, webhooksDeliveries, webhooksList, webhooksTest } from "./cli/webhooks.js";
 import { alertsAdd, alertsDelete, alertsFired, alertsList } from "./cli/alerts.js";
 
@@ -58,6 +59,11 @@ const COMMANDS: Record<string, Command> = {
     run: creditsAutoTopUp,
     usage:
       "credits:auto-top-up --customer <customer id> --threshold-micros <n> --amount-micros <n> --max-per-month <n> | --off",
+  },
+  "end-users:limit": {
+    run: endUsersLimit,
+    usage:
+      "end-users:limit --customer <customer id> [--end-user <end user>] [--tokens <n>] [--spend-micros <n>] | --off",
   },
   "pricing:quote": {
     run: pricingQuote,

@@ -17,7 +17,7 @@ import { createMetrics, type Metrics } from "./platform/metrics.js";
 import { createStreamReader, type StreamReader } from "./chat/stream/reader.js";
 import { createStreamSlots, type StreamSlots } from "./chat/stream/slots.js";
 import { createStripeClient, type StripeClient } from "./billing/reporting/stripe-client.js";
-import { createQuota, type Quota } from "./billing/ledger/quota.js";
+import { createEndUserQuota, createQuota, type EndUserQuota, type Quota } from "./billing/ledger/quota.js";
 import { createCreditCounter, type CreditCounter } from "./billing/credits/counter.js";
 
 export interface Deps {
@@ -33,6 +33,8 @@ export interface Deps {
   /** Undefined without STRIPE_SECRET_KEY: usage then stays in the ledger, unreported. */
   stripe: StripeClient | undefined;
   quota: Quota;
+  /** Per-end-user limit counters (README "End users"). */
+  endUserQuota: EndUserQuota;
   /** Real-time credit balances (src/billing/credits/counter.ts). */
   creditCounter: CreditCounter;
   close(): Promise<void>;
@@ -73,6 +75,7 @@ export function createDeps(config: Config, name = "meterline"): Deps {
     metrics: createMetrics(() => queues.all),
     stripe: createStripeClient(config),
     quota: createQuota({ db, redis, prefix: config.queuePrefix }),
+    endUserQuota: createEndUserQuota({ db, redis, prefix: config.queuePrefix }),
     creditCounter: createCreditCounter({ db, redis, prefix: config.queuePrefix }),
     async close() {
       await queues.close();

@@ -13,6 +13,7 @@ import { metricsRoutes } from "./routes/metrics.js";
 import { usageRoutes } from "./routes/usage.js";
 import { adminDeadLetterRoutes } from "./routes/admin-dead-letters.js";
 import { adminCreditRoutes } from "./routes/admin-credits.js";
+import { adminEndUserRoutes } from "./routes/admin-end-users.js";
 import { stripeWebhookRoutes } from "./routes/stripe-webhooks.js";
 import { adminWebhookRoutes } from "./routes/admin-webhooks.js";
 import { adminAlertRoutes } from "./routes/admin-alerts.js";
@@ -56,6 +57,7 @@ export function createApp(deps: WebDeps): Express {
     app.use("/admin", ...json, adminWebhookRoutes(deps));
     app.use("/admin", ...json, adminAlertRoutes(deps));
     app.use("/admin", ...json, adminAutoTopUpRoutes(deps));
+    app.use("/admin", ...json, adminEndUserRoutes(deps));
   }
 
   app.use(notFoundHandler);

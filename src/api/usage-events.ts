@@ -8,6 +8,7 @@ import {
   STRIPE_METER_MAX_AHEAD_MS,
 } from "../billing/reporting/report-deadlines.js";
 import { checkInput } from "./input.js";
+import { END_USER_MAX_CHARS } from "../billing/end-users/limits.js";
 
 export const MAX_EVENTS_PER_BATCH = 1_000;
 
@@ -22,6 +23,8 @@ export interface ValidUsageEvent {
   completionTokens: number;
   reasoningTokens: number;
   timestamp: Date;
+  /** The customer's end user the usage was for (`user`), when it names one. */
+  endUser?: string;
 }
 
 export interface UsageEventError {
@@ -104,6 +107,7 @@ export function refuseInvoicedPeriods(
 
 const ID = "'id' must be a string of 1–255 characters";
 const MODEL = "'model' must be a non-empty string";
+const USER = `'user' must be a string of at most ${END_USER_MAX_CHARS} characters`;
 // The message for a field's wrong type, or for its absence.
 const typeError = (name: string, message: string) => (issue: { input?: unknown }) =>
   issue.input === undefined ? `'${name}' is required` : message;
@@ -132,6 +136,11 @@ const eventFields = z.object({
   cached_tokens: tokenCount("cached_tokens").nullish(),
   reasoning_tokens: tokenCount("reasoning_tokens").nullish(),
   timestamp: z.unknown().optional(),
+  user: z
+    .string({ error: USER })
+    .max(END_USER_MAX_CHARS, USER)
+    .nullish()
+    .transform((user) => user || undefined),
 });
 
 /**
@@ -180,7 +189,13 @@ function usageEventSchema(
         const message = `the event costs more than the maximum of ${MAX_MICROS_PER_EVENT} micro-dollars per event at the price of '${raw.model}'; split it into smaller events`;
         return fail(null, "cost_out_of_range", message);
       }
-      return { id: raw.id, model: raw.model, ...usage, timestamp };
+      return {
+        id: raw.id,
+        model: raw.model,
+        ...usage,
+        timestamp,
+        ...(raw.user ? { endUser: raw.user } : {}),
+      };
     });
 }
 

@@ -37,13 +37,14 @@ export async function chatUsage(
 }
 
 /**
- * The most completion tokens the provider may produce for this job: what its hard-limit and credit
- * reservations cover (the smaller), or undefined when it holds neither.
+ * The most completion tokens the provider may produce for this job: what its hard-limit, end-user
+ * and credit reservations cover (the smallest), or undefined when it holds none.
  */
-export function completionCap(data: Pick<ChatJobData, "quota" | "credits">): number | undefined {
-  const caps = [data.quota?.completionTokens, data.credits?.completionTokens].filter(
-    (cap): cap is number => cap !== undefined,
-  );
+export function completionCap(
+  data: Pick<ChatJobData, "quota" | "endUserQuota" | "credits">,
+): number | undefined {
+  const holds = [data.quota, data.endUserQuota, data.credits];
+  const caps = holds.map((hold) => hold?.completionTokens).filter((cap): cap is number => cap !== undefined);
   return caps.length === 0 ? undefined : Math.min(...caps);
 }
 

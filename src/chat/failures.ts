@@ -1,7 +1,6 @@
 import type { Db } from "../platform/db.js";
 import type { Logger } from "../platform/logger.js";
-import type { Quota } from "../billing/ledger/quota.js";
-import type { CreditCounter } from "../billing/credits/counter.js";
+import { releaseChatHolds, type HoldReleaseDeps } from "./holds.js";
 import { storeChatOutcomes } from "./requests.js";
 import { upstreamFailure } from "../llm/provider-errors.js";
 import type { ChatError, ChatJobData } from "../queues/queues.js";
@@ -27,32 +26,18 @@ export async function storeChatFailure(
 }
 
 /**
- * A chat job that failed for good gives its quota and credit reservations back (retries and stalls do not) and,
- * when it is kept, records the failure: the provider's own error as final, a transient one as
- * retryable (a repeat of the key runs it again, as a client retrying a 502 expects).
+ * A chat job that failed for good gives its reservations back — hard limit, end-user limit, credits
+ * (retries and stalls do not) — and, when it is kept, records the failure: the provider's own error as
+ * final, a transient one as retryable (a repeat of the key runs it again, as a client retrying a 502
+ * expects).
  */
-export function settleFailedChat(
-  deps: { db: Db; quota: Pick<Quota, "release">; creditCounter: Pick<CreditCounter, "release"> },
-  data: ChatJobData,
-  log: Logger,
-): void {
-  if (data.credits) {
-    deps.creditCounter
-      .release(data.customerId, data.requestId)
-      .catch((err: unknown) =>
-        log.error(
-          { err },
-          "could not release a credit reservation; it stays held until the counter is rebuilt",
-        ),
-      );
-  }
-  if (data.quota) {
-    deps.quota
-      .release(data.customerId, data.requestId, data.quota)
-      .catch((err: unknown) =>
-        log.error({ err }, "could not release a quota reservation; it counts until the period ends"),
-      );
-  }
+export function settleFailedChat(deps: HoldReleaseDeps & { db: Db }, data: ChatJobData, log: Logger): void {
+  releaseChatHolds(deps, data).catch((err: unknown) =>
+    log.error(
+      { err },
+      "could not release a chat's reservations; credits stay held until the counter is rebuilt, limits until the period ends",
+    ),
+  );
   const error = data.error ?? upstreamFailure(data.requestId);
   storeChatFailure(deps.db, data, error, data.error === undefined).catch((err: unknown) =>
     log.error({ err }, "could not store a chat's failure; a repeat of its key will run it again"),

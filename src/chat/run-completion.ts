@@ -5,7 +5,7 @@ import type { Metrics } from "../platform/metrics.js";
 import { billChat } from "../billing/ledger/bill-chat.js";
 import type { AfterUsageDeps } from "../billing/after-usage.js";
 import type { Plan } from "../billing/pricing/plans.js";
-import type { Quota } from "../billing/ledger/quota.js";
+import type { EndUserQuota, Quota } from "../billing/ledger/quota.js";
 import { classifyLlmError, type ChatCompletion, type ChatRequest, type Llm } from "../llm/client.js";
 import { logProviderError } from "../llm/provider-errors.js";
 import { capCompletion } from "../llm/completion-cap.js";
@@ -17,13 +17,14 @@ export type CompletionRunDeps = AfterUsageDeps & {
   llm: Pick<Llm, "complete">;
   plans: { get(id: string): Promise<Plan> };
   quota: Pick<Quota, "settle">;
+  endUserQuota: Pick<EndUserQuota, "settle">;
   config: Config;
   metrics: Pick<Metrics, "tokens" | "modelLabel">;
 };
 
 /**
  * A plain (not streamed) chat: call the LLM at most once per answer — with its completion capped at
- * what its hard-limit and credit reservations cover — then write the usage row (and a kept chat's answer) exactly once.
+ * what its hard-limit, end-user and credit reservations cover — then write the usage row (and a kept chat's answer) exactly once.
  */
 export async function runCompletion(deps: CompletionRunDeps, attempt: ChatAttempt): Promise<ChatCompletion> {
   const { data, log } = attempt;

@@ -6,7 +6,8 @@ import type { Redis } from "../platform/redis.js";
 import { billChat } from "../billing/ledger/bill-chat.js";
 import type { AfterUsageDeps } from "../billing/after-usage.js";
 import type { Plan } from "../billing/pricing/plans.js";
-import type { Quota } from "../billing/ledger/quota.js";
+import type { EndUserQuota, Quota } from "../billing/ledger/quota.js";
+import { releaseChatHolds } from "./holds.js";
 import {
   errorEntry,
   streamError,
@@ -30,6 +31,7 @@ export type StreamRunDeps = AfterUsageDeps & {
   plans: { get(id: string): Promise<Plan> };
   metrics: Pick<Metrics, "tokens" | "modelLabel">;
   quota: Pick<Quota, "settle" | "release">;
+  endUserQuota: Pick<EndUserQuota, "settle" | "release">;
 };
 
 // Cancellation is checked with every chunk written; while the provider is silent (before the first
@@ -90,8 +92,7 @@ export async function runStream(
     // Nobody waits for this answer (the client left, or the relay gave up, while the job was
     // queued): call no provider, bill nothing, give the hold back, and leave no trace a keyed
     // retry would replay — it runs the chat for real.
-    if (data.quota) await deps.quota.release(data.customerId, data.requestId, data.quota);
-    if (data.credits) await deps.creditCounter.release(data.customerId, data.requestId);
+    await releaseChatHolds(deps, data);
     await out.clear();
     log.info("stream abandoned before it started: no provider call, nothing billed");
     return { abandoned: true };

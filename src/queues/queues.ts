@@ -29,6 +29,13 @@ export const chatErrorSchema = z.object({
 });
 export type ChatError = z.infer<typeof chatErrorSchema>;
 
+/** A token reservation a chat job settles (src/billing/ledger/quota.ts QuotaHold). */
+const quotaHoldSchema = z.object({
+  periodStart: z.string(),
+  tokens: z.number().int().nonnegative(),
+  completionTokens: z.number().int().positive().optional(),
+});
+
 export const chatJobSchema = z.object({
   requestId: z.string(),
   customerId: z.string(),
@@ -49,13 +56,11 @@ export const chatJobSchema = z.object({
   error: chatErrorSchema.optional(),
   // The tokens reserved against a hard limit and the period they count in; settled by the job.
   // `completionTokens` of them are the completion's share: the provider's completion is capped there.
-  quota: z
-    .object({
-      periodStart: z.string(),
-      tokens: z.number().int().nonnegative(),
-      completionTokens: z.number().int().positive().optional(),
-    })
-    .optional(),
+  quota: quotaHoldSchema.optional(),
+  // The customer's end user this request was made for (`user` or X-End-User): this request's only.
+  endUser: z.string().optional(),
+  // The tokens reserved against that end user's limit, as `quota`; settled by the job.
+  endUserQuota: quotaHoldSchema.optional(),
   // The credits reserved for a prepaid customer's chat (src/billing/credits/counter.ts); settled by
   // the job. `completionTokens`: the completion the reservation covers, where the provider is capped.
   credits: z
@@ -125,6 +130,7 @@ export const usageJobSchema = z.object({
       completionTokens: z.number().int().nonnegative(),
       reasoningTokens: z.number().int().nonnegative(),
       timestamp: z.string(),
+      endUser: z.string().optional(),
     }),
   ),
 });

@@ -18,6 +18,7 @@ type Deps = Pick<
   | "redis"
   | "queues"
   | "quota"
+  | "endUserQuota"
   | "creditCounter"
   | "chatEvents"
   | "logger"

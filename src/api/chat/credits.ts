@@ -5,9 +5,9 @@ import { listPriceMicros } from "../../billing/pricing/plans.js";
 import { HttpError, InsufficientCreditsError, unavailable } from "../../errors.js";
 import type { ChatJobData } from "../../queues/queues.js";
 import type { ChatEstimate } from "./quota.js";
+import { releaseChatHolds, type HoldReleaseDeps } from "../../chat/holds.js";
 
 type Deps = Pick<WebDeps, "creditCounter">;
-type ReleaseDeps = Pick<WebDeps, "creditCounter" | "quota">;
 
 /**
  * Reserves a prepaid customer's chat from its credits before it is enqueued, or answers 402
@@ -51,13 +51,10 @@ export async function holdChatCredits(
 
 /** Gives a request's reservations back when no job will settle them; best effort, never throws. */
 export async function releaseHolds(
-  deps: ReleaseDeps,
+  deps: HoldReleaseDeps,
   customerId: string,
   requestId: string,
-  { quota, credits }: Pick<ChatJobData, "quota" | "credits">,
+  holds: Pick<ChatJobData, "quota" | "endUser" | "endUserQuota" | "credits">,
 ): Promise<void> {
-  await Promise.all([
-    quota ? deps.quota.release(customerId, requestId, quota).catch(() => false) : undefined,
-    credits ? deps.creditCounter.release(customerId, requestId).catch(() => false) : undefined,
-  ]);
+  await releaseChatHolds(deps, { customerId, requestId, ...holds }).catch(() => undefined);
 }

@@ -14,7 +14,7 @@ export function chatJobData(
   customer: AuthenticatedCustomer,
   call: ChatCall,
   claim: Claim,
-  { quota, credits }: Pick<ChatJobData, "quota" | "credits">,
+  { quota, endUserQuota, credits }: Pick<ChatJobData, "quota" | "endUserQuota" | "credits">,
 ): ChatJobData {
   return {
     requestId: claim.requestId,
@@ -25,7 +25,9 @@ export function chatJobData(
     ...(call.keepS > 0 ? { keepS: call.keepS } : {}),
     receivedAt: new Date().toISOString(),
     ...(call.mode === "stream" ? { stream: true } : {}),
+    ...(call.endUser === undefined ? {} : { endUser: call.endUser }),
     ...(quota ? { quota } : {}),
+    ...(endUserQuota ? { endUserQuota } : {}),
     ...(credits ? { credits } : {}),
   };
 }

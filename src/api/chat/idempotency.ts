@@ -75,8 +75,11 @@ export async function resumeJob(
   }
 }
 
-/** The reservations a request made before its job: a job run again carries the new ones. */
-export type Holds = Pick<ChatJobData, "quota" | "credits">;
+/**
+ * The reservations a request made before its job, and the end user the end-user hold is keyed by: a
+ * job run again carries the new ones.
+ */
+export type Holds = Pick<ChatJobData, "quota" | "endUser" | "endUserQuota" | "credits">;
 
 const rerunnable = (chat: StoredChat) => chat.status === "failed" && chat.retryable;
 
@@ -123,9 +126,8 @@ async function runAgain(deps: Deps, job: Job<ChatJobData>, holds: Holds): Promis
         chatCancelKey(deps.config, job.data.requestId),
       );
     }
-    const { quota, credits } = holds;
-    if (quota || credits)
-      await job.updateData({ ...job.data, ...(quota ? { quota } : {}), ...(credits ? { credits } : {}) });
+    const held = Object.fromEntries(Object.entries(holds).filter(([, hold]) => hold !== undefined));
+    if (holds.quota || holds.endUserQuota || holds.credits) await job.updateData({ ...job.data, ...held });
     await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
   } catch (err) {
     if ((await job.getState().catch(() => "unknown")) === state) {

@@ -17,14 +17,17 @@ export interface ChatEstimate {
 /**
  * The estimate a reservation holds: the prompt by our tokenizer, the completion at its cap
  * (`max_completion_tokens`, `max_tokens`, or QUOTA_COMPLETION_ESTIMATE_TOKENS). Only plans with a
- * hard limit or prepaid credits need it; the others skip the tokenizer.
+ * hard limit or prepaid credits, and end users under a limit, need it; the others skip the tokenizer.
  */
 export async function estimateChat(
   config: Pick<WebDeps["config"], "quotaCompletionEstimateTokens">,
   customer: AuthenticatedCustomer,
   body: ChatRequestBody,
+  /** The request's end user is under a limit (src/api/chat/end-user.ts). */
+  endUserLimited = false,
 ): Promise<ChatEstimate | undefined> {
-  if (customer.plan.hardLimitTokens === null && customer.plan.kind !== "prepaid") return undefined;
+  const { plan } = customer;
+  if (plan.hardLimitTokens === null && plan.kind !== "prepaid" && !endUserLimited) return undefined;
   return {
     promptTokens: await estimatePromptTokens(body),
     completionTokens: body.max_completion_tokens ?? body.max_tokens ?? config.quotaCompletionEstimateTokens,
@@ -52,8 +55,7 @@ export async function holdChatQuota(
   const period = await billingPeriod(deps.db, customer.customerId);
   try {
     if (jobHoldsQuota) return undefined;
-    const result = await deps.quota.reserve({
-      customerId: customer.customerId,
+    const result = await deps.quota.reserve(customer.customerId, {
       requestId,
       period,
       limitTokens,

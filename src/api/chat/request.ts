@@ -6,6 +6,7 @@ import { resolvePrice } from "../../billing/pricing/prices.js";
 import type { ChatJobData } from "../../queues/queues.js";
 import { jsonBody, parseInput } from "../input.js";
 import { refuseOversizedJob } from "./job-size.js";
+import { END_USER_MAX_CHARS } from "../../billing/end-users/limits.js";
 
 const contentPart = z.looseObject({ type: z.string() });
 
@@ -26,7 +27,7 @@ export const chatRequestSchema = z.looseObject({
   n: z.literal(1, { message: "Invalid 'n': only n = 1 is supported." }).nullable().optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().min(0).max(1).nullable().optional(),
-  user: z.string().max(512).optional(),
+  user: z.string().max(END_USER_MAX_CHARS).optional(),
 });
 export type ChatRequestBody = z.infer<typeof chatRequestSchema>;
 const chatBody = jsonBody(chatRequestSchema);
@@ -54,6 +55,8 @@ export interface ChatCall {
   idempotencyKey: string | undefined;
   /** How long the outcome is kept in Postgres; 0: not kept (an unkeyed, awaited chat). */
   keepS: number;
+  /** The customer's end user this request is for: `user`, or the X-End-User header. */
+  endUser: string | undefined;
 }
 
 /**
@@ -73,6 +76,7 @@ export function parseChatCall(
     );
   }
   const idempotencyKey = parseInput(idempotencyKeySchema, req.header("idempotency-key"));
+  const endUser = endUserOf(body.user, req.header("x-end-user"));
   const respondAsync = /\brespond-async\b/i.test(req.header("prefer") ?? "");
   // Async requests are polled, never streamed; the worker always asks the provider for usage.
   const { stream, stream_options: streamOptions, ...request } = body;
@@ -84,5 +88,27 @@ export function parseChatCall(
     mode === "async" ? config.jobRetentionS : 0,
   );
   const includeUsage = streamOptions?.include_usage === true;
-  return { body, request, mode, includeUsage, idempotencyKey, keepS };
+  return { body, request, mode, includeUsage, idempotencyKey, keepS, endUser };
+}
+
+const endUserHeader = z
+  .string()
+  .max(END_USER_MAX_CHARS, `X-End-User must be at most ${END_USER_MAX_CHARS} characters.`)
+  .optional();
+
+/**
+ * The end user a request is for, from the OpenAI `user` field or, for clients that cannot set it,
+ * the X-End-User header; empty counts as absent. Both given and different → 400: neither is guessed.
+ */
+function endUserOf(user: string | undefined, header: string | undefined): string | undefined {
+  const fromHeader = parseInput(endUserHeader, header) || undefined;
+  const fromBody = user || undefined;
+  if (fromBody !== undefined && fromHeader !== undefined && fromBody !== fromHeader) {
+    throw badRequest(
+      "The 'user' field and the X-End-User header name different end users; send one, or the same in both.",
+      "end_user_mismatch",
+      "user",
+    );
+  }
+  return fromBody ?? fromHeader;
 }

@@ -3,7 +3,8 @@ import type { WebDeps } from "../../deps.js";
 import { HttpError, notFound, unavailable } from "../../errors.js";
 import { accepted, answerState, answerStream, answerSync } from "./answers.js";
 import { chatJobData, enqueueChat } from "./enqueue.js";
-import { claimRequest, finalOutcome, findJob, resumeJob } from "./idempotency.js";
+import { claimRequest, finalOutcome, findJob, resumeJob, type Holds } from "./idempotency.js";
+import { endUserLimit, holdEndUserQuota } from "./end-user.js";
 import { holdChatCredits, releaseHolds } from "./credits.js";
 import { estimateChat, holdChatQuota } from "./quota.js";
 import { parseChatCall } from "./request.js";
@@ -16,6 +17,7 @@ type Deps = Pick<
   | "redis"
   | "queues"
   | "quota"
+  | "endUserQuota"
   | "creditCounter"
   | "chatEvents"
   | "logger"
@@ -46,26 +48,34 @@ export function chatRoutes(deps: Deps): Router {
     const found = await findJob(deps, claim);
     // A job that runs on (not again) holds, or has settled, its own reservations.
     const jobHolds = found.job !== undefined && !found.rerun;
-    const estimate = await estimateChat(deps.config, customer, call.body);
-    const quota = await holdChatQuota(deps, customer, requestId, estimate, jobHolds);
-    const credits = await holdChatCredits(deps, customer, requestId, estimate, jobHolds).catch(
-      async (err: unknown) => {
-        await releaseHolds(deps, customer.customerId, requestId, { quota });
-        throw err;
-      },
+    const limit = await endUserLimit(deps, customer.customerId, call.endUser);
+    const estimate = await estimateChat(deps.config, customer, call.body, limit !== undefined);
+    // Each hold taken is given back when a later one refuses or the job cannot be added.
+    const holds: Holds = { endUser: call.endUser };
+    const releaseOnError = async (err: unknown) => {
+      await releaseHolds(deps, customer.customerId, requestId, holds);
+      throw err;
+    };
+    holds.quota = await holdChatQuota(deps, customer, requestId, estimate, jobHolds);
+    holds.endUserQuota = await holdEndUserQuota(
+      deps,
+      customer,
+      requestId,
+      call.endUser,
+      limit,
+      estimate,
+      jobHolds,
+    ).catch(releaseOnError);
+    holds.credits = await holdChatCredits(deps, customer, requestId, estimate, jobHolds).catch(
+      releaseOnError,
     );
-    await resumeJob(deps, found, { quota, credits }, call.mode);
+    await resumeJob(deps, found, holds, call.mode);
     // A synchronous chat this request creates is listened for before its job is added.
     const listen = call.mode === "sync" && found.job === undefined;
-    const added = await enqueueChat(
-      deps,
-      chatJobData(customer, call, claim, { quota, credits }),
-      listen,
-    ).catch(async (err: unknown) => {
+    const added = await enqueueChat(deps, chatJobData(customer, call, claim, holds), listen).catch(
       // No job holds them: give the reservations back (best effort; Redis may be what failed).
-      if (!found.job) await releaseHolds(deps, customer.customerId, requestId, { quota, credits });
-      throw err;
-    });
+      (err: unknown) => (found.job ? Promise.reject(err) : releaseOnError(err)),
+    );
 
     if (call.mode === "async") return accepted(res, requestId);
     if (call.mode === "stream") {

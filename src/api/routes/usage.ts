@@ -2,7 +2,14 @@ import { Router } from "express";
 import { z } from "zod";
 import type { WebDeps } from "../../deps.js";
 import { periodEndsAt } from "../../billing/ledger/period-history.js";
-import { billingPeriod } from "../../billing/ledger/periods.js";
+import { billingPeriod, parseMonth, type Period } from "../../billing/ledger/periods.js";
+import {
+  USAGE_GROUPS,
+  usageGroups,
+  type UsageGroup,
+  type UsageGroupBy,
+} from "../../billing/ledger/usage-groups.js";
+import { END_USER_MAX_CHARS } from "../../billing/end-users/limits.js";
 import { creditBalance } from "../../billing/credits/balance.js";
 import { listFiredAlerts, type FiredAlert } from "../../billing/alerts/fired.js";
 import { usageSummary, type TokenTotals, type UsageSummary } from "../../billing/ledger/usage-summary.js";
@@ -66,6 +73,7 @@ export function usageRoutes(deps: Deps): Router {
         completionTokens: e.completionTokens,
         reasoningTokens: e.reasoningTokens,
         timestamp: e.timestamp.toISOString(),
+        ...(e.endUser ? { endUser: e.endUser } : {}),
       })),
     };
     const jobId = usageBatchJobId(
@@ -88,6 +96,14 @@ export function usageRoutes(deps: Deps): Router {
 
   router.get("/usage", async (req, res) => {
     const customer = req.customer!;
+    const query = parseInput(usageQuery, req.query);
+    if (query.group_by) {
+      const { group_by: groupBy, limit, starting_after: startingAfter } = query;
+      const period = query.period ?? (await billingPeriod(deps.db, customer.customerId));
+      const page = await usageGroups(deps.db, customer.customerId, period, { groupBy, limit, startingAfter });
+      res.json(formatGroups(groupBy, period, page));
+      return;
+    }
     const period = await billingPeriod(deps.db, customer.customerId);
     const [summary, balance, alerts] = await Promise.all([
       usageSummary(deps.db, customer.customerId, customer.plan, period),
@@ -98,6 +114,50 @@ export function usageRoutes(deps: Deps): Router {
   });
 
   return router;
+}
+
+const GROUP_BY = `group_by must be one of ${USAGE_GROUPS.join(", ")}.`;
+const LIMIT = "limit must be an integer from 1 to 1000.";
+const PERIOD = "period must be a month, YYYY-MM (the UTC calendar month).";
+const usageQuery = z
+  .object({
+    group_by: z.enum(USAGE_GROUPS, GROUP_BY).optional(),
+    limit: z
+      .string(LIMIT)
+      .regex(/^\d{1,4}$/, LIMIT)
+      .transform(Number)
+      .refine((n) => n >= 1 && n <= 1000, LIMIT)
+      .default(100),
+    starting_after: z.string().max(END_USER_MAX_CHARS).optional(),
+    period: z
+      .string(PERIOD)
+      .transform(
+        (text, ctx) => parseMonth(text) ?? (ctx.addIssue({ code: "custom", message: PERIOD }), z.NEVER),
+      )
+      .optional(),
+  })
+  .refine((q) => q.group_by || (q.period === undefined && q.starting_after === undefined), {
+    message: "period and starting_after page a grouped answer: add group_by (end_user, model or day).",
+    params: { code: "missing_required_parameter" },
+    path: ["group_by"],
+  });
+
+/** GET /v1/usage?group_by=…: one page of "who used what", Stripe-style (`starting_after` = the last key). */
+function formatGroups(
+  groupBy: UsageGroupBy,
+  period: Period,
+  { groups, hasMore }: { groups: UsageGroup[]; hasMore: boolean },
+) {
+  const last = groups.at(-1);
+  return {
+    object: "list",
+    group_by: groupBy,
+    period: { start: period.start.toISOString(), end: period.end.toISOString(), source: period.source },
+    data: groups.map((g) => ({ [groupBy]: g.key, ...tokensOf(g), charge_micros: g.chargeMicros })),
+    has_more: hasMore,
+    // The cursor of the next page; the no-end-user group ('' as a key) always comes first.
+    next_starting_after: hasMore && last ? (last.key ?? "") : null,
+  };
 }
 
 /** An alert fired this period, as GET /v1/usage lists it. */

@@ -8,13 +8,14 @@ import { recordUsage } from "./ledger.js";
 import type { RowCharge } from "./charges.js";
 import { listPriceMicros, type Plan } from "../pricing/plans.js";
 import { providerCostMicros, resolvePrice, type TokenUsage } from "../pricing/prices.js";
-import type { Quota } from "./quota.js";
+import type { EndUserQuota, Quota } from "./quota.js";
 import { afterUsage, type AfterUsageDeps } from "../after-usage.js";
 
 type Deps = AfterUsageDeps & {
   db: Db;
   plans: { get(id: string): Promise<Plan> };
   quota: Pick<Quota, "settle">;
+  endUserQuota: Pick<EndUserQuota, "settle">;
   config: Config;
   metrics: Pick<Metrics, "tokens" | "modelLabel">;
 };
@@ -24,7 +25,7 @@ export type ChatUsage = { tokens: TokenUsage; source: "provider" | "estimated" }
 /**
  * Prices a chat's usage, writes its one usage row (unique request id) — with the answer, when the
  * chat is kept (keyed or async), in the same transaction — pays it (credits, src/billing/ledger/
- * charges.ts) and settles its quota and credit holds, for the plain and the streaming path alike.
+ * charges.ts) and settles its quota, end-user and credit holds, for the plain and the streaming path alike.
  * Returns whether this call inserted the row, and the completion carrying its cost (`usage.cost`).
  */
 export async function billChat(
@@ -66,12 +67,17 @@ export async function billChat(
       planId: plan.id,
       pricing: plan,
       priceModel: price.model,
+      ...(data.endUser === undefined ? {} : { endUser: data.endUser }),
     },
     outcome,
   );
   // After the row, keyed by request id: a retry that finds the row already written still settles,
   // and a second settle of the same request changes nothing.
   if (data.quota) await deps.quota.settle(data.customerId, data.requestId, data.quota, billableTokens);
+  if (data.endUserQuota && data.endUser !== undefined) {
+    const scope = { customerId: data.customerId, endUser: data.endUser };
+    await deps.endUserQuota.settle(scope, data.requestId, data.endUserQuota, billableTokens);
+  }
   if (data.credits) await deps.creditCounter.settle(data.customerId, data.requestId, charge.creditMicros);
   else if (inserted) await deps.creditCounter.adjust(data.customerId, -charge.creditMicros);
   if (inserted)

@@ -18,6 +18,8 @@ export interface UsageRow extends TokenUsage {
   pricing: RowPricing;
   /** The price-table name the row was priced at, or "default" (DEFAULT_MODEL_PRICE); see resolvePrice. */
   priceModel?: string;
+  /** The customer's end user the usage was for (`user`, X-End-User, or an ingested event's `user`). */
+  endUser?: string;
   createdAt?: Date;
 }
 
@@ -36,6 +38,7 @@ function columnsOf(row: UsageRow) {
     source: row.source,
     plan_id: row.planId,
     ...(row.priceModel ? { price_model: row.priceModel } : {}),
+    ...(row.endUser ? { end_user: row.endUser } : {}),
     ...(row.createdAt ? { created_at: row.createdAt } : {}),
   };
 }
@@ -172,23 +175,32 @@ async function recordedCharges(
   );
 }
 
+/** A row recordUsageRows inserted, as its caller counts it. */
+export interface InsertedRow {
+  requestId: string;
+  billableTokens: number;
+  createdAt: Date;
+  endUser: string | null;
+  charge: RowCharge;
+}
+
 /**
  * Writes many usage rows in one statement, skipping request ids already recorded. Returns the rows
  * this call inserted, so callers count each row once however often a batch is retried.
  */
-export async function recordUsageRows(
-  db: Db,
-  rows: readonly UsageRow[],
-): Promise<Array<{ requestId: string; billableTokens: number; createdAt: Date; charge: RowCharge }>> {
+export async function recordUsageRows(db: Db, rows: readonly UsageRow[]): Promise<Array<InsertedRow>> {
   if (rows.length === 0) return [];
   return db.transaction(async (trx) => {
-    const inserted: Array<{ request_id: string; billable_tokens: number; created_at: Date }> = await trx(
-      "usage_events",
-    )
+    const inserted: Array<{
+      request_id: string;
+      billable_tokens: number;
+      created_at: Date;
+      end_user: string | null;
+    }> = await trx("usage_events")
       .insert(rows.map(columnsOf))
       .onConflict("request_id")
       .ignore()
-      .returning(["request_id", "billable_tokens", "created_at"]);
+      .returning(["request_id", "billable_tokens", "created_at", "end_user"]);
     const mine = new Set(inserted.map((r) => r.request_id));
     const charges = await chargeRows(
       trx,
@@ -198,6 +210,7 @@ export async function recordUsageRows(
       requestId: r.request_id,
       billableTokens: r.billable_tokens,
       createdAt: r.created_at,
+      endUser: r.end_user,
       charge: charges.get(r.request_id)!,
     }));
   });
