@@ -17,6 +17,8 @@ export type Config = Readonly<{
   redisTlsRejectUnauthorized: boolean;
   openaiApiKey: string | undefined;
   openaiBaseUrl: string | undefined;
+  /** Anthropic's Messages API, when ANTHROPIC_API_KEY is set (the base URL defaults to Anthropic's). */
+  anthropic: Readonly<{ apiKey: string; baseUrl: string | undefined }> | undefined;
   stripeSecretKey: string | undefined;
   stripeWebhookSecret: string | undefined;
   stripeApiBase: string | undefined;
@@ -119,6 +121,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisTlsRejectUnauthorized: e.REDIS_TLS_REJECT_UNAUTHORIZED,
     openaiApiKey: e.OPENAI_API_KEY,
     openaiBaseUrl: e.OPENAI_BASE_URL,
+    anthropic: e.ANTHROPIC_API_KEY
+      ? Object.freeze({ apiKey: e.ANTHROPIC_API_KEY, baseUrl: e.ANTHROPIC_BASE_URL })
+      : undefined,
     stripeSecretKey: e.STRIPE_SECRET_KEY,
     stripeWebhookSecret: e.STRIPE_WEBHOOK_SECRET,
     stripeApiBase: e.STRIPE_API_BASE,

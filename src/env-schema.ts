@@ -26,6 +26,8 @@ export const envSchema = z.object({
   REDIS_TLS_REJECT_UNAUTHORIZED: z.stringbool().default(true),
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: url(["http:", "https:"]).optional(),
+  ANTHROPIC_API_KEY: z.string().min(1).optional(),
+  ANTHROPIC_BASE_URL: url(["http:", "https:"]).optional(),
   STRIPE_SECRET_KEY: z.string().min(1).optional(),
   STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
   STRIPE_API_BASE: url(["http:", "https:"]).optional(),

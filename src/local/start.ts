@@ -8,6 +8,7 @@ import { seedDefaultPlans } from "../billing/pricing/plans.js";
 import { createApiKey, createCustomer } from "../billing/customers/customers.js";
 import { startWorkers } from "../../jobs/worker.js";
 import { resolvePostgres, resolveRedis, type ResolvedService } from "./services.js";
+import { startAnthropicEmulator } from "./anthropic-emulator.js";
 import { startOpenAIEmulator } from "./openai-emulator.js";
 import { startStripeEmulator, type StripeEmulator } from "./stripe-emulator.js";
 import { setupStripe } from "../billing/reporting/stripe-setup.js";
@@ -48,6 +49,15 @@ async function main() {
     overrides.OPENAI_BASE_URL = openai.url;
     banners.push(
       `OPENAI_API_KEY is not set: chats are answered by the local OpenAI emulator at ${openai.url}`,
+    );
+  }
+  if (!initial.anthropic) {
+    const anthropic = await startAnthropicEmulator({ latencyMs: 150, chunkDelayMs: 15 });
+    stops.push(() => anthropic.close());
+    overrides.ANTHROPIC_API_KEY = "sk-ant-local-emulator";
+    overrides.ANTHROPIC_BASE_URL = anthropic.url;
+    banners.push(
+      `ANTHROPIC_API_KEY is not set: Claude models are answered by the local Anthropic emulator at ${anthropic.url}`,
     );
   }
   let stripeEmulator: StripeEmulator | undefined;

@@ -166,6 +166,8 @@ export async function startAnthropicEmulator(
       if (ctx.closed) return false;
       if (deltas++ >= s.cutAfter) {
         ctx.dropped = true;
+        // Flush what was sent (an SSE comment carries the callback), so the client sees a stream cut mid-way.
+        await new Promise<void>((resolve) => res.write(":\n\n", () => resolve()));
         res.destroy();
         return false;
       }
