@@ -88,7 +88,7 @@ function toTurns(messages: readonly OpenAIMessage[]): Anthropic.MessageParam[] {
 function blocksOf(m: OpenAIMessage): Block[] {
   switch (m.role) {
     case "user":
-      return typeof m.content === "string" ? textBlocks(m.content, m) : m.content.map((p) => userPart(p));
+      return typeof m.content === "string" ? textBlocks(m.content, m) : m.content.flatMap(userPart);
     case "assistant":
       return [...textBlocks(m.content ?? "", m), ...(m.tool_calls ?? []).map(toolUse)];
     case "tool":
@@ -124,9 +124,9 @@ function textBlocks(
   return blocks;
 }
 
-function userPart(part: OpenAI.ChatCompletionContentPart): Block {
-  if (part.type === "text") return textBlocks([part], {})[0] ?? { type: "text", text: " " };
-  if (part.type === "image_url") return imageBlock(part.image_url.url);
+function userPart(part: OpenAI.ChatCompletionContentPart): Block[] {
+  if (part.type === "text") return textBlocks([part], {});
+  if (part.type === "image_url") return [imageBlock(part.image_url.url)];
   throw badRequest(`content parts of type ${part.type} are not supported for Anthropic models`, "messages");
 }
 
