@@ -24,7 +24,7 @@ type Cacheable = { cache_control?: Anthropic.CacheControlEphemeral | null };
 export function toMessageParams(request: ChatRequest): Anthropic.MessageCreateParamsNonStreaming {
   refuseUnsupported(request);
   const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_MAX_TOKENS;
-  const system = request.messages.filter(isSystem);
+  const system = request.messages.filter(isSystem).flatMap((m) => textBlocks(m.content, m));
   const thinking = thinkingFor(request.reasoning_effort, maxTokens);
   const tools = request.tools?.map(toTool);
   const stop = typeof request.stop === "string" ? [request.stop] : (request.stop ?? undefined);
@@ -32,7 +32,7 @@ export function toMessageParams(request: ChatRequest): Anthropic.MessageCreatePa
     model: request.model,
     max_tokens: maxTokens,
     messages: toTurns(request.messages.filter((m) => !isSystem(m))),
-    ...(system.length > 0 ? { system: system.flatMap((m) => textBlocks(m.content, m)) } : {}),
+    ...(system.length > 0 ? { system } : {}),
     ...(stop && stop.length > 0 ? { stop_sequences: stop } : {}),
     ...(request.temperature != null ? { temperature: request.temperature } : {}),
     ...(request.top_p != null ? { top_p: request.top_p } : {}),

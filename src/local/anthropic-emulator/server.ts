@@ -5,7 +5,8 @@ import type { AddressInfo } from "node:net";
 import { OpenAIApiError, readJson, sendJson } from "../openai-emulator/http.js";
 import { sendAnthropicError } from "./http.js";
 import { measurePrompt } from "./prompt.js";
-import { replyTo, type Reply, type ReplyBlock } from "./reply.js";
+import { messageBody, writeEventStream, type PromptUsage, type StreamedReply } from "./events.js";
+import { replyTo } from "./reply.js";
 import type {
   AnthropicEmulator,
   AnthropicEmulatorFault,
@@ -18,7 +19,6 @@ const MAX_RECORDS = 10_000;
 const MAX_CACHED_PREFIXES = 10_000;
 
 type Json = Record<string, unknown>;
-type Usage = { input_tokens: number; cache_creation_input_tokens: number; cache_read_input_tokens: number };
 // dropped: the emulator itself cut the connection (a fault), so the client did not abort.
 type Ctx = { timer?: NodeJS.Timeout; closed: boolean; dropped: boolean };
 
@@ -59,7 +59,7 @@ export async function startAnthropicEmulator(
   };
 
   /** Anthropic's prompt cache: the first request with a prefix writes it, a repeat reads it. */
-  const cacheUsage = (body: Json): Usage => {
+  const cacheUsage = (body: Json): PromptUsage => {
     const { total, cacheable, cacheKey } = measurePrompt(body);
     if (cacheable === 0)
       return { input_tokens: total, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
@@ -142,65 +142,29 @@ export async function startAnthropicEmulator(
     const message = { id, type: "message", role: "assistant", model: rec.model };
     if (!rec.stream) {
       rec.outputTokens = reply.outputTokens;
-      const content = reply.blocks.map(finishedBlock);
-      const out = { ...message, content, ...stopOf(reply), usage: fullUsage(usage, reply), ...NULL_FIELDS };
-      return sendJson(res, 200, out, { "request-id": requestId });
+      return sendJson(res, 200, messageBody(message, usage, reply), { "request-id": requestId });
     }
     const cutAfter = fault?.kind === "cut" ? (fault.afterDeltas ?? 1) : Infinity;
     await streamReply(res, ctx, rec, { message, usage, reply, requestId, cutAfter });
   }
 
   /** Anthropic's event stream for a reply; destroyed after `cutAfter` content deltas for a "cut" fault. */
-  async function streamReply(
-    res: ServerResponse,
-    ctx: Ctx,
-    rec: AnthropicRequestRecord,
-    s: { message: Json; usage: Usage; reply: Reply; requestId: string; cutAfter: number },
-  ): Promise<void> {
-    const send = (type: string, data: Json) =>
-      res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+  async function streamReply(res: ServerResponse, ctx: Ctx, rec: AnthropicRequestRecord, s: StreamedReply) {
     let deltas = 0;
-    // Sends one content delta; false when the stream must stop here (client gone, or cut).
-    const delta = async (index: number, d: Json, tokens: number): Promise<boolean> => {
-      if (cfg.chunkDelayMs > 0) await sleep(cfg.chunkDelayMs, ctx);
-      if (ctx.closed) return false;
-      if (deltas++ >= s.cutAfter) {
+    const completed = await writeEventStream(res, s, {
+      beforeDelta: async () => {
+        if (cfg.chunkDelayMs > 0) await sleep(cfg.chunkDelayMs, ctx);
+        if (ctx.closed) return false;
+        if (deltas++ < s.cutAfter) return true;
         ctx.dropped = true;
         // Flush what was sent (an SSE comment carries the callback), so the client sees a stream cut mid-way.
         await new Promise<void>((resolve) => res.write(":\n\n", () => resolve()));
         res.destroy();
         return false;
-      }
-      send("content_block_delta", { index, delta: d });
-      rec.outputTokens += tokens;
-      return true;
-    };
-    res.writeHead(200, {
-      "content-type": "text/event-stream",
-      "cache-control": "no-cache",
-      "request-id": s.requestId,
-    });
-    const startUsage = { ...s.usage, output_tokens: 1, ...NULL_USAGE };
-    send("message_start", {
-      message: {
-        ...s.message,
-        content: [],
-        stop_reason: null,
-        stop_sequence: null,
-        usage: startUsage,
-        ...NULL_FIELDS,
       },
+      sent: (tokens) => void (rec.outputTokens += tokens),
     });
-    send("ping", {});
-    for (const [index, block] of s.reply.blocks.entries()) {
-      send("content_block_start", { index, content_block: emptyBlock(block) });
-      for (const [d, tokens] of deltasOf(block)) if (!(await delta(index, d, tokens))) return;
-      send("content_block_stop", { index });
-    }
-    send("message_delta", { delta: stopOf(s.reply), usage: fullUsage(s.usage, s.reply) });
-    send("message_stop", {});
-    rec.outputTokens = s.reply.outputTokens;
-    res.end();
+    if (completed) rec.outputTokens = s.reply.outputTokens;
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -262,54 +226,4 @@ function apiKeyOf(req: IncomingMessage): string | undefined {
   if (typeof header === "string" && header !== "") return header;
   const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
   return bearer?.[1];
-}
-
-// Fields of Anthropic's message and usage objects the emulator does not model.
-const NULL_FIELDS = { container: null, diagnostics: null, stop_details: null };
-const NULL_USAGE = {
-  cache_creation: null,
-  inference_geo: null,
-  server_tool_use: null,
-  service_tier: "standard",
-  speed: null,
-};
-
-function stopOf(reply: Reply) {
-  return { stop_reason: reply.stopReason, stop_sequence: reply.stopSequence };
-}
-
-function fullUsage(usage: Usage, reply: Reply): Json {
-  const details = reply.thinkingTokens === null ? null : { thinking_tokens: reply.thinkingTokens };
-  return { ...usage, output_tokens: reply.outputTokens, output_tokens_details: details, ...NULL_USAGE };
-}
-
-function finishedBlock(block: ReplyBlock): Json {
-  if (block.type === "text")
-    return { type: "text", text: block.pieces.map((p) => p.text).join(""), citations: null };
-  if (block.type === "thinking")
-    return { type: "thinking", thinking: block.thinking, signature: block.signature };
-  return { type: "tool_use", id: block.id, name: block.name, input: block.input };
-}
-
-function emptyBlock(block: ReplyBlock): Json {
-  if (block.type === "text") return { type: "text", text: "", citations: null };
-  if (block.type === "thinking") return { type: "thinking", thinking: "", signature: "" };
-  return { type: "tool_use", id: block.id, name: block.name, input: {} };
-}
-
-/** A block's deltas and the output tokens each carries (tool JSON is sent in two pieces). */
-function deltasOf(block: ReplyBlock): [Json, number][] {
-  if (block.type === "text") return block.pieces.map((p) => [{ type: "text_delta", text: p.text }, p.tokens]);
-  if (block.type === "thinking")
-    return [
-      [{ type: "thinking_delta", thinking: block.thinking }, block.tokens],
-      [{ type: "signature_delta", signature: block.signature }, 0],
-    ];
-  const json = JSON.stringify(block.input);
-  const half = Math.ceil(json.length / 2);
-  const first = Math.ceil(block.tokens / 2);
-  return [
-    [{ type: "input_json_delta", partial_json: json.slice(0, half) }, first],
-    [{ type: "input_json_delta", partial_json: json.slice(half) }, block.tokens - first],
-  ];
 }
