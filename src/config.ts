@@ -19,6 +19,8 @@ export type Config = Readonly<{
   openaiBaseUrl: string | undefined;
   /** Gemini (Developer API) credentials; undefined when GEMINI_API_KEY is unset. */
   gemini: Readonly<{ apiKey: string; baseUrl: string | undefined }> | undefined;
+  /** Anthropic's Messages API, when ANTHROPIC_API_KEY is set (the base URL defaults to Anthropic's). */
+  anthropic: Readonly<{ apiKey: string; baseUrl: string | undefined }> | undefined;
   stripeSecretKey: string | undefined;
   stripeWebhookSecret: string | undefined;
   stripeApiBase: string | undefined;
@@ -123,6 +125,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     openaiBaseUrl: e.OPENAI_BASE_URL,
     gemini: e.GEMINI_API_KEY
       ? Object.freeze({ apiKey: e.GEMINI_API_KEY, baseUrl: e.GEMINI_BASE_URL })
+      : undefined,
+    anthropic: e.ANTHROPIC_API_KEY
+      ? Object.freeze({ apiKey: e.ANTHROPIC_API_KEY, baseUrl: e.ANTHROPIC_BASE_URL })
       : undefined,
     stripeSecretKey: e.STRIPE_SECRET_KEY,
     stripeWebhookSecret: e.STRIPE_WEBHOOK_SECRET,

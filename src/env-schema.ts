@@ -28,6 +28,8 @@ export const envSchema = z.object({
   OPENAI_BASE_URL: url(["http:", "https:"]).optional(),
   GEMINI_API_KEY: z.string().min(1).optional(),
   GEMINI_BASE_URL: url(["http:", "https:"]).optional(),
+  ANTHROPIC_API_KEY: z.string().min(1).optional(),
+  ANTHROPIC_BASE_URL: url(["http:", "https:"]).optional(),
   STRIPE_SECRET_KEY: z.string().min(1).optional(),
   STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
   STRIPE_API_BASE: url(["http:", "https:"]).optional(),

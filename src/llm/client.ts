@@ -1,7 +1,7 @@
 import OpenAI from "openai";
-import { PermanentError, RetryableError } from "../errors.js";
+import { RetryableError } from "../errors.js";
 import { createHttpFetch } from "./http-fetch.js";
-import { genericRefusal, passThroughMessage } from "./provider-errors.js";
+import { classifyProviderFailure } from "./provider-errors.js";
 
 export type ChatCompletion = OpenAI.ChatCompletion;
 export type ChatRequest = OpenAI.ChatCompletionCreateParamsNonStreaming;
@@ -58,29 +58,15 @@ export function classifyLlmError(err: unknown): Error {
     return new RetryableError(`LLM unreachable: ${err.message}`, { cause: err });
   }
   if (err instanceof OpenAI.APIError) {
-    const status = err.status ?? 0;
-    if (status === 408 || status === 409 || status === 429 || status >= 500 || status === 0) {
-      return new RetryableError(`LLM answered ${status}: ${err.message}`, { cause: err });
-    }
-    if (status === 401 || status === 403) {
-      // Our provider credentials are wrong: not the customer's fault, and not theirs to see.
-      return new PermanentError(
-        "The upstream LLM provider rejected meterline's credentials",
-        502,
-        "server_error",
-        "upstream_auth",
-        { cause: err },
-      );
-    }
     const body = err.error as { message?: string } | undefined;
-    const code = err.code ?? null;
-    return new PermanentError(
-      passThroughMessage(status, body?.message) ?? genericRefusal(status, code),
-      status,
-      err.type ?? "invalid_request_error",
-      code,
-      { cause: err },
-    );
+    const failure = {
+      provider: "LLM",
+      status: err.status ?? 0,
+      providerMessage: body?.message,
+      type: err.type ?? "invalid_request_error",
+      code: err.code ?? null,
+    };
+    return classifyProviderFailure(failure, err);
   }
   return err instanceof Error ? err : new Error(String(err));
 }

@@ -31,6 +31,48 @@ export function genericRefusal(status: number, code: string | null): string {
   return `The upstream model provider refused this request (status ${status}${code ? `, code ${code}` : ""}).`;
 }
 
+/** A provider's HTTP failure, as its SDK reports it. */
+export type ProviderFailure = {
+  provider: string;
+  /** 0 when no HTTP status was received (an aborted or broken response). */
+  status: number;
+  /** The provider's own message in its error body, if any. */
+  providerMessage: string | undefined;
+  /** The OpenAI-style type and the code a customer sees for a refusal. */
+  type: string;
+  code: string | null;
+};
+
+/**
+ * Sorts a provider's HTTP failure by what to do, for every provider alike: rate limits, timeouts,
+ * conflicts, 5xx (Anthropic's 529 overloaded included) and no status are retried; 401/403 are
+ * meterline's credentials (502 upstream_auth, not the customer's fault nor theirs to see); any
+ * other 4xx is the request's fault and fails at once with the provider's status, the message by
+ * the rule above. The SDK's error stays on `cause`, for the operator's log.
+ */
+export function classifyProviderFailure(f: ProviderFailure, cause: Error): Error {
+  const { status } = f;
+  if (status === 408 || status === 409 || status === 429 || status >= 500 || status === 0) {
+    return new RetryableError(`${f.provider} answered ${status}: ${cause.message}`, { cause });
+  }
+  if (status === 401 || status === 403) {
+    return new PermanentError(
+      "The upstream LLM provider rejected meterline's credentials",
+      502,
+      "server_error",
+      "upstream_auth",
+      { cause },
+    );
+  }
+  return new PermanentError(
+    passThroughMessage(status, f.providerMessage) ?? genericRefusal(status, f.code),
+    status,
+    f.type,
+    f.code,
+    { cause },
+  );
+}
+
 /** The error a caller sees for a chat whose retries ran out on transient failures. */
 export function upstreamFailure(requestId: string): ChatError {
   return {

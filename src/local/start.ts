@@ -9,6 +9,7 @@ import { createApiKey, createCustomer } from "../billing/customers/customers.js"
 import { startWorkers } from "../../jobs/worker.js";
 import { resolvePostgres, resolveRedis, type ResolvedService } from "./services.js";
 import { startGeminiEmulator } from "./gemini-emulator.js";
+import { startAnthropicEmulator } from "./anthropic-emulator.js";
 import { startOpenAIEmulator } from "./openai-emulator.js";
 import { startStripeEmulator, type StripeEmulator } from "./stripe-emulator.js";
 import { setupStripe } from "../billing/reporting/stripe-setup.js";
@@ -58,6 +59,15 @@ async function main() {
     overrides.GEMINI_BASE_URL = gemini.url;
     banners.push(
       `GEMINI_API_KEY is not set: Gemini models are answered by the local Gemini emulator at ${gemini.url}`,
+    );
+  }
+  if (!initial.anthropic) {
+    const anthropic = await startAnthropicEmulator({ latencyMs: 150, chunkDelayMs: 15 });
+    stops.push(() => anthropic.close());
+    overrides.ANTHROPIC_API_KEY = "sk-ant-local-emulator";
+    overrides.ANTHROPIC_BASE_URL = anthropic.url;
+    banners.push(
+      `ANTHROPIC_API_KEY is not set: Claude models are answered by the local Anthropic emulator at ${anthropic.url}`,
     );
   }
   let stripeEmulator: StripeEmulator | undefined;
