@@ -89,6 +89,19 @@ describe("pricing:quote", () => {
     expect(quote.steps.join("\n")).toMatch(/262\.500 µ\$/);
   });
 
+  it("prices the cache reads and writes of the mix at their rates (claude-sonnet-4-5)", () => {
+    const quote = quotePrice({
+      price: priceFor("claude-sonnet-4-5")!,
+      marginHundredths: 400,
+      inputSharePct: 75,
+      cachedSharePct: 40,
+      cacheWriteSharePct: 20,
+    });
+    // 0.75 × (0.4 × 3,000,000 + 0.4 × 300,000 + 0.2 × 3,750,000) + 0.25 × 15,000,000 = 5,302,500.
+    expect(quote.blendedCostPer1M).toBe(5_302_500);
+    expect(quote.steps[0]).toMatch(/cache read 300000 µ\$, cache write 3750000 µ\$/);
+  });
+
   it("never rounds a clean price down", () => {
     expect([cleanUp(7), cleanUp(10), cleanUp(787), cleanUp(1_000), cleanUp(1_001), cleanUp(14_657)]).toEqual([
       7, 10, 790, 1_000, 1_100, 15_000,
