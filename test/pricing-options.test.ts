@@ -36,6 +36,7 @@ describe("request options that change the provider's charge", () => {
     ["service_tier priority", { service_tier: "priority" }, "service_tier"],
     ["service_tier flex", { service_tier: "flex" }, "service_tier"],
     ["service_tier scale", { service_tier: "scale" }, "service_tier"],
+    ["an unknown service_tier", { service_tier: "constructor" }, "service_tier"],
     ["web search", { model: "gpt-4o", web_search_options: {} }, "web_search_options"],
     ["audio output", { modalities: ["text", "audio"] }, "modalities"],
     ["an audio voice", { audio: { voice: "alloy", format: "mp3" } }, "audio"],

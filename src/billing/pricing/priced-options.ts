@@ -33,8 +33,9 @@ export function unpricedOption(request: PricedOptions, price: ModelPrice): Unpri
   });
   const tier = request.service_tier;
   if (typeof tier === "string" && !["auto", "default"].includes(tier)) {
-    const priced = tier in (price.serviceTiers ?? {});
-    if (!priced) return refuse("service_tier", `The service tier '${tier}'`);
+    const tiers: Readonly<Record<string, unknown>> = price.serviceTiers ?? {};
+    if (!Object.hasOwn(tiers, tier) || !tiers[tier])
+      return refuse("service_tier", `The service tier '${tier}'`);
   }
   if (request.web_search_options != null) return refuse("web_search_options", "Web search");
   const modalities = Array.isArray(request.modalities) ? request.modalities : [];
