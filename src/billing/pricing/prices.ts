@@ -31,7 +31,7 @@ export interface ModelPrice extends Rates {
   serviceTiers?: Partial<Record<ServiceTier, Rates>>;
 }
 
-// At most $1,000 per 1M tokens: a row priced at the bounds of usage-bounds.ts stays exact.
+// Integer micro-dollars per 1M tokens, at most $1,000: a sanity bound on a mistyped rate.
 const perM = z.number().int().nonnegative().max(1_000_000_000);
 const ratesSchema = z.strictObject({
   inputPerM: perM,
