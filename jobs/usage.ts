@@ -35,6 +35,7 @@ export function createUsageProcessor(deps: Deps) {
         model: event.model,
         promptTokens: event.promptTokens,
         cachedTokens: event.cachedTokens,
+        cacheWriteTokens: event.cacheWriteTokens,
         completionTokens: event.completionTokens,
         reasoningTokens: event.reasoningTokens,
         billableTokens,

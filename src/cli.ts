@@ -67,7 +67,8 @@ const COMMANDS: Record<string, Command> = {
   },
   "pricing:quote": {
     run: pricingQuote,
-    usage: "pricing:quote --model <model> [--margin 4] [--input-share 75] [--cached-share 0]",
+    usage:
+      "pricing:quote --model <model> [--margin 4] [--input-share 75] [--cached-share 0] [--cache-write-share 0]",
   },
   profitability: { run: profitabilityReport, usage: "profitability [--period YYYY-MM] [--target 3]" },
   "demo:seed": { run: demoSeed, usage: "demo:seed" },

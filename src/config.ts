@@ -1,5 +1,6 @@
 import { envSchema } from "./env-schema.js";
 import { ConfigError } from "./errors.js";
+import { readPriceFile, type ModelPrice } from "./billing/pricing/prices.js";
 
 /** Where Postgres and Redis are when DATABASE_URL / REDIS_URL are unset: the conventional local services. */
 export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/meterline";
@@ -73,6 +74,8 @@ export type Config = Readonly<{
   }>;
   /** Price for models missing from the table; undefined refuses them. */
   defaultModelPrice: Readonly<{ inputPerM: number; cachedInputPerM: number; outputPerM: number }> | undefined;
+  /** Prices from MODEL_PRICES_FILE, over the snapshot's (installed by createDeps); empty without it. */
+  priceOverrides: readonly ModelPrice[];
   /** Completion tokens reserved against a hard limit when a request sets no max_tokens. */
   quotaCompletionEstimateTokens: number;
   usage: Readonly<{ concurrency: number; attempts: number }>;
@@ -182,6 +185,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       periodGraceMs: e.USAGE_PERIOD_GRACE_MS,
     }),
     defaultModelPrice: parseDefaultPrice(e.DEFAULT_MODEL_PRICE),
+    priceOverrides: parsePriceOverrides(e.MODEL_PRICES_FILE),
     quotaCompletionEstimateTokens: e.QUOTA_COMPLETION_ESTIMATE_TOKENS,
     usage: Object.freeze({ concurrency: e.USAGE_CONCURRENCY, attempts: e.USAGE_ATTEMPTS }),
     stripeEvents: Object.freeze({
@@ -208,6 +212,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       cancelUrl: e.CREDIT_CHECKOUT_CANCEL_URL,
     }),
   });
+}
+
+/** The override file's prices, or a ConfigError naming the variable, the file and what is wrong. */
+function parsePriceOverrides(path: string | undefined): readonly ModelPrice[] {
+  if (path === undefined) return [];
+  try {
+    return Object.freeze(readPriceFile(path));
+  } catch (err) {
+    throw new ConfigError(`MODEL_PRICES_FILE: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 function parseDefaultPrice(value: string | undefined): Config["defaultModelPrice"] {

@@ -2,6 +2,10 @@ import { QueueEvents } from "bullmq";
 import type { Config } from "./config.js";
 import { createDb, type Db } from "./platform/db.js";
 import { createLlm, type Llm } from "./llm/client.js";
+import { createRoutedLlm } from "./llm/providers.js";
+import { createAnthropicLlm } from "./llm/anthropic/client.js";
+import { createGeminiLlm } from "./llm/gemini/client.js";
+import { installPriceOverrides } from "./billing/pricing/prices.js";
 import { createLogger, type Logger } from "./platform/logger.js";
 import { createQueueEvents, createQueues, QUEUE, type Queues } from "./queues/queues.js";
 import {
@@ -57,12 +61,28 @@ export function createDeps(config: Config, name = "meterline"): Deps {
   if (tlsWarning) logger.warn(tlsWarning);
   const redis = reconnectQuietly(createProducerRedis(config.redisUrl, redisTlsOf(config)));
   const queues = createQueues(redis, config);
-  const llm = createLlm({
-    apiKey: config.openaiApiKey ?? "unset",
-    baseURL: config.openaiBaseUrl,
-    timeoutMs: config.chat.llmTimeoutMs,
-    // Every chat slot may hold a connection; keep them all between calls instead of reconnecting.
-    maxIdleConnections: config.chat.concurrency,
+  installPriceOverrides(config.priceOverrides);
+  // Each request goes to its model's provider (src/llm/providers.ts); a provider without a key is
+  // left out, and its models are refused at the API.
+  const { anthropic, gemini } = config;
+  const timeoutMs = config.chat.llmTimeoutMs;
+  const llm = createRoutedLlm({
+    ...(anthropic && {
+      anthropic: createAnthropicLlm({
+        apiKey: anthropic.apiKey,
+        baseURL: anthropic.baseUrl,
+        timeoutMs,
+        maxIdleConnections: config.chat.concurrency,
+      }),
+    }),
+    ...(gemini && { gemini: createGeminiLlm({ apiKey: gemini.apiKey, baseURL: gemini.baseUrl, timeoutMs }) }),
+    openai: createLlm({
+      apiKey: config.openaiApiKey ?? "unset",
+      baseURL: config.openaiBaseUrl,
+      timeoutMs: config.chat.llmTimeoutMs,
+      // Every chat slot may hold a connection; keep them all between calls instead of reconnecting.
+      maxIdleConnections: config.chat.concurrency,
+    }),
   });
   return {
     config,

@@ -87,6 +87,8 @@ export const envSchema = z.object({
     .string()
     .regex(/^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$/, 'must be "input,cached,output" integer micros per 1M tokens')
     .optional(),
+  // A JSON file of prices ({"prices":[…]}, src/billing/pricing/prices.ts) that win over the snapshot.
+  MODEL_PRICES_FILE: z.string().min(1).optional(),
   QUOTA_COMPLETION_ESTIMATE_TOKENS: int(1).default(1024),
   USAGE_CONCURRENCY: int(1, 1_000).default(4),
   USAGE_ATTEMPTS: int(1, 100).default(5),

@@ -330,6 +330,7 @@ describe("alert evaluation", () => {
         model: "gpt-4o-mini",
         promptTokens: 60,
         cachedTokens: 0,
+        cacheWriteTokens: 0,
         completionTokens: 0,
         reasoningTokens: 0,
         billableTokens: 60,

@@ -12,12 +12,24 @@ describe("provider cost", () => {
   it("prices cached input and reasoning inside their parents, rounded half up once", () => {
     // gpt-4o-mini per 1M: $0.15 in, $0.075 cached, $0.60 out.
     // 500 uncached × 0.15 + 1,000 cached × 0.075 + 101 out × 0.6 = 75 + 75 + 60.6 = 210.6 → 211.
-    const usage = { promptTokens: 1_500, cachedTokens: 1_000, completionTokens: 101, reasoningTokens: 80 };
+    const usage = {
+      promptTokens: 1_500,
+      cachedTokens: 1_000,
+      cacheWriteTokens: 0,
+      completionTokens: 101,
+      reasoningTokens: 80,
+    };
     expect(providerCostMicros(usage, priceFor("gpt-4o-mini")!)).toBe(211);
     // Reasoning tokens are already inside completion tokens: they add nothing on their own.
     expect(providerCostMicros({ ...usage, reasoningTokens: 0 }, priceFor("gpt-4o-mini")!)).toBe(211);
     // Exactly half a micro rounds up: 5 uncached gpt-4o-mini tokens = 0.75 → 1; 3 = 0.45 → 0.
-    const five = { promptTokens: 5, cachedTokens: 0, completionTokens: 0, reasoningTokens: 0 };
+    const five = {
+      promptTokens: 5,
+      cachedTokens: 0,
+      cacheWriteTokens: 0,
+      completionTokens: 0,
+      reasoningTokens: 0,
+    };
     expect(providerCostMicros(five, priceFor("gpt-4o-mini")!)).toBe(1);
     expect(providerCostMicros({ ...five, promptTokens: 3 }, priceFor("gpt-4o-mini")!)).toBe(0);
   });
@@ -75,6 +87,19 @@ describe("pricing:quote", () => {
     // 0.75 × 150,000 + 0.25 × 600,000 = 262,500 µ$ per 1M; × 4 = 1,050,000 → 1,050 per 1K → 1,100.
     expect(quote).toMatchObject({ blendedCostPer1M: 262_500, pricePer1M: 1_050_000, cleanPricePer1k: 1_100 });
     expect(quote.steps.join("\n")).toMatch(/262\.500 µ\$/);
+  });
+
+  it("prices the cache reads and writes of the mix at their rates (claude-sonnet-4-5)", () => {
+    const quote = quotePrice({
+      price: priceFor("claude-sonnet-4-5")!,
+      marginHundredths: 400,
+      inputSharePct: 75,
+      cachedSharePct: 40,
+      cacheWriteSharePct: 20,
+    });
+    // 0.75 × (0.4 × 3,000,000 + 0.4 × 300,000 + 0.2 × 3,750,000) + 0.25 × 15,000,000 = 5,302,500.
+    expect(quote.blendedCostPer1M).toBe(5_302_500);
+    expect(quote.steps[0]).toMatch(/cache read 300000 µ\$, cache write 3750000 µ\$/);
   });
 
   it("never rounds a clean price down", () => {

@@ -271,6 +271,7 @@ describe("credit reservations no chat will settle", () => {
       model: "gpt-4o-mini",
       promptTokens: 100,
       cachedTokens: 0,
+      cacheWriteTokens: 0,
       completionTokens: 50,
       reasoningTokens: 0,
       billableTokens: 150,

@@ -156,6 +156,7 @@ describe("an end user's limit", () => {
       model: "gpt-4o-mini",
       promptTokens: perRequest,
       cachedTokens: 0,
+      cacheWriteTokens: 0,
       completionTokens: 0,
       reasoningTokens: 0,
       billableTokens: perRequest,

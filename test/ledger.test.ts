@@ -15,6 +15,7 @@ const row = (requestId: string, extra: Partial<UsageRow> = {}): UsageRow => ({
   model: "gpt-4o-mini",
   promptTokens: 10,
   cachedTokens: 0,
+  cacheWriteTokens: 0,
   completionTokens: 5,
   reasoningTokens: 0,
   billableTokens: 15,
@@ -42,7 +43,7 @@ describe("recordUsage under concurrency (group commit)", () => {
     // cached tokens above prompt tokens violates the ledger's check constraint.
     const bad = recordUsage(stack.db, row("req_mixed_bad", { cachedTokens: 99 }));
 
-    await expect(bad).rejects.toThrow(/usage_events_tokens_check/);
+    await expect(bad).rejects.toThrow(/usage_events_taxonomy_check/);
     expect((await Promise.all(good)).map((r) => r.inserted)).toEqual(Array(20).fill(true));
     expect(await stack.db("usage_events").where({ request_id: "req_mixed_bad" })).toHaveLength(0);
   });

@@ -8,7 +8,7 @@ import { useStack, waitFor } from "./helpers/stack.js";
 // A default price lets any model name through intake, as an operator may configure it.
 const stack = useStack({ worker: false, env: { DEFAULT_MODEL_PRICE: "1000000,500000,3000000" } });
 
-const TOKEN_TYPES = 4;
+const TOKEN_TYPES = 5;
 /** Time series of one metric in a registry, counted as Prometheus would store them. */
 async function series(registry: ReturnType<typeof createMetrics>["registry"], name: string) {
   const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
@@ -23,6 +23,7 @@ describe("metric labels from customer input", () => {
       source: "ingested",
       promptTokens: 0,
       cachedTokens: 0,
+      cacheWriteTokens: 0,
       completionTokens: 0,
       reasoningTokens: 0,
     };

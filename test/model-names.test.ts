@@ -55,6 +55,7 @@ describe("model names", () => {
     const tokens = {
       promptTokens: row.prompt_tokens,
       cachedTokens: row.cached_tokens,
+      cacheWriteTokens: row.cache_write_tokens,
       completionTokens: row.completion_tokens,
       reasoningTokens: row.reasoning_tokens,
     };
@@ -71,6 +72,7 @@ describe("model names", () => {
     const tokens = {
       promptTokens: row.prompt_tokens,
       cachedTokens: row.cached_tokens,
+      cacheWriteTokens: row.cache_write_tokens,
       completionTokens: row.completion_tokens,
       reasoningTokens: row.reasoning_tokens,
     };

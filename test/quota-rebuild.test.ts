@@ -42,6 +42,7 @@ describe("when Redis loses the quota counter mid-period", () => {
       model: "gpt-4o-mini",
       promptTokens: LIMIT - 2 * perRequest,
       cachedTokens: 0,
+      cacheWriteTokens: 0,
       completionTokens: 0,
       reasoningTokens: 0,
       billableTokens: LIMIT - 2 * perRequest,

@@ -193,6 +193,7 @@ describe("a usage event's validation", () => {
         model: "gpt-4o-mini",
         promptTokens: 10,
         cachedTokens: 0,
+        cacheWriteTokens: 0,
         completionTokens: 5,
         reasoningTokens: 0,
         timestamp: now,

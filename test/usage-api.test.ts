@@ -31,6 +31,7 @@ async function usage(
     model,
     promptTokens: prompt,
     cachedTokens: 0,
+    cacheWriteTokens: 0,
     completionTokens: completion,
     reasoningTokens: 0,
     billableTokens: prompt + completion,

@@ -20,6 +20,7 @@ export interface ValidUsageEvent {
   model: string;
   promptTokens: number;
   cachedTokens: number;
+  cacheWriteTokens: number;
   completionTokens: number;
   reasoningTokens: number;
   timestamp: Date;
@@ -134,6 +135,7 @@ const eventFields = z.object({
   prompt_tokens: tokenCount("prompt_tokens"),
   completion_tokens: tokenCount("completion_tokens"),
   cached_tokens: tokenCount("cached_tokens").nullish(),
+  cache_write_tokens: tokenCount("cache_write_tokens").nullish(),
   reasoning_tokens: tokenCount("reasoning_tokens").nullish(),
   timestamp: z.unknown().optional(),
   user: z
@@ -165,9 +167,14 @@ function usageEventSchema(
       };
       const { prompt_tokens: promptTokens, completion_tokens: completionTokens } = raw;
       const cachedTokens = raw.cached_tokens ?? 0;
+      const cacheWriteTokens = raw.cache_write_tokens ?? 0;
       const reasoningTokens = raw.reasoning_tokens ?? 0;
       if (cachedTokens > promptTokens)
         return fail("cached_tokens", "invalid_value", "'cached_tokens' cannot exceed 'prompt_tokens'");
+      if (cachedTokens + cacheWriteTokens > promptTokens) {
+        const message = "'cached_tokens' and 'cache_write_tokens' together cannot exceed 'prompt_tokens'";
+        return fail("cache_write_tokens", "invalid_value", message);
+      }
       if (reasoningTokens > completionTokens) {
         const message = "'reasoning_tokens' cannot exceed 'completion_tokens'";
         return fail("reasoning_tokens", "invalid_value", message);
@@ -179,7 +186,7 @@ function usageEventSchema(
         const message = `the model '${raw.model}' does not exist or has no price configured`;
         return fail("model", "model_not_found", message);
       }
-      const usage = { promptTokens, cachedTokens, completionTokens, reasoningTokens };
+      const usage = { promptTokens, cachedTokens, cacheWriteTokens, completionTokens, reasoningTokens };
       // Bounded so no row, and no sum of a customer's rows, can overflow when priced or reported.
       const micros = Math.max(
         providerCostMicros(usage, price),

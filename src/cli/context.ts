@@ -1,5 +1,6 @@
 import { loadConfigOrExit, type Config } from "../config.js";
 import { createDeps, type Deps } from "../deps.js";
+import { installPriceOverrides } from "../billing/pricing/prices.js";
 import type { Db } from "../platform/db.js";
 import { UsageError } from "../errors.js";
 
@@ -20,6 +21,8 @@ export interface CliContext {
 
 export function createCliContext(flags: CliContext["flags"], args: string[]): CliContext {
   const config = loadConfigOrExit();
+  // Commands that price without opening deps (pricing:quote) see the overrides too.
+  installPriceOverrides(config.priceOverrides);
   const json = flags.json === true;
   let deps: Deps | undefined;
   // Commands print their own results; the logger stays silent.

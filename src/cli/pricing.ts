@@ -25,11 +25,16 @@ export async function pricingQuote(ctx: CliContext): Promise<void> {
   const model = requireFlag(ctx, "model");
   const price = priceFor(model);
   if (!price) throw new UsageError(`no price for model "${model}" in the price table`);
+  const cachedSharePct = percentFlag(ctx, "cached-share", 0);
+  const cacheWriteSharePct = percentFlag(ctx, "cache-write-share", 0);
+  if (cachedSharePct + cacheWriteSharePct > 100)
+    throw new UsageError("--cached-share and --cache-write-share together must be at most 100");
   const quote = quotePrice({
     price,
     marginHundredths: multipleFlag(ctx, "margin", "4"),
     inputSharePct: percentFlag(ctx, "input-share", 75),
-    cachedSharePct: percentFlag(ctx, "cached-share", 0),
+    cachedSharePct,
+    cacheWriteSharePct,
   });
   ctx.print(quote.steps.join("\n"), { model, ...quote });
 }

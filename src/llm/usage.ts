@@ -4,15 +4,23 @@ import { audioTokens, imageTokens } from "./media-tokens.js";
 import { createTokenCounter, type TokenCounter } from "./token-counter.js";
 
 /**
- * Reads the provider's usage into the ledger's taxonomy. Subsets are clamped into their parents so
- * a provider that over-reports a subset can never make us count tokens twice.
+ * The OpenAI mapping of the usage taxonomy (README "Usage taxonomy"): OpenAI's `prompt_tokens` are
+ * all input and its `cached_tokens` a subset of them (cache reads); `completion_tokens` are all
+ * output and `reasoning_tokens` a subset. OpenAI bills no cache writes and reports none; the
+ * `cache_write_tokens` extension is read from `prompt_tokens_details` because the other providers'
+ * adapters answer in this same shape (their own mapping functions fill it). Subsets are clamped
+ * into their parents — cache reads first, then writes into what is left — so a provider that
+ * over-reports a subset can never make us count tokens twice.
  */
 export function usageFromProvider(usage: OpenAI.CompletionUsage): TokenUsage {
   const promptTokens = nonNegative(usage.prompt_tokens);
   const completionTokens = nonNegative(usage.completion_tokens);
+  const details = usage.prompt_tokens_details as ProviderPromptDetails | undefined;
+  const cachedTokens = Math.min(nonNegative(details?.cached_tokens), promptTokens);
   return {
     promptTokens,
-    cachedTokens: Math.min(nonNegative(usage.prompt_tokens_details?.cached_tokens), promptTokens),
+    cachedTokens,
+    cacheWriteTokens: Math.min(nonNegative(details?.cache_write_tokens), promptTokens - cachedTokens),
     completionTokens,
     reasoningTokens: Math.min(
       nonNegative(usage.completion_tokens_details?.reasoning_tokens),
@@ -20,6 +28,9 @@ export function usageFromProvider(usage: OpenAI.CompletionUsage): TokenUsage {
     ),
   };
 }
+
+/** OpenAI's prompt details with the cache-write extension the Anthropic and Gemini adapters add. */
+type ProviderPromptDetails = OpenAI.CompletionUsage.PromptTokensDetails & { cache_write_tokens?: number };
 
 type Message = {
   role: string;
@@ -83,6 +94,7 @@ export async function estimateUsage(request: PromptRequest, completionText: stri
   return {
     promptTokens: await estimatePromptTokens(request, counter),
     cachedTokens: 0,
+    cacheWriteTokens: 0,
     completionTokens: await counter.count(completionText),
     reasoningTokens: 0,
   };

@@ -106,6 +106,7 @@ export function countTokens(
     source: string;
     promptTokens: number;
     cachedTokens: number;
+    cacheWriteTokens: number;
     completionTokens: number;
     reasoningTokens: number;
   },
@@ -113,6 +114,7 @@ export function countTokens(
   const labels = { model: metrics.modelLabel(row.model), source: row.source };
   metrics.tokens.inc({ ...labels, type: "prompt" }, row.promptTokens);
   metrics.tokens.inc({ ...labels, type: "cached" }, row.cachedTokens);
+  metrics.tokens.inc({ ...labels, type: "cache_write" }, row.cacheWriteTokens);
   metrics.tokens.inc({ ...labels, type: "completion" }, row.completionTokens);
   metrics.tokens.inc({ ...labels, type: "reasoning" }, row.reasoningTokens);
 }

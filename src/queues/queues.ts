@@ -127,6 +127,8 @@ export const usageJobSchema = z.object({
       model: z.string(),
       promptTokens: z.number().int().nonnegative(),
       cachedTokens: z.number().int().nonnegative(),
+      // Defaulted: a batch enqueued before cache writes were recorded has none.
+      cacheWriteTokens: z.number().int().nonnegative().default(0),
       completionTokens: z.number().int().nonnegative(),
       reasoningTokens: z.number().int().nonnegative(),
       timestamp: z.string(),

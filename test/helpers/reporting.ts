@@ -30,6 +30,7 @@ export async function addUsage(
       model: "gpt-4o-mini",
       promptTokens: tokens - 10,
       cachedTokens: 0,
+      cacheWriteTokens: 0,
       completionTokens: 10,
       reasoningTokens: 0,
       billableTokens: tokens,

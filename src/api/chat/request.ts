@@ -3,6 +3,8 @@ import { z } from "zod";
 import type { Config } from "../../config.js";
 import { badRequest } from "../../errors.js";
 import { resolvePrice } from "../../billing/pricing/prices.js";
+import { unpricedOption } from "../../billing/pricing/priced-options.js";
+import { unconfiguredMessage, unconfiguredProvider, type ProviderSettings } from "../../llm/providers.js";
 import type { ChatJobData } from "../../queues/queues.js";
 import { jsonBody, parseInput } from "../input.js";
 import { refuseOversizedJob } from "./job-size.js";
@@ -60,21 +62,39 @@ export interface ChatCall {
 }
 
 /**
- * Parses POST /v1/chat/completions into one typed value, or throws its 400 (or 413). Checks run in
- * the order a client fixes them: the body, its model, the Idempotency-Key, the size of the job.
+ * The model checks, in the order a client fixes them: it has a price, its provider is configured
+ * here (src/llm/providers.ts), and no option asks for something the price cannot bill.
  */
-export function parseChatCall(
-  req: Request,
-  config: Pick<Config, "defaultModelPrice" | "idempotencyTtlS" | "jobRetentionS" | "chatJobMaxBytes">,
-): ChatCall {
-  const body = parseInput(chatBody, req.body);
-  if (!resolvePrice(body.model, config.defaultModelPrice)) {
+function refuseUnservedModel(
+  body: ChatRequestBody,
+  config: Pick<Config, "defaultModelPrice"> & ProviderSettings,
+): void {
+  const price = resolvePrice(body.model, config.defaultModelPrice);
+  if (!price) {
     throw badRequest(
       `The model '${body.model}' does not exist or has no price configured.`,
       "model_not_found",
       "model",
     );
   }
+  const provider = unconfiguredProvider(body.model, config);
+  if (provider)
+    throw badRequest(unconfiguredMessage(body.model, provider), "provider_not_configured", "model");
+  const option = unpricedOption(body, price);
+  if (option) throw badRequest(option.message, "unsupported_pricing_option", option.param);
+}
+
+/**
+ * Parses POST /v1/chat/completions into one typed value, or throws its 400 (or 413). Checks run in
+ * the order a client fixes them: the body, its model, the Idempotency-Key, the size of the job.
+ */
+export function parseChatCall(
+  req: Request,
+  config: Pick<Config, "defaultModelPrice" | "idempotencyTtlS" | "jobRetentionS" | "chatJobMaxBytes"> &
+    ProviderSettings,
+): ChatCall {
+  const body = parseInput(chatBody, req.body);
+  refuseUnservedModel(body, config);
   const idempotencyKey = parseInput(idempotencyKeySchema, req.header("idempotency-key"));
   const endUser = endUserOf(body.user, req.header("x-end-user"));
   const respondAsync = /\brespond-async\b/i.test(req.header("prefer") ?? "");

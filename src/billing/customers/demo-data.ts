@@ -97,6 +97,7 @@ export async function seedDemoData(
     const tokens = {
       promptTokens: p.prompt,
       cachedTokens: p.cached,
+      cacheWriteTokens: 0,
       completionTokens: p.completion,
       reasoningTokens: p.reasoning,
     };

@@ -8,6 +8,7 @@ import { recordUsage } from "./ledger.js";
 import type { RowCharge } from "./charges.js";
 import { listPriceMicros, type Plan } from "../pricing/plans.js";
 import { providerCostMicros, resolvePrice, type TokenUsage } from "../pricing/prices.js";
+import { pricedServiceTier } from "../pricing/priced-options.js";
 import type { EndUserQuota, Quota } from "./quota.js";
 import { afterUsage, type AfterUsageDeps } from "../after-usage.js";
 
@@ -61,7 +62,11 @@ export async function billChat(
       model: data.request.model,
       ...usage.tokens,
       billableTokens,
-      providerCostMicros: providerCostMicros(usage.tokens, price),
+      providerCostMicros: providerCostMicros(
+        usage.tokens,
+        price,
+        pricedServiceTier(completion.service_tier, data.request.service_tier),
+      ),
       priceMicros: listPriceMicros(plan, billableTokens),
       source: usage.source,
       planId: plan.id,

@@ -30,6 +30,7 @@ function columnsOf(row: UsageRow) {
     model: row.model,
     prompt_tokens: row.promptTokens,
     cached_tokens: row.cachedTokens,
+    cache_write_tokens: row.cacheWriteTokens,
     completion_tokens: row.completionTokens,
     reasoning_tokens: row.reasoningTokens,
     billable_tokens: row.billableTokens,

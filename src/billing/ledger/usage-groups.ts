@@ -41,6 +41,7 @@ export async function usageGroups(
     .sum({
       prompt: "prompt_tokens",
       cached: "cached_tokens",
+      cacheWrite: "cache_write_tokens",
       completion: "completion_tokens",
       reasoning: "reasoning_tokens",
       billable: "billable_tokens",
@@ -55,6 +56,7 @@ export async function usageGroups(
     requests: Number(r.requests),
     promptTokens: exact(r, "prompt"),
     cachedTokens: exact(r, "cached"),
+    cacheWriteTokens: exact(r, "cacheWrite"),
     completionTokens: exact(r, "completion"),
     reasoningTokens: exact(r, "reasoning"),
     billableTokens: exact(r, "billable"),

@@ -8,6 +8,7 @@ export interface TokenTotals {
   requests: number;
   promptTokens: number;
   cachedTokens: number;
+  cacheWriteTokens: number;
   completionTokens: number;
   reasoningTokens: number;
   billableTokens: number;
@@ -42,6 +43,7 @@ export async function usageSummary(
     .sum({
       prompt: "prompt_tokens",
       cached: "cached_tokens",
+      cacheWrite: "cache_write_tokens",
       completion: "completion_tokens",
       reasoning: "reasoning_tokens",
       billable: "billable_tokens",
@@ -57,6 +59,7 @@ export async function usageSummary(
     requests: Number(r.requests),
     promptTokens: exact(r, "prompt"),
     cachedTokens: exact(r, "cached"),
+    cacheWriteTokens: exact(r, "cacheWrite"),
     completionTokens: exact(r, "completion"),
     reasoningTokens: exact(r, "reasoning"),
     billableTokens: exact(r, "billable"),
@@ -66,6 +69,11 @@ export async function usageSummary(
       requests: sum.requests + m.requests,
       promptTokens: addExact(sum.promptTokens, m.promptTokens, `${customerId}'s prompt tokens`),
       cachedTokens: addExact(sum.cachedTokens, m.cachedTokens, `${customerId}'s cached tokens`),
+      cacheWriteTokens: addExact(
+        sum.cacheWriteTokens,
+        m.cacheWriteTokens,
+        `${customerId}'s cache-write tokens`,
+      ),
       completionTokens: addExact(
         sum.completionTokens,
         m.completionTokens,
@@ -78,6 +86,7 @@ export async function usageSummary(
       requests: 0,
       promptTokens: 0,
       cachedTokens: 0,
+      cacheWriteTokens: 0,
       completionTokens: 0,
       reasoningTokens: 0,
       billableTokens: 0,

@@ -1,55 +1,107 @@
-/** Provider prices per 1M tokens in micro-dollars, each valid from its effective date. */
-export interface ModelPrice {
-  model: string;
-  effectiveFrom: string; // ISO date, UTC
-  inputPerM: number;
-  cachedInputPerM: number;
-  outputPerM: number;
-}
-
-export const MODEL_PRICES: readonly ModelPrice[] = [
-  {
-    model: "gpt-4o-mini",
-    effectiveFrom: "2024-07-18",
-    inputPerM: 150_000,
-    cachedInputPerM: 75_000,
-    outputPerM: 600_000,
-  },
-  {
-    model: "gpt-4o",
-    effectiveFrom: "2024-08-06",
-    inputPerM: 2_500_000,
-    cachedInputPerM: 1_250_000,
-    outputPerM: 10_000_000,
-  },
-  {
-    model: "gpt-4.1-mini",
-    effectiveFrom: "2025-04-14",
-    inputPerM: 400_000,
-    cachedInputPerM: 100_000,
-    outputPerM: 1_600_000,
-  },
-  {
-    model: "gpt-4.1",
-    effectiveFrom: "2025-04-14",
-    inputPerM: 2_000_000,
-    cachedInputPerM: 500_000,
-    outputPerM: 8_000_000,
-  },
-  {
-    model: "o4-mini",
-    effectiveFrom: "2025-04-16",
-    inputPerM: 1_100_000,
-    cachedInputPerM: 275_000,
-    outputPerM: 4_400_000,
-  },
-];
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import snapshotFile from "./price-snapshot.json" with { type: "json" };
 
 /**
- * Other names of priced models: dated snapshots that OpenAI bills exactly as the model they pin.
- * Listed one by one on purpose: a variant the table does not describe (`gpt-4o-audio-preview`,
+ * Provider rates per 1M tokens in micro-dollars, by token kind (README "Usage taxonomy"). A kind
+ * whose rate is absent costs what its parent does: cache writes the input rate (OpenAI and Gemini
+ * charge no premium for writing their cache), reasoning the output rate.
+ */
+export interface Rates {
+  inputPerM: number;
+  /** Cache-read input. */
+  cachedInputPerM: number;
+  /** Cache-write (cache creation) input. */
+  cacheWritePerM?: number;
+  outputPerM: number;
+  /** Reasoning (thinking) output, where it differs from output. */
+  reasoningPerM?: number;
+}
+
+/** Service tiers priced apart from the standard one (OpenAI's `service_tier`). */
+export type ServiceTier = "priority" | "flex";
+
+/** A model's rates, valid from its effective date (UTC) until the next price of the same model. */
+export interface ModelPrice extends Rates {
+  model: string;
+  effectiveFrom: string; // ISO date, UTC
+  /** Rates of a whole request whose prompt is above a size (Gemini 2.5 Pro, Claude long context). */
+  longContext?: Rates & { abovePromptTokens: number };
+  /** Rates of the service tiers the provider charges differently; a tier absent here is refused. */
+  serviceTiers?: Partial<Record<ServiceTier, Rates>>;
+}
+
+// Integer micro-dollars per 1M tokens, at most $1,000: a sanity bound on a mistyped rate.
+const perM = z.number().int().nonnegative().max(1_000_000_000);
+const ratesSchema = z.strictObject({
+  inputPerM: perM,
+  cachedInputPerM: perM,
+  cacheWritePerM: perM.optional(),
+  outputPerM: perM,
+  reasoningPerM: perM.optional(),
+});
+const priceSchema = z.strictObject({
+  ...ratesSchema.shape,
+  model: z.string().min(1).max(256),
+  effectiveFrom: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "effectiveFrom must be YYYY-MM-DD"),
+  longContext: z
+    .strictObject({ ...ratesSchema.shape, abovePromptTokens: z.number().int().positive() })
+    .optional(),
+  serviceTiers: z.strictObject({ priority: ratesSchema.optional(), flex: ratesSchema.optional() }).optional(),
+});
+
+/** The shape of the snapshot and of an override file: `{ "prices": [ModelPrice, …] }`. */
+export const priceFileSchema = z.object({ source: z.string().optional(), prices: z.array(priceSchema) });
+
+/**
+ * The prices of the provider table's models as `npm run prices:snapshot` took them from
+ * `@pydantic/genai-prices` (scripts/prices-snapshot.ts); committed, so runtime needs no network.
+ */
+export const SNAPSHOT_PRICES: readonly ModelPrice[] = priceFileSchema.parse(snapshotFile).prices;
+
+/**
+ * The prices in force in this process: the snapshot with the operator's overrides on top
+ * (installPriceOverrides, called once by the composition root). Read by every price lookup.
+ */
+export const MODEL_PRICES: ModelPrice[] = [...SNAPSHOT_PRICES];
+
+/**
+ * The snapshot's prices with overrides winning: an override replaces the price of the same model
+ * and effective date, and adds any other (a new model, or a new price from a later date).
+ */
+export function withOverrides(base: readonly ModelPrice[], overrides: readonly ModelPrice[]): ModelPrice[] {
+  const key = (p: ModelPrice) => `${p.model}\u0000${p.effectiveFrom}`;
+  const replaced = new Set(overrides.map(key));
+  return [...base.filter((p) => !replaced.has(key(p))), ...overrides];
+}
+
+/** Puts the operator's overrides (MODEL_PRICES_FILE) in force for this process, on the snapshot. */
+export function installPriceOverrides(overrides: readonly ModelPrice[]): void {
+  MODEL_PRICES.splice(0, MODEL_PRICES.length, ...withOverrides(SNAPSHOT_PRICES, overrides));
+}
+
+/** Reads and validates an override file; the error names the file and the first wrong field. */
+export function readPriceFile(path: string): ModelPrice[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new Error(`${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const parsed = priceFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`${path}: ${issue.path.join(".") || "(file)"}: ${issue.message}`);
+  }
+  return parsed.data.prices;
+}
+
+/**
+ * Other names of priced models: dated snapshots that the provider bills exactly as the model they
+ * pin. Listed one by one on purpose: a variant the table does not describe (`gpt-4o-audio-preview`,
  * `gpt-4o-search-preview`, `o4-mini-deep-research`, an older snapshot at another price such as
- * `gpt-4o-2024-05-13`) is priced differently and must not borrow its family's price.
+ * `gpt-4o-2024-05-13`) is priced differently and must not borrow its family's price. The provider
+ * table (src/llm/providers.ts) routes an alias to the provider of the model it names.
  */
 export const MODEL_ALIASES: Readonly<Record<string, string>> = {
   "gpt-4o-mini-2024-07-18": "gpt-4o-mini",
@@ -58,15 +110,21 @@ export const MODEL_ALIASES: Readonly<Record<string, string>> = {
   "gpt-4.1-mini-2025-04-14": "gpt-4.1-mini",
   "gpt-4.1-2025-04-14": "gpt-4.1",
   "o4-mini-2025-04-16": "o4-mini",
+  "claude-sonnet-4-5-20250929": "claude-sonnet-4-5",
+  "claude-haiku-4-5-20251001": "claude-haiku-4-5",
+  "claude-opus-4-1-20250805": "claude-opus-4-1",
+  "gemini-2.5-flash-preview-09-2025": "gemini-2.5-flash",
 };
 
 /** What a usage row's `price_model` says when the operator's DEFAULT_MODEL_PRICE was applied. */
 export const DEFAULT_PRICE_MODEL = "default";
 
+/** A request's usage in the ledger's taxonomy (README "Usage taxonomy"). */
 export interface TokenUsage {
-  promptTokens: number; // includes cachedTokens
-  cachedTokens: number;
-  completionTokens: number; // includes reasoningTokens
+  promptTokens: number; // all input: includes cachedTokens and cacheWriteTokens
+  cachedTokens: number; // cache reads
+  cacheWriteTokens: number; // cache writes
+  completionTokens: number; // all output: includes reasoningTokens
   reasoningTokens: number;
 }
 
@@ -122,15 +180,32 @@ export function resolvePrice(
 }
 
 /**
- * Provider cost in micro-dollars, rounded half up once per request. Cached tokens are a subset of
- * prompt tokens and priced at the cached rate; reasoning tokens are already inside completion tokens.
+ * The rates a request is charged at: its service tier's when it ran in one the price lists, the
+ * long-context rates when its prompt is above their threshold, else the standard rates.
  */
-export function providerCostMicros(usage: TokenUsage, price: ModelPrice): number {
-  const uncached = usage.promptTokens - usage.cachedTokens;
+export function ratesFor(price: ModelPrice, usage: TokenUsage, serviceTier?: ServiceTier): Rates {
+  const tier = serviceTier && price.serviceTiers?.[serviceTier];
+  if (tier) return tier;
+  const long = price.longContext;
+  return long && usage.promptTokens > long.abovePromptTokens ? long : price;
+}
+
+/**
+ * Provider cost in micro-dollars, rounded half up once per request. Cache reads and writes are
+ * subsets of prompt tokens, each priced at its own rate and the rest at the input rate; reasoning
+ * tokens are inside completion tokens, at the reasoning rate where one is set. No token is priced
+ * twice: the kinds partition the prompt and the completion.
+ */
+export function providerCostMicros(usage: TokenUsage, price: ModelPrice, serviceTier?: ServiceTier): number {
+  const rates = ratesFor(price, usage, serviceTier);
+  const plainInput = usage.promptTokens - usage.cachedTokens - usage.cacheWriteTokens;
+  const plainOutput = usage.completionTokens - usage.reasoningTokens;
   const scaled =
-    uncached * price.inputPerM +
-    usage.cachedTokens * price.cachedInputPerM +
-    usage.completionTokens * price.outputPerM;
+    plainInput * rates.inputPerM +
+    usage.cachedTokens * rates.cachedInputPerM +
+    usage.cacheWriteTokens * (rates.cacheWritePerM ?? rates.inputPerM) +
+    plainOutput * rates.outputPerM +
+    usage.reasoningTokens * (rates.reasoningPerM ?? rates.outputPerM);
   return divRoundHalfUp(scaled, 1_000_000);
 }
 

@@ -9,6 +9,8 @@ export interface QuoteInput {
   inputSharePct: number;
   /** Share of input tokens served from the provider's cache, in percent. */
   cachedSharePct: number;
+  /** Share of input tokens written to the provider's cache, in percent (at most 100 − cached). */
+  cacheWriteSharePct?: number;
 }
 
 export interface Quote {
@@ -25,9 +27,14 @@ export interface Quote {
  */
 export function quotePrice(input: QuoteInput): Quote {
   const { price, marginHundredths: margin, inputSharePct: inPct, cachedSharePct: cachedPct } = input;
+  const writePct = input.cacheWriteSharePct ?? 0;
+  const cacheWritePerM = price.cacheWritePerM ?? price.inputPerM;
   const outPct = 100 - inPct;
   const blendedCostPer1M = divRoundHalfUp(
-    inPct * ((100 - cachedPct) * price.inputPerM + cachedPct * price.cachedInputPerM) +
+    inPct *
+      ((100 - cachedPct - writePct) * price.inputPerM +
+        cachedPct * price.cachedInputPerM +
+        writePct * cacheWritePerM) +
       outPct * 100 * price.outputPerM,
     10_000,
   );
@@ -35,8 +42,8 @@ export function quotePrice(input: QuoteInput): Quote {
   const cleanPricePer1k = cleanUp(Math.ceil(pricePer1M / 1000));
   const per1k = (perM: number) => `${(perM / 1000).toFixed(3)} µ$`;
   const steps = [
-    `prices per 1M tokens (${price.model}, from ${price.effectiveFrom}): input ${price.inputPerM} µ$, cached input ${price.cachedInputPerM} µ$, output ${price.outputPerM} µ$`,
-    `mix: ${inPct}% input (${cachedPct}% of it cached), ${outPct}% output`,
+    `prices per 1M tokens (${price.model}, from ${price.effectiveFrom}): input ${price.inputPerM} µ$, cache read ${price.cachedInputPerM} µ$, cache write ${cacheWritePerM} µ$, output ${price.outputPerM} µ$`,
+    `mix: ${inPct}% input (${cachedPct}% of it read from cache, ${writePct}% written to it), ${outPct}% output`,
     `blended cost per 1K tokens: ${per1k(blendedCostPer1M)}`,
     `× margin ${margin / 100} = ${per1k(pricePer1M)} per 1K`,
     `rounded up to a clean price: ${cleanPricePer1k} µ$ per 1K tokens (${formatMicros(cleanPricePer1k * 1000, 2)} per 1M)`,
