@@ -10,7 +10,7 @@ import {
   reconnectQuietly,
   redisTlsOf,
   redisTlsWarning,
-  type Redis,
+  type RedisClient,
 } from "./platform/redis.js";
 import { createPlanCache } from "./billing/pricing/plans.js";
 import { createMetrics, type Metrics } from "./platform/metrics.js";
@@ -25,7 +25,7 @@ export interface Deps {
   logger: Logger;
   db: Db;
   /** Fail-fast connection for producers and API reads. */
-  redis: Redis;
+  redis: RedisClient;
   queues: Queues;
   llm: Llm;
   plans: ReturnType<typeof createPlanCache>;

@@ -1,5 +1,5 @@
 import type { Db } from "../../platform/db.js";
-import type { Redis } from "../../platform/redis.js";
+import type { RedisClient } from "../../platform/redis.js";
 import type { Period } from "./periods.js";
 import { exactSum } from "./usage-bounds.js";
 
@@ -53,7 +53,7 @@ export interface QuotaHold {
 
 export type ReserveResult = { ok: true } | { ok: false; usedTokens: number };
 
-type Deps = { db: Db; redis: Redis; prefix: string };
+type Deps = { db: Db; redis: RedisClient; prefix: string };
 
 /** Quota counters on Redis, rebuilt from the Postgres ledger when Redis lost them. */
 export function createQuota({ db, redis, prefix }: Deps) {

@@ -1,5 +1,10 @@
 import type { Logger } from "../../platform/logger.js";
-import { createReaderRedis, reconnectQuietly, type Redis, type RedisTls } from "../../platform/redis.js";
+import {
+  createReaderRedis,
+  reconnectQuietly,
+  type RedisClient,
+  type RedisTls,
+} from "../../platform/redis.js";
 
 export type StreamEntries = Array<[id: string, fields: string[]]>;
 
@@ -39,11 +44,11 @@ const RETRY_MAX_MS = 1_000;
  */
 export function createStreamReader(
   url: string,
-  deps: { control: Pick<Redis, "client">; logger: Logger; tls?: RedisTls },
+  deps: { control: Pick<RedisClient, "client">; logger: Logger; tls?: RedisTls },
 ): StreamReader {
   // By key: a reply is dispatched without walking every open stream.
   const subscriptions = new Map<string, Set<Subscription>>();
-  let connection: Redis | undefined;
+  let connection: RedisClient | undefined;
   // undefined: not asked yet on this connection; null: CLIENT is not allowed (no wake-ups then).
   let readerId: number | null | undefined;
   let running = false;
