@@ -84,6 +84,20 @@ export function createReaderRedis(url: string, tls?: RedisTls): RedisClient {
 }
 
 /**
+ * The server connection that holds `key`: the client itself on one Redis, the master of the key's
+ * slot on a cluster. For per-server commands about a key's traffic (CLIENT ID / UNBLOCK of the
+ * connection that blocks on it), which a cluster would otherwise send to any node.
+ */
+export async function serverOf(redis: RedisClient, key: string): Promise<Redis> {
+  if (!(redis instanceof Cluster)) return redis;
+  const slot = Number(await redis.cluster("KEYSLOT", key));
+  const [master] = redis.slots[slot] ?? [];
+  const node = redis.nodes("master").find((n) => `${n.options.host}:${n.options.port}` === master);
+  if (!node) throw new Error(`no master of slot ${slot} is connected`);
+  return node;
+}
+
+/**
  * Every key matching `pattern`, batch by batch. SCAN walks one server's keyspace, so on a cluster
  * every master is scanned (replicas hold copies of the same keys). For sweeps and cleanup, never a
  * request path.
