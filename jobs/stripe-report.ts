@@ -7,7 +7,7 @@ import type { Metrics } from "../src/platform/metrics.js";
 import { isLastAttempt } from "../src/queues/failures.js";
 import type { JobRun } from "../src/queues/processor.js";
 import type { StripeReportJobData } from "../src/queues/queues.js";
-import type { Redis } from "../src/platform/redis.js";
+import type { RedisClient } from "../src/platform/redis.js";
 import { createMeterLock } from "../src/billing/reporting/meter-lock.js";
 import { unreportable } from "../src/billing/reporting/report-deadlines.js";
 import type { StripeClient } from "../src/billing/reporting/stripe-client.js";
@@ -22,7 +22,7 @@ import {
 
 type Deps = {
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   logger: Logger;
   config: Config;
   stripe: Pick<StripeClient, "billing">;

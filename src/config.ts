@@ -1,6 +1,7 @@
 import { envSchema } from "./env-schema.js";
 import { ConfigError } from "./errors.js";
 import { readPriceFile, type ModelPrice } from "./billing/pricing/prices.js";
+import { redisUrlOf } from "./platform/redis-target.js";
 
 /** Where Postgres and Redis are when DATABASE_URL / REDIS_URL are unset: the conventional local services. */
 export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/meterline";
@@ -9,7 +10,10 @@ export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 export type Config = Readonly<{
   env: "development" | "production" | "test";
   port: number;
-  /** The Postgres and Redis to connect to: DATABASE_URL / REDIS_URL, else the defaults above. */
+  /**
+   * The Postgres and Redis to connect to: DATABASE_URL / REDIS_URL, else the defaults above. A Redis
+   * Cluster (REDIS_CLUSTER_NODES, or REDIS_URL redis+cluster://) is a `redis+cluster://` URL here.
+   */
   databaseUrl: string;
   redisUrl: string;
   /** The URLs the environment set; `npm start` finds or starts a service only where it set none. */
@@ -121,7 +125,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     env: e.NODE_ENV,
     port: e.PORT,
     databaseUrl: e.DATABASE_URL ?? DEFAULT_DATABASE_URL,
-    redisUrl: e.REDIS_URL ?? DEFAULT_REDIS_URL,
+    redisUrl: redisUrlOf(e.REDIS_URL, e.REDIS_CLUSTER_NODES) ?? DEFAULT_REDIS_URL,
     explicitUrls: Object.freeze({ database: e.DATABASE_URL, redis: e.REDIS_URL }),
     redisTlsRejectUnauthorized: e.REDIS_TLS_REJECT_UNAUTHORIZED,
     openaiApiKey: e.OPENAI_API_KEY,

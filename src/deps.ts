@@ -14,7 +14,7 @@ import {
   reconnectQuietly,
   redisTlsOf,
   redisTlsWarning,
-  type Redis,
+  type RedisClient,
 } from "./platform/redis.js";
 import { createPlanCache } from "./billing/pricing/plans.js";
 import { createMetrics, type Metrics } from "./platform/metrics.js";
@@ -29,7 +29,7 @@ export interface Deps {
   logger: Logger;
   db: Db;
   /** Fail-fast connection for producers and API reads. */
-  redis: Redis;
+  redis: RedisClient;
   queues: Queues;
   llm: Llm;
   plans: ReturnType<typeof createPlanCache>;

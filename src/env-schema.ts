@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseClusterNodes, parseClusterUrl } from "./platform/redis-target.js";
 
 // Every environment variable meterline reads: its type, bounds and default. config.ts parses the
 // environment with this schema once and derives the Config the rest of the code takes.
@@ -21,7 +22,19 @@ export const envSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   PORT: int(0, 65535).default(3000),
   DATABASE_URL: url(["postgres:", "postgresql:"]).optional(),
-  REDIS_URL: url(["redis:", "rediss:"]).optional(),
+  REDIS_URL: z
+    .union([
+      url(["redis:", "rediss:"]),
+      z
+        .string()
+        .refine((value) => parseClusterUrl(value) !== undefined, "must be a redis+cluster://host:port,… URL"),
+    ])
+    .optional(),
+  // A Redis Cluster's seed nodes, host:port,host:port; REDIS_URL then only lends its scheme and credentials.
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .refine((value) => parseClusterNodes(value) !== undefined, "must be host:port,host:port")
+    .optional(),
   // Off only for a Redis whose certificate cannot be verified (Heroku Redis: self-signed); warned at boot.
   REDIS_TLS_REJECT_UNAUTHORIZED: z.stringbool().default(true),
   OPENAI_API_KEY: z.string().min(1).optional(),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createDeps } from "../src/deps.js";
-import { baseRedisOptions, redisTlsOf, redisTlsWarning } from "../src/platform/redis.js";
+import { baseRedisOptions, redisTlsOf, redisTlsWarning, type Redis } from "../src/platform/redis.js";
 
 // Nothing listens on port 1: the connection never gets anywhere, which is all this test needs.
 const REDISS = "rediss://127.0.0.1:1";
@@ -32,7 +32,7 @@ describe("TLS to Redis", () => {
       const deps = createDeps(
         loadConfig({ REDIS_URL: REDISS, REDIS_TLS_REJECT_UNAUTHORIZED: setting, LOG_LEVEL: "silent" }),
       );
-      expect(deps.redis.options.tls).toEqual({ rejectUnauthorized: expected });
+      expect((deps.redis as Redis).options.tls).toEqual({ rejectUnauthorized: expected });
       await deps.close();
     }
   });

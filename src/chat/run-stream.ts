@@ -2,7 +2,7 @@ import type { Config } from "../config.js";
 import type { Db } from "../platform/db.js";
 import { PermanentError } from "../errors.js";
 import type { Metrics } from "../platform/metrics.js";
-import type { Redis } from "../platform/redis.js";
+import type { RedisClient } from "../platform/redis.js";
 import { billChat } from "../billing/ledger/bill-chat.js";
 import type { AfterUsageDeps } from "../billing/after-usage.js";
 import type { Plan } from "../billing/pricing/plans.js";
@@ -26,7 +26,7 @@ import { chatUsage, completionCap, refusalOf, type ChatAttempt } from "./attempt
 export type StreamRunDeps = AfterUsageDeps & {
   config: Config;
   db: Db;
-  redis: Pick<Redis, "pipeline" | "exists" | "del">;
+  redis: Pick<RedisClient, "pipeline" | "exists" | "del">;
   llm: Pick<Llm, "stream">;
   plans: { get(id: string): Promise<Plan> };
   metrics: Pick<Metrics, "tokens" | "modelLabel">;

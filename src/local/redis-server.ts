@@ -29,6 +29,8 @@ export interface StartRedisServerOptions {
   appendonly?: boolean;
   /** Binary to run, default `redis-server` from PATH. */
   binary?: string;
+  /** More redis-server arguments, after the defaults (a cluster node's `--cluster-enabled yes` …). */
+  extraArgs?: string[];
 }
 
 const HOST = "127.0.0.1";
@@ -107,6 +109,7 @@ export async function startRedisServer(opts: StartRedisServerOptions): Promise<R
     "yes",
     "--pidfile",
     path.join(dir, "redis.pid"),
+    ...(opts.extraArgs ?? []),
   ];
 
   const fd = openSync(logFile, "a");

@@ -1,5 +1,5 @@
 import type { Logger } from "./logger.js";
-import type { Redis } from "./redis.js";
+import type { RedisClient } from "./redis.js";
 
 const field = (info: string, name: string) => info.match(new RegExp(`^${name}:(.*)$`, "m"))?.[1]?.trim();
 
@@ -8,7 +8,9 @@ const field = (info: string, name: string) => info.match(new RegExp(`^${name}:(.
  * (Redis may silently drop queued jobs) or no persistence at all (a restart loses every job).
  * Reads INFO, which managed Redis services allow even where CONFIG is disabled.
  */
-export async function redisProductionWarnings(redis: Pick<Redis, "info" | "config">): Promise<string[]> {
+export async function redisProductionWarnings(
+  redis: Pick<RedisClient, "info" | "config">,
+): Promise<string[]> {
   const warnings: string[] = [];
   const memory = await redis.info("memory");
   const policy = field(memory, "maxmemory_policy");
@@ -35,7 +37,7 @@ export async function redisProductionWarnings(redis: Pick<Redis, "info" | "confi
   return warnings;
 }
 
-type Checked = Pick<Redis, "info" | "config" | "status" | "once" | "off">;
+type Checked = Pick<RedisClient, "info" | "config" | "status" | "once" | "off">;
 
 /**
  * At boot in production: log each unsafe Redis setting loudly; never stops the process. Waits for

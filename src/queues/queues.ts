@@ -1,7 +1,7 @@
 import { Queue, QueueEvents, type JobsOptions, type ConnectionOptions } from "bullmq";
 import { z } from "zod";
 import type { Config } from "../config.js";
-import { reconnectQuietly, type Redis } from "../platform/redis.js";
+import { reconnectQuietly, type RedisClient } from "../platform/redis.js";
 
 /** Every queue, defined once: producers and processors both import from here. */
 export const QUEUE = {
@@ -201,7 +201,7 @@ export interface Queues {
 }
 
 /** Producer-side queues on one shared fail-fast connection. */
-export function createQueues(connection: Redis, config: Config): Queues {
+export function createQueues(connection: RedisClient, config: Config): Queues {
   const chat = new Queue<ChatJobData>(QUEUE.chat, {
     connection,
     prefix: queuePrefix(config.queuePrefix, QUEUE.chat),

@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import OpenAI from "openai";
-import { Redis } from "ioredis";
 import { loadConfig, type Config } from "../../src/config.js";
 import { createDeps, createWebDeps, type Deps, type WebDeps } from "../../src/deps.js";
 import { startWeb } from "../../src/api/listen.js";
@@ -16,9 +15,11 @@ import {
 import { startStripeEmulator, type StripeEmulator } from "../../src/local/stripe-emulator.js";
 import type { Db } from "../../src/platform/db.js";
 import type { Logger } from "../../src/platform/logger.js";
+import { createReaderRedis, reconnectQuietly, scanKeys } from "../../src/platform/redis.js";
 import { afterAll, beforeAll } from "vitest";
 import { ask, chat, postChat, type ChatAnswer, type ChatRequestOptions } from "./chat.js";
 import { createTestDatabase } from "./db.js";
+import { startRedisCluster, type RedisClusterHandle } from "./redis-cluster.js";
 import { startRedisServer, tempDir, type RedisServerHandle } from "./redis-server.js";
 import { WEBHOOK_SECRET } from "./stripe-webhooks.js";
 import { waitFor } from "./wait.js";
@@ -56,8 +57,10 @@ export interface StackOptions {
   /**
    * A private redis-server as `stack.redisServer`, for tests that kill, restart or FLUSHALL it
    * (never the shared one); "private-fsync" acknowledges a write only once it is on disk.
+   * "cluster": a private 3-master Redis Cluster as `stack.redisCluster` ("cluster-replicas": with
+   * one replica per master, for failovers), reached through REDIS_CLUSTER_NODES.
    */
-  redis?: "shared" | "private" | "private-fsync";
+  redis?: "shared" | "private" | "private-fsync" | "cluster" | "cluster-replicas";
 }
 
 export interface Stack {
@@ -69,6 +72,8 @@ export interface Stack {
   stripe: StripeEmulator;
   /** The private Redis; only with `redis: "private"` or `"private-fsync"`. */
   redisServer: RedisServerHandle;
+  /** The private Redis Cluster; only with `redis: "cluster"` or `"cluster-replicas"`. */
+  redisCluster: RedisClusterHandle;
   db: Db;
   workers: Workers | undefined;
   /**
@@ -99,7 +104,12 @@ export interface Stack {
  */
 export async function startStack(opts: StackOptions & { databaseUrl: string }): Promise<Stack> {
   const emulator = await startOpenAIEmulator(opts.emulator);
-  const redisDir = opts.redis && opts.redis !== "shared" ? tempDir("meterline-redis") : undefined;
+  const clustered = opts.redis === "cluster" || opts.redis === "cluster-replicas";
+  const redisCluster = clustered
+    ? await startRedisCluster({ replicas: opts.redis === "cluster-replicas" })
+    : undefined;
+  const redisDir =
+    opts.redis && opts.redis !== "shared" && !clustered ? tempDir("meterline-redis") : undefined;
   const redisServer = redisDir
     ? await startRedisServer({ dir: redisDir, fsyncAlways: opts.redis === "private-fsync" })
     : undefined;
@@ -108,6 +118,7 @@ export async function startStack(opts: StackOptions & { databaseUrl: string }): 
     NODE_ENV: "test",
     DATABASE_URL: opts.databaseUrl,
     REDIS_URL: redisServer?.url ?? "redis://127.0.0.1:6379",
+    ...(redisCluster ? { REDIS_CLUSTER_NODES: redisCluster.nodes } : {}),
     OPENAI_API_KEY: "sk-test",
     OPENAI_BASE_URL: emulator.url,
     ADMIN_TOKEN,
@@ -174,6 +185,9 @@ export async function startStack(opts: StackOptions & { databaseUrl: string }): 
     get redisServer() {
       return only(redisServer, "redis");
     },
+    get redisCluster() {
+      return only(redisCluster, "redis");
+    },
     db: web.db,
     workers,
     chat: (key, body, chatOpts) => chat(url, key, body, chatOpts),
@@ -214,6 +228,7 @@ export async function startStack(opts: StackOptions & { databaseUrl: string }): 
       await emulator.close();
       await stripe?.close();
       await redisServer?.stop();
+      await redisCluster?.stop();
       if (redisDir) rmSync(redisDir, { recursive: true, force: true });
     },
   };
@@ -221,17 +236,13 @@ export async function startStack(opts: StackOptions & { databaseUrl: string }): 
 
 /** Removes every Redis key of one test's prefix, so the shared Redis does not fill up run after run. */
 async function deleteKeys(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
-  redis.on("error", () => {});
+  const redis = reconnectQuietly(createReaderRedis(url));
   try {
-    await redis.connect();
     for (const pattern of [`{${prefix}-*`, `${prefix}:*`]) {
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-        cursor = next;
-        if (keys.length) await redis.unlink(...keys);
-      } while (cursor !== "0");
+      // One UNLINK per key: on a cluster a batch spans slots, which one multi-key UNLINK may not.
+      await scanKeys(redis, pattern, async (keys) => {
+        await Promise.all(keys.map((key) => redis.unlink(key)));
+      });
     }
   } catch {
     // A test that stopped its own Redis has nothing left to clean.

@@ -13,11 +13,11 @@ import { unavailable } from "../../errors.js";
 import type { ChatCompletion } from "../../llm/client.js";
 import { chunksOf } from "../../llm/stream.js";
 import type { Logger } from "../../platform/logger.js";
-import type { Redis } from "../../platform/redis.js";
+import type { RedisClient } from "../../platform/redis.js";
 
 type Deps = {
   config: Pick<Config, "queuePrefix" | "streamTtlS" | "chat">;
-  redis: Pick<Redis, "set">;
+  redis: Pick<RedisClient, "set">;
   streamReader: StreamReader;
   logger: Logger;
 };

@@ -3,11 +3,11 @@ import type { Config } from "../../config.js";
 import { HttpError } from "../../errors.js";
 import type { Logger } from "../../platform/logger.js";
 import type { Metrics } from "../../platform/metrics.js";
-import type { Redis } from "../../platform/redis.js";
+import type { RedisClient } from "../../platform/redis.js";
 
 type Deps = {
   config: Pick<Config, "queuePrefix" | "rateLimit">;
-  redis: Pick<Redis, "eval">;
+  redis: Pick<RedisClient, "eval">;
   logger: Logger;
   metrics: Pick<Metrics, "rateLimited">;
 };

@@ -1,5 +1,5 @@
 import type { Db } from "../../platform/db.js";
-import type { Redis } from "../../platform/redis.js";
+import { scanKeys, type RedisClient } from "../../platform/redis.js";
 import { creditBalance } from "./balance.js";
 
 /**
@@ -52,7 +52,7 @@ return 1`;
 export type CreditReserveResult =
   { ok: true; reservedMicros: number; availableMicros: number } | { ok: false; availableMicros: number };
 
-type Deps = { db: Db; redis: Redis; prefix: string };
+type Deps = { db: Db; redis: RedisClient; prefix: string };
 
 export function createCreditCounter({ db, redis, prefix }: Deps) {
   // One hash tag per customer: a Redis Cluster spreads customers over slots.
@@ -120,10 +120,8 @@ export function createCreditCounter({ db, redis, prefix }: Deps) {
     ): Promise<Array<{ customerId: string; requestId: string; micros: number }>> {
       const stale: Array<{ customerId: string; requestId: string; micros: number }> = [];
       const prefixOfKey = `{${prefix}-credits-`;
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefixOfKey}*`, "COUNT", 500);
-        cursor = next;
+      // Every master's keys on a cluster: each customer's counter has its own hash tag.
+      await scanKeys(redis, `${prefixOfKey}*`, async (keys) => {
         for (const k of keys) {
           const customerId = k.slice(prefixOfKey.length, -1);
           const fields = await redis.hgetall(k);
@@ -134,7 +132,7 @@ export function createCreditCounter({ db, redis, prefix }: Deps) {
             stale.push({ customerId, requestId, micros });
           }
         }
-      } while (cursor !== "0");
+      });
       return stale;
     },
 

@@ -1,5 +1,5 @@
 import type { Db } from "../../platform/db.js";
-import type { Redis } from "../../platform/redis.js";
+import type { RedisClient } from "../../platform/redis.js";
 import type { Period } from "./periods.js";
 import { exactSum } from "./usage-bounds.js";
 import { sha256 } from "../../platform/ids.js";
@@ -80,7 +80,7 @@ export function createTokenCounter<Scope>({
   key,
   recorded,
 }: {
-  redis: Redis;
+  redis: RedisClient;
   key(scope: Scope, periodStart: Date): string;
   recorded(scope: Scope, period: Period): Promise<number>;
 }) {
@@ -129,7 +129,7 @@ export function createTokenCounter<Scope>({
   };
 }
 
-type Deps = { db: Db; redis: Redis; prefix: string };
+type Deps = { db: Db; redis: RedisClient; prefix: string };
 
 /** The key prefix of a customer's counters; the braces are its Redis Cluster hash tag. */
 const customerTag = (prefix: string, customerId: string) => `{${prefix}-quota-${customerId}}`;

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Redis } from "../../platform/redis.js";
+import type { RedisClient } from "../../platform/redis.js";
 
 const RELEASE = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`;
 
@@ -8,7 +8,7 @@ const RELEASE = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call
  * across every report worker and process: the caller holds it for the whole call (including the
  * SDK's own reconnect), and its TTL only frees it if the holder died.
  */
-export function createMeterLock(redis: Redis, prefix: string) {
+export function createMeterLock(redis: RedisClient, prefix: string) {
   const key = (stripeCustomerId: string, eventName: string) =>
     `${prefix}:meter-lock:${eventName}:${stripeCustomerId}`;
   return {

@@ -1,5 +1,5 @@
 import type { Config } from "../../config.js";
-import type { Redis } from "../../platform/redis.js";
+import type { RedisClient } from "../../platform/redis.js";
 import { QUEUE, queuePrefix } from "../../queues/queues.js";
 
 /**
@@ -56,7 +56,7 @@ export const chatCancelKey = (config: Pick<Config, "queuePrefix">, requestId: st
 
 /** A reader's signal that nobody will read the rest: the writer stops and bills what was produced. */
 export async function requestCancel(
-  deps: { config: Pick<Config, "queuePrefix" | "streamTtlS">; redis: Pick<Redis, "set"> },
+  deps: { config: Pick<Config, "queuePrefix" | "streamTtlS">; redis: Pick<RedisClient, "set"> },
   requestId: string,
 ): Promise<void> {
   await deps.redis.set(chatCancelKey(deps.config, requestId), "1", "EX", deps.config.streamTtlS);
@@ -86,7 +86,7 @@ export type StreamWriter = ReturnType<typeof streamWriter>;
 export function streamWriter(
   deps: {
     config: Pick<Config, "queuePrefix" | "streamTtlS">;
-    redis: Pick<Redis, "pipeline" | "exists" | "del">;
+    redis: Pick<RedisClient, "pipeline" | "exists" | "del">;
   },
   requestId: string,
 ) {
@@ -121,7 +121,7 @@ export function streamWriter(
 }
 
 /** Runs a pipeline; the first command error is thrown (ioredis only reports them per command). */
-async function exec(pipeline: ReturnType<Redis["pipeline"]>): Promise<[Error | null, unknown][]> {
+async function exec(pipeline: ReturnType<RedisClient["pipeline"]>): Promise<[Error | null, unknown][]> {
   const results = (await pipeline.exec()) ?? [];
   const failure = results.find(([error]) => error);
   if (failure) throw failure[0];

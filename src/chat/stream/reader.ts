@@ -1,5 +1,11 @@
 import type { Logger } from "../../platform/logger.js";
-import { createReaderRedis, reconnectQuietly, type Redis, type RedisTls } from "../../platform/redis.js";
+import {
+  createReaderRedis,
+  reconnectQuietly,
+  serverOf,
+  type RedisClient,
+  type RedisTls,
+} from "../../platform/redis.js";
 
 export type StreamEntries = Array<[id: string, fields: string[]]>;
 
@@ -39,11 +45,11 @@ const RETRY_MAX_MS = 1_000;
  */
 export function createStreamReader(
   url: string,
-  deps: { control: Pick<Redis, "client">; logger: Logger; tls?: RedisTls },
+  deps: { control: RedisClient; logger: Logger; tls?: RedisTls },
 ): StreamReader {
   // By key: a reply is dispatched without walking every open stream.
   const subscriptions = new Map<string, Set<Subscription>>();
-  let connection: Redis | undefined;
+  let connection: RedisClient | undefined;
   // undefined: not asked yet on this connection; null: CLIENT is not allowed (no wake-ups then).
   let readerId: number | null | undefined;
   let running = false;
@@ -61,11 +67,18 @@ export function createStreamReader(
     return connection;
   };
 
-  const wake = () => {
+  // On a cluster CLIENT ID / UNBLOCK go to the master of the streams' slot (every stream key shares
+  // one hash tag), where the read blocks. An UNBLOCK that finds no such client (the reader's
+  // connection moved with a failover) makes the next read ask its id again.
+  const wake = (key: string) => {
     if (!blocked || waking || readerId == null) return;
     waking = true;
-    deps.control
-      .client("UNBLOCK", readerId)
+    const id = readerId;
+    serverOf(deps.control, key)
+      .then((server) => server.client("UNBLOCK", id))
+      .then((unblocked) => {
+        if (Number(unblocked) === 0 && readerId === id) readerId = undefined;
+      })
       .catch(() => {}) // the read ends within BLOCK_MS anyway
       .finally(() => (waking = false));
   };
@@ -95,10 +108,13 @@ export function createStreamReader(
       let reply: Array<[string, StreamEntries]> | null;
       try {
         const redis = reader();
-        // A Redis whose ACL refuses CLIENT still works: a new stream then waits out the block.
-        if (readerId === undefined) readerId = await redis.client("ID").then(Number, () => null);
         // Two readers of one stream (a replay beside the first client) share its read from the earlier id.
         const keys = [...subscriptions.keys()];
+        // A Redis whose ACL refuses CLIENT still works: a new stream then waits out the block.
+        if (readerId === undefined)
+          readerId = await serverOf(redis, keys[0]!)
+            .then((server) => server.client("ID"))
+            .then(Number, () => null);
         const ids = keys.map((key) => {
           let from: string | undefined;
           for (const sub of subscriptions.get(key)!)
@@ -135,7 +151,7 @@ export function createStreamReader(
       const ofKey = subscriptions.get(key) ?? new Set();
       subscriptions.set(key, ofKey.add(sub));
       if (!running) void loop();
-      else wake();
+      else wake(key);
       return {
         read(ms) {
           if (sub.buffer.length > 0) return Promise.resolve(sub.buffer.splice(0));

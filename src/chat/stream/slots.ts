@@ -3,11 +3,11 @@ import type { Config } from "../../config.js";
 import { HttpError, unavailable } from "../../errors.js";
 import type { Logger } from "../../platform/logger.js";
 import { QUEUE, queuePrefix } from "../../queues/queues.js";
-import type { Redis } from "../../platform/redis.js";
+import type { RedisClient } from "../../platform/redis.js";
 
 type Deps = {
   config: Pick<Config, "queuePrefix" | "streams">;
-  redis: Pick<Redis, "eval" | "zrem" | "pipeline">;
+  redis: Pick<RedisClient, "eval" | "zrem" | "pipeline">;
   logger: Logger;
 };
 
