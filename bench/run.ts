@@ -15,6 +15,8 @@ import { workerCapacity } from "./sections/worker-capacity.js";
 import { usageIngestion } from "./sections/usage-ingestion.js";
 import { stripeReporting } from "./sections/stripe-reporting.js";
 import { webhookIntake } from "./sections/webhook-intake.js";
+import { meterStream } from "./sections/meter-stream.js";
+import { workerScaling } from "./sections/worker-scaling.js";
 
 const SECTION_RUNNERS: Record<(typeof SECTIONS)[number], { run: Section; rows: [string, string][] }> = {
   baselines: { run: baselines, rows: [["B1", "bare Express endpoint"]] },
@@ -25,6 +27,8 @@ const SECTION_RUNNERS: Record<(typeof SECTIONS)[number], { run: Section; rows: [
   e: { run: usageIngestion, rows: [["e1", "usage ingestion"]] },
   f: { run: stripeReporting, rows: [["f1", "Stripe meter calls"]] },
   g: { run: webhookIntake, rows: [["g1", "webhook intake"]] },
+  h: { run: meterStream, rows: [["h1", "meter events/s through the v2 stream"]] },
+  i: { run: workerScaling, rows: [["i4", "throughput 2 workers / 1 worker"]] },
 };
 
 const options = parseOptions(process.argv.slice(2));

@@ -13,6 +13,7 @@ import { unreportable } from "../src/billing/reporting/report-deadlines.js";
 import type { StripeClient } from "../src/billing/reporting/stripe-client.js";
 import { classifyMeterEventError, describeStripeError } from "../src/billing/reporting/stripe-errors.js";
 import { checkBeforeSend, type BeforeSend } from "../src/billing/reporting/report-resend.js";
+import { createMeterEventStream, meterApiFor } from "../src/billing/reporting/meter-stream.js";
 import {
   markReportSent,
   recordReportAttempt,
@@ -25,7 +26,7 @@ type Deps = {
   redis: RedisClient;
   logger: Logger;
   config: Config;
-  stripe: Pick<StripeClient, "billing">;
+  stripe: Pick<StripeClient, "billing" | "v2">;
   queues: { stripeReport: Pick<Queue<StripeReportJobData>, "rateLimit"> };
   metrics: Pick<Metrics, "stripeReports" | "unreportableReports">;
 };
@@ -50,8 +51,10 @@ export function createStripeReportProcessor(deps: Deps) {
   const lock = createMeterLock(deps.redis, config.queuePrefix);
   // The SDK reconnects once after a dropped connection even without retries: two timeouts + margin.
   const lockTtlMs = 3 * config.stripe.timeoutMs + 5_000;
+  // One session per process, opened on the first streamed report.
+  const stream = createMeterEventStream(deps);
 
-  return async ({ reportId }: StripeReportJobData, job: Job, { token }: JobRun) => {
+  return async ({ reportId, api }: StripeReportJobData, job: Job, { token }: JobRun) => {
     const found = await reportForSending(db, reportId);
     if (!found) throw new UnrecoverableError(`no usage report ${reportId}`);
     const { report, currentStripeCustomerId: stripeCustomerId } = found;
@@ -93,7 +96,14 @@ export function createStripeReportProcessor(deps: Deps) {
     try {
       // Past Stripe's 24-hour dedupe window a resend could count twice: Stripe's figures decide.
       check = await checkBeforeSend(deps, report, stripeCustomerId);
-      if (check.action === "send")
+      if (check.action === "send" && meterApiFor(config, api) === "v2")
+        await stream.send({
+          event_name: report.eventName,
+          payload: { stripe_customer_id: stripeCustomerId, value: String(report.value) },
+          identifier: report.identifier,
+          timestamp: report.eventAt.toISOString(),
+        });
+      else if (check.action === "send")
         await deps.stripe.billing.meterEvents.create(
           {
             event_name: report.eventName,

@@ -66,6 +66,9 @@ export type Config = Readonly<{
     flushBatch: number;
     sweepIntervalMs: number;
     concurrency: number;
+    /** Which meter API sends reports: "auto" streams a flush batch of `streamMinReports` or more. */
+    meterApi: "v1" | "v2" | "auto";
+    streamMinReports: number;
     attempts: number;
     backoffMs: number;
     backoffMaxMs: number;
@@ -180,6 +183,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       flushBatch: e.USAGE_FLUSH_BATCH,
       sweepIntervalMs: e.USAGE_SWEEP_INTERVAL_MS,
       concurrency: e.STRIPE_REPORT_CONCURRENCY,
+      meterApi: e.REPORTING_METER_API,
+      streamMinReports: e.REPORTING_STREAM_MIN_REPORTS,
       attempts: e.STRIPE_REPORT_ATTEMPTS,
       backoffMs: e.STRIPE_REPORT_BACKOFF_MS,
       backoffMaxMs: e.STRIPE_REPORT_BACKOFF_MAX_MS,

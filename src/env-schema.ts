@@ -88,6 +88,9 @@ export const envSchema = z.object({
   // Stripe finalizes a period's invoice about an hour after the period ends: stay well inside that.
   USAGE_PERIOD_GRACE_MS: int(0).default(1_800_000),
   STRIPE_REPORT_CONCURRENCY: int(1, 1_000).default(10),
+  // v1: one meter event per call; v2: the meter event stream; auto: the stream for big flushes.
+  REPORTING_METER_API: z.enum(["v1", "v2", "auto"]).default("auto"),
+  REPORTING_STREAM_MIN_REPORTS: int(1).default(1_000),
   STRIPE_REPORT_ATTEMPTS: int(1, 1_000).default(25),
   STRIPE_REPORT_BACKOFF_MS: int(1).default(2_000),
   STRIPE_REPORT_BACKOFF_MAX_MS: int(1).default(3_600_000),

@@ -9,7 +9,30 @@ import { expect, it } from "vitest";
 // and every measured number is finite. Performance targets are reported by `npm run bench`, not
 // asserted here: this 2-core machine is shared, and a slow CI run is not a broken harness. Every
 // feature is built: a row without a number (say a 404 on /v1/usage or /webhooks/stripe) fails.
-const ROWS = ["B1", "B2", "B3", "B4", "B5", "a1", "a2", "b1", "b2", "c1", "c2", "d1", "d2", "e1", "f1", "g1"];
+const ROWS = [
+  "B1",
+  "B2",
+  "B3",
+  "B4",
+  "B5",
+  "a1",
+  "a2",
+  "b1",
+  "b2",
+  "c1",
+  "c2",
+  "d1",
+  "d2",
+  "e1",
+  "f1",
+  "g1",
+  "h1",
+  "h2",
+  "i1",
+  "i2",
+  "i3",
+  "i4",
+];
 
 it(
   "npm run bench -- --smoke prints a table with every row and finite numbers",

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 const TICK_S = 0.01;
 
 /** CPU seconds (user + system, every thread) of a process, or undefined once it is gone. */
-function cpuSeconds(pid: number): number | undefined {
+export function cpuSeconds(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -14,7 +14,7 @@ function cpuSeconds(pid: number): number | undefined {
   }
 }
 
-function pidsNamed(names: readonly string[]): Array<{ name: string; pid: number }> {
+export function pidsNamed(names: readonly string[]): Array<{ name: string; pid: number }> {
   const found: Array<{ name: string; pid: number }> = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;

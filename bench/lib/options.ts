@@ -11,9 +11,9 @@ export interface BenchOptions {
   connections: number;
   /** Jobs per raw BullMQ baseline. */
   jobs: number;
-  /** Chats for (d). */
+  /** Chats for (d), and for each worker count in (i). */
   chats: number;
-  /** Chats in flight in (d): the worker's CHAT_CONCURRENCY. */
+  /** Chats in flight in (d) and per worker in (i): the worker's CHAT_CONCURRENCY. */
   inFlight: number;
   /** Emulator latency in (d), ms. */
   llmLatencyMs: number;
@@ -29,7 +29,7 @@ export interface BenchOptions {
   compiled: boolean;
 }
 
-export const SECTIONS = ["baselines", "a", "b", "c", "d", "e", "f", "g"] as const;
+export const SECTIONS = ["baselines", "a", "b", "c", "d", "e", "f", "g", "h", "i"] as const;
 
 const PRESETS: Record<
   BenchOptions["mode"],
@@ -78,7 +78,7 @@ export const USAGE = `npm run bench -- [flags]
   --chats <n>            chats for row d (default 6000)
   --in-flight <n>        chats in flight for row d (default 1000)
   --llm-latency <ms>     emulator latency for row d (default 1000)
-  --report-chats <n>     chats for row f (default 10000)
+  --report-chats <n>     chats for row f, and reports for row h (default 10000)
   --only <list>          sections to run: ${SECTIONS.join(",")}
   --json <file>          also write the rows as JSON
   --tsx                  run the processes under test through tsx instead of compiling them first

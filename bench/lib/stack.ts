@@ -86,7 +86,8 @@ export function createStack(env: BenchEnvironment, cpuProfDir?: string, compiled
         "jobs/worker.ts",
         env.meterlineEnv({ OPENAI_BASE_URL: llmUrl, ...extra }),
       );
-      await child.waitForLog(/worker started/);
+      // A loaded machine (shared with other work) can take more than the default 30 s to boot one.
+      await child.waitForLog(/worker started/, 120_000);
       return child;
     },
     stripeEmulator: () => (stripe ??= startStripeEmulator({ webhookSecret: WEBHOOK_SECRET })),

@@ -93,7 +93,11 @@ export function chatJobOptions(config: Config): JobsOptions {
 /** What a streaming chat job returns when its client left before it started: nothing ran. */
 export type AbandonedChat = { abandoned: true };
 
-export const stripeReportJobSchema = z.object({ reportId: z.number().int().positive() });
+export const stripeReportJobSchema = z.object({
+  reportId: z.number().int().positive(),
+  /** "v2": the flush chose the meter event stream for this report (REPORTING_METER_API=auto). */
+  api: z.enum(["v1", "v2"]).optional(),
+});
 export type StripeReportJobData = z.infer<typeof stripeReportJobSchema>;
 
 /** A report's job id: BullMQ ids may be neither all digits nor contain ":". */

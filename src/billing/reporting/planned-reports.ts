@@ -32,10 +32,14 @@ export function reportRow(p: PlannedReport, overrides: Record<string, unknown> =
   };
 }
 
+const REPORTS_PER_INSERT = 1_000;
+
 /** Inserts pending reports and points their rows at them. Shares `trx` with the claim (outbox). */
 export async function writeReports(trx: Knex.Transaction, planned: readonly PlannedReport[]): Promise<void> {
   if (planned.length === 0) return;
-  await trx("usage_reports").insert(planned.map((p) => reportRow(p)));
+  // Chunked: one INSERT may bind at most 65,535 parameters (about 6,500 reports of 10 columns).
+  for (let i = 0; i < planned.length; i += REPORTS_PER_INSERT)
+    await trx("usage_reports").insert(planned.slice(i, i + REPORTS_PER_INSERT).map((p) => reportRow(p)));
   await markRows(trx, planned);
 }
 

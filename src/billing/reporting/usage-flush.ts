@@ -8,6 +8,7 @@ import { periodContainingSql } from "../ledger/period-history.js";
 import type { PlannedReport } from "./planned-reports.js";
 import { MAX_REPORT_VALUE } from "../ledger/usage-bounds.js";
 import { writeIsolated, type Quarantined, type Stuck } from "./usage-quarantine.js";
+import { flushMeterApi } from "./meter-stream.js";
 
 export interface ClaimedReport {
   id: number;
@@ -49,6 +50,7 @@ export async function flushUsage(deps: Deps, opts: { customerId?: string } = {})
     await enqueueReports(
       deps.queues.stripeReport,
       batch.reports.map((r) => r.id),
+      flushMeterApi(deps.config, batch.reports.length),
     );
     reports.push(...batch.reports);
     quarantined.push(...batch.quarantined);
@@ -209,13 +211,22 @@ export async function claimUsage(
   };
 }
 
-/** Adds one job per report; the job id is derived from the report, so adding twice is harmless. */
-export async function enqueueReports(queue: Queues["stripeReport"], reportIds: number[]): Promise<void> {
+/**
+ * Adds one job per report; the job id is derived from the report, so adding twice is harmless.
+ * `api` "v2" sends them through the meter event stream (a flush big enough, meter-stream.ts).
+ */
+export async function enqueueReports(
+  queue: Queues["stripeReport"],
+  reportIds: number[],
+  api?: "v2",
+): Promise<void> {
   for (let i = 0; i < reportIds.length; i += 1_000) {
     await queue.addBulk(
-      reportIds
-        .slice(i, i + 1_000)
-        .map((reportId) => ({ name: "report", data: { reportId }, opts: { jobId: reportJobId(reportId) } })),
+      reportIds.slice(i, i + 1_000).map((reportId) => ({
+        name: "report",
+        data: api ? { reportId, api } : { reportId },
+        opts: { jobId: reportJobId(reportId) },
+      })),
     );
   }
 }

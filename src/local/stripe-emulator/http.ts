@@ -3,6 +3,7 @@ import { catalogRoutes } from "./catalog.js";
 import { checkoutSessionRoutes } from "./checkout-sessions.js";
 import type { FaultDecision } from "./faults.js";
 import { meterEventRoutes } from "./meter-events.js";
+import { meterEventStreamRoutes } from "./meter-event-stream.js";
 import { meterRoutes } from "./meters.js";
 import { paymentIntentRoutes } from "./payment-intents.js";
 import { paymentMethodRoutes } from "./payment-methods.js";
@@ -22,6 +23,7 @@ export interface Reply {
 
 const ROUTES: Route[] = [
   ...meterEventRoutes,
+  ...meterEventStreamRoutes,
   ...meterRoutes,
   ...priceRoutes,
   ...catalogRoutes,

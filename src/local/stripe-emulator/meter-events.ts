@@ -2,13 +2,10 @@ import { randomUUID } from "node:crypto";
 import type { Ctx, Route, State, StoredMeterEvent } from "./state.js";
 import { ApiError, invalid, missingParam, noSuch } from "./api-error.js";
 import { optInt, optObj, optStr, rejectUnknown, reqStr } from "./params.js";
-import { isObj, newId, type Obj, type Params } from "./util.js";
+import { isObj, type Obj, type Params } from "./util.js";
 
 const MAX_PAST_S = 35 * 86_400;
 const MAX_FUTURE_S = 5 * 60;
-const SESSION_TTL_S = 15 * 60;
-
-const iso = (s: number): string => new Date(s * 1000).toISOString();
 
 function mappingKeys(
   state: State,
@@ -34,19 +31,22 @@ export function concurrencyKey(state: State, p: Params): string | undefined {
   return typeof customer === "string" && customer !== "" ? `${customer}\u0000${eventName}` : undefined;
 }
 
-interface MeterEventInput {
+export interface MeterEventInput {
   event_name: string;
   payload: Obj;
   identifier?: string;
   timestamp?: number;
 }
 
+/** The message of Stripe's 400 for an identifier it has already recorded. */
+export const DUPLICATE_IDENTIFIER = "An event already exists with identifier";
+
 /**
  * Validates and records one meter event. Deviation from Stripe: Stripe checks the customer
  * asynchronously (an error report `meter_event_customer_not_found` arrives later); the emulator
  * answers 400 resource_missing synchronously so a permanent 4xx can be tested.
  */
-function acceptMeterEvent(state: State, input: MeterEventInput): StoredMeterEvent {
+export function acceptMeterEvent(state: State, input: MeterEventInput): StoredMeterEvent {
   const { event_name: eventName, payload } = input;
   if (eventName.length > 100) throw invalid("event_name must be at most 100 characters.", "event_name");
   const keys = mappingKeys(state, eventName);
@@ -74,15 +74,10 @@ function acceptMeterEvent(state: State, input: MeterEventInput): StoredMeterEven
   const identifier = input.identifier ?? randomUUID();
   if (identifier.length > 100) throw invalid("identifier must be at most 100 characters.", "identifier");
   if (state.meterEvents.has(identifier)) {
-    throw new ApiError(
-      400,
-      "invalid_request_error",
-      `An event already exists with identifier ${identifier}.`,
-      {
-        param: "identifier",
-        headers: { "stripe-should-retry": "false" },
-      },
-    );
+    throw new ApiError(400, "invalid_request_error", `${DUPLICATE_IDENTIFIER} ${identifier}.`, {
+      param: "identifier",
+      headers: { "stripe-should-retry": "false" },
+    });
   }
   const stringPayload: Record<string, string> = {};
   for (const [k, v] of Object.entries(payload)) stringPayload[k] = String(v);
@@ -122,69 +117,6 @@ function v1MeterEvent(ctx: Ctx): Obj {
   };
 }
 
-function v2Timestamp(p: Params): number | undefined {
-  const t = optStr(p, "timestamp");
-  if (t === undefined) return undefined;
-  const ms = Date.parse(t);
-  if (Number.isNaN(ms)) throw invalid(`Invalid timestamp: ${t}`, "timestamp");
-  return Math.floor(ms / 1000);
-}
-
-function v2Input(p: Params): MeterEventInput {
-  rejectUnknown(p, ["event_name", "payload", "identifier", "timestamp"]);
-  const payload = optObj(p, "payload");
-  if (!payload) throw missingParam("payload");
-  return {
-    event_name: reqStr(p, "event_name"),
-    payload,
-    identifier: optStr(p, "identifier"),
-    timestamp: v2Timestamp(p),
-  };
-}
-
-function v2Session(ctx: Ctx): Obj {
-  const now = ctx.state.now();
-  const token = newId("mes_tok", 32);
-  ctx.state.sessions.set(token, now + SESSION_TTL_S);
-  return {
-    id: newId("mes"),
-    object: "v2.billing.meter_event_session",
-    authentication_token: token,
-    created: iso(now),
-    expires_at: iso(now + SESSION_TTL_S),
-    livemode: false,
-  };
-}
-
-/** High-throughput stream: validation is asynchronous in Stripe, so bad events become error reports. */
-function v2Stream(ctx: Ctx): Obj {
-  const events = ctx.params.events;
-  if (!Array.isArray(events) || events.length === 0) throw missingParam("events");
-  if (events.length > 100) throw invalid("events must contain at most 100 items.", "events");
-  for (const raw of events) {
-    let input: MeterEventInput | undefined;
-    try {
-      if (!isObj(raw)) throw invalid("Invalid event", "events");
-      input = v2Input(raw);
-      acceptMeterEvent(ctx.state, input);
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      const payload = input?.payload;
-      ctx.state.errorReports.push({
-        code:
-          err.extra.code === "resource_missing" ? "meter_event_customer_not_found" : "invalid_meter_event",
-        message: err.message,
-        event_name: input?.event_name,
-        identifier: input?.identifier,
-        customer: typeof payload?.stripe_customer_id === "string" ? payload.stripe_customer_id : undefined,
-      });
-    }
-  }
-  return {};
-}
-
 export const meterEventRoutes: Route[] = [
   { method: "POST", template: "/v1/billing/meter_events", handler: v1MeterEvent, meterConcurrency: true },
-  { method: "POST", template: "/v2/billing/meter_event_session", handler: v2Session },
-  { method: "POST", template: "/v2/billing/meter_event_stream", handler: v2Stream, auth: "session" },
 ];
