@@ -16,6 +16,7 @@ import * as outgoingWebhooks from "./20261202002100_outgoing_webhooks.js";
 import * as usageCharges from "./20261202002200_usage_charges.js";
 import * as creditTopUps from "./20261202002300_credit_top_ups.js";
 import * as alerts from "./20261202002400_alerts.js";
+import * as usageHourly from "./20261202002700_usage_hourly.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -39,6 +40,7 @@ const migrations: Record<string, Migration> = {
   "20261202002200_usage_charges": usageCharges,
   "20261202002300_credit_top_ups": creditTopUps,
   "20261202002400_alerts": alerts,
+  "20261202002700_usage_hourly": usageHourly,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
