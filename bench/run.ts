@@ -15,6 +15,7 @@ import { workerCapacity } from "./sections/worker-capacity.js";
 import { usageIngestion } from "./sections/usage-ingestion.js";
 import { stripeReporting } from "./sections/stripe-reporting.js";
 import { webhookIntake } from "./sections/webhook-intake.js";
+import { dashboardOnLargeLedger } from "./sections/dashboard.js";
 
 const SECTION_RUNNERS: Record<(typeof SECTIONS)[number], { run: Section; rows: [string, string][] }> = {
   baselines: { run: baselines, rows: [["B1", "bare Express endpoint"]] },
@@ -25,6 +26,13 @@ const SECTION_RUNNERS: Record<(typeof SECTIONS)[number], { run: Section; rows: [
   e: { run: usageIngestion, rows: [["e1", "usage ingestion"]] },
   f: { run: stripeReporting, rows: [["f1", "Stripe meter calls"]] },
   g: { run: webhookIntake, rows: [["g1", "webhook intake"]] },
+  h: {
+    run: dashboardOnLargeLedger,
+    rows: [
+      ["h1", "dashboard page, all customers"],
+      ["h2", "dashboard page, one customer's usage"],
+    ],
+  },
 };
 
 const options = parseOptions(process.argv.slice(2));

@@ -3,8 +3,8 @@ import { z } from "zod";
 import type { WebDeps } from "../../deps.js";
 import { findCustomer } from "../../billing/customers/customers.js";
 import {
-  portalQuery,
   portalSecret,
+  portalSession,
   signPortalLink,
   verifyPortalLink,
   type PortalRefusal,
@@ -88,14 +88,7 @@ export function adminPortalRoutes(deps: Deps): Router {
         "portal_disabled",
       );
     if (!(await findCustomer(deps.db, id))) throw notFound(`No customer ${id}.`);
-    const link = signPortalLink(secret, id);
-    res.status(201).json({
-      object: "portal.session",
-      customer: id,
-      url: `${publicBase(deps, req)}/portal?${portalQuery(link)}`,
-      data_url: `${publicBase(deps, req)}/portal/data?${portalQuery(link)}`,
-      expires_at: link.expiresAt.toISOString(),
-    });
+    res.status(201).json(portalSession(publicBase(deps, req), signPortalLink(secret, id)));
   });
   return router;
 }

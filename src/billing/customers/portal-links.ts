@@ -68,3 +68,15 @@ export function verifyPortalLink(
   if (Number(expires) * 1000 <= now.getTime()) return { refused: "expired" };
   return { customerId: customer };
 }
+
+/** A portal session as the admin API and the CLI give it: the page's URL, the JSON's, the expiry. */
+export function portalSession(baseUrl: string, link: PortalLink) {
+  const query = portalQuery(link);
+  return {
+    object: "portal.session",
+    customer: link.customerId,
+    url: `${baseUrl}/portal?${query}`,
+    data_url: `${baseUrl}/portal/data?${query}`,
+    expires_at: link.expiresAt.toISOString(),
+  };
+}
