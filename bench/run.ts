@@ -17,6 +17,7 @@ import { stripeReporting } from "./sections/stripe-reporting.js";
 import { webhookIntake } from "./sections/webhook-intake.js";
 import { meterStream } from "./sections/meter-stream.js";
 import { workerScaling } from "./sections/worker-scaling.js";
+import { dashboardOnLargeLedger } from "./sections/dashboard.js";
 
 const SECTION_RUNNERS: Record<(typeof SECTIONS)[number], { run: Section; rows: [string, string][] }> = {
   baselines: { run: baselines, rows: [["B1", "bare Express endpoint"]] },
@@ -29,6 +30,13 @@ const SECTION_RUNNERS: Record<(typeof SECTIONS)[number], { run: Section; rows: [
   g: { run: webhookIntake, rows: [["g1", "webhook intake"]] },
   h: { run: meterStream, rows: [["h1", "meter events/s through the v2 stream"]] },
   i: { run: workerScaling, rows: [["i4", "throughput 2 workers / 1 worker"]] },
+  j: {
+    run: dashboardOnLargeLedger,
+    rows: [
+      ["j1", "dashboard page, all customers"],
+      ["j2", "dashboard page, one customer's usage"],
+    ],
+  },
 };
 
 const options = parseOptions(process.argv.slice(2));

@@ -18,6 +18,7 @@ import * as creditTopUps from "./20261202002300_credit_top_ups.js";
 import * as alerts from "./20261202002400_alerts.js";
 import * as usageTaxonomy from "./20261202002500_usage_taxonomy.js";
 import * as endUsers from "./20261202002600_end_users.js";
+import * as usageHourly from "./20261202002700_usage_hourly.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -43,6 +44,7 @@ const migrations: Record<string, Migration> = {
   "20261202002400_alerts": alerts,
   "20261202002500_usage_taxonomy": usageTaxonomy,
   "20261202002600_end_users": endUsers,
+  "20261202002700_usage_hourly": usageHourly,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -4,6 +4,7 @@ import { reportCommands } from "./cli/reports.js";
 import {
   customersCreate,
   customersList,
+  customersPortal,
   customersUpdate,
   keysCreate,
   keysList,
@@ -33,6 +34,11 @@ const COMMANDS: Record<string, Command> = {
   "customers:list": {
     run: customersList,
     usage: "customers:list [--status active|past_due|suspended|canceled]",
+  },
+  "customers:portal": {
+    run: customersPortal,
+    usage:
+      "customers:portal --customer <customer id>  (a signed one-hour portal link; base URL from PUBLIC_URL)",
   },
   "keys:create": { run: keysCreate, usage: "keys:create --customer <customer id>" },
   "keys:list": { run: keysList, usage: "keys:list [--customer <customer id>]" },

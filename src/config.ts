@@ -30,6 +30,10 @@ export type Config = Readonly<{
   stripeWebhookSecret: string | undefined;
   stripeApiBase: string | undefined;
   adminToken: string | undefined;
+  /** Customer portal links: their signing secret (set or derived) and who may frame the page. */
+  portal: Readonly<{ secret: string | undefined; frameAncestors: string }>;
+  /** Where this service is reached from outside (PUBLIC_URL), for links the CLI prints. */
+  publicUrl: string | undefined;
   logLevel: string;
   queuePrefix: string;
   bodyLimit: string;
@@ -143,6 +147,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     stripeWebhookSecret: e.STRIPE_WEBHOOK_SECRET,
     stripeApiBase: e.STRIPE_API_BASE,
     adminToken: e.ADMIN_TOKEN,
+    portal: Object.freeze({ secret: e.PORTAL_SECRET, frameAncestors: e.PORTAL_FRAME_ANCESTORS }),
+    publicUrl: e.PUBLIC_URL,
     logLevel: e.LOG_LEVEL,
     queuePrefix: e.QUEUE_PREFIX,
     bodyLimit: e.BODY_LIMIT,

@@ -47,6 +47,12 @@ export const envSchema = z.object({
   STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
   STRIPE_API_BASE: url(["http:", "https:"]).optional(),
   ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  // Signs customer portal links; defaults to a key derived from ADMIN_TOKEN (src/api/portal/links.ts).
+  PORTAL_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  // The portal page's Content-Security-Policy frame-ancestors: who may embed it ('none' by default).
+  // Where this service is reached from outside, for links it prints (portal links from the CLI).
+  PUBLIC_URL: url(["http:", "https:"]).optional(),
+  PORTAL_FRAME_ANCESTORS: z.string().min(1).default("'none'"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   QUEUE_PREFIX: z
     .string()

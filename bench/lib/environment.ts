@@ -28,6 +28,9 @@ export interface BenchEnvironment {
   cleanup(): Promise<void>;
 }
 
+/** The admin token of the run's web process. */
+export const BENCH_ADMIN_TOKEN = "bench-admin-token-0123456789";
+
 /** A fresh, migrated database on the shared Postgres and a fresh queue prefix on the shared Redis. */
 export async function createBenchEnvironment(): Promise<BenchEnvironment> {
   const id = randomBytes(5).toString("hex");
@@ -65,6 +68,8 @@ export async function createBenchEnvironment(): Promise<BenchEnvironment> {
         LOG_LEVEL: "info",
         // One bench key sends hundreds of requests per second: measure the service, not the limiter.
         RATE_LIMIT_PER_MINUTE: "0",
+        // The admin routes (the dashboard, section h) are served only with a token.
+        ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
         ...extra,
       }),
       cleanup,

@@ -19,6 +19,8 @@ export interface BenchOptions {
   llmLatencyMs: number;
   /** Chats for (f); the row is scaled to calls per 10,000 chats. */
   reportChats: number;
+  /** Ledger rows loaded for (h), the dashboard on a large ledger. */
+  dashboardRows: number;
   /** Sections to run (all by default). */
   only: Set<string> | undefined;
   /** Write the rows as JSON here too. */
@@ -29,7 +31,7 @@ export interface BenchOptions {
   compiled: boolean;
 }
 
-export const SECTIONS = ["baselines", "a", "b", "c", "d", "e", "f", "g", "h", "i"] as const;
+export const SECTIONS = ["baselines", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j"] as const;
 
 const PRESETS: Record<
   BenchOptions["mode"],
@@ -44,6 +46,7 @@ const PRESETS: Record<
     inFlight: 1_000,
     llmLatencyMs: 1_000,
     reportChats: 10_000,
+    dashboardRows: 10_000_000,
   },
   quick: {
     duration: 4,
@@ -54,6 +57,7 @@ const PRESETS: Record<
     inFlight: 1_000,
     llmLatencyMs: 1_000,
     reportChats: 2_000,
+    dashboardRows: 1_000_000,
   },
   smoke: {
     duration: 0.5,
@@ -64,6 +68,7 @@ const PRESETS: Record<
     inFlight: 50,
     llmLatencyMs: 100,
     reportChats: 100,
+    dashboardRows: 20_000,
   },
 };
 
@@ -79,6 +84,7 @@ export const USAGE = `npm run bench -- [flags]
   --in-flight <n>        chats in flight for row d (default 1000)
   --llm-latency <ms>     emulator latency for row d (default 1000)
   --report-chats <n>     chats for row f, and reports for row h (default 10000)
+  --dashboard-rows <n>   ledger rows loaded for row j (default 10000000)
   --only <list>          sections to run: ${SECTIONS.join(",")}
   --json <file>          also write the rows as JSON
   --tsx                  run the processes under test through tsx instead of compiling them first
@@ -99,6 +105,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       "in-flight": { type: "string" },
       "llm-latency": { type: "string" },
       "report-chats": { type: "string" },
+      "dashboard-rows": { type: "string" },
       only: { type: "string" },
       json: { type: "string" },
       "cpu-prof": { type: "string" },
@@ -131,6 +138,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     inFlight: Math.round(num("in-flight", values["in-flight"], preset.inFlight, 1)),
     llmLatencyMs: num("llm-latency", values["llm-latency"], preset.llmLatencyMs),
     reportChats: Math.round(num("report-chats", values["report-chats"], preset.reportChats, 1)),
+    dashboardRows: Math.round(num("dashboard-rows", values["dashboard-rows"], preset.dashboardRows, 1)),
     only: only ? new Set(only) : undefined,
     json: values.json,
     cpuProf: values["cpu-prof"],

@@ -18,6 +18,8 @@ import { stripeWebhookRoutes } from "./routes/stripe-webhooks.js";
 import { adminWebhookRoutes } from "./routes/admin-webhooks.js";
 import { adminAlertRoutes } from "./routes/admin-alerts.js";
 import { adminAutoTopUpRoutes, creditRoutes } from "./routes/credits.js";
+import { dashboardRoutes } from "./dashboard/routes.js";
+import { adminPortalRoutes, portalRoutes } from "./portal/routes.js";
 
 /** The HTTP API; listening is the caller's business (server.ts, npm start, tests). */
 export function createApp(deps: WebDeps): Express {
@@ -46,6 +48,8 @@ export function createApp(deps: WebDeps): Express {
     app.use(metricsRoutes({ metrics: deps.metrics, adminToken: deps.config.adminToken }));
   // Raw body for the signature check: mounted before (and apart from) the /v1 JSON parser.
   app.use(stripeWebhookRoutes(deps));
+  // Opened by a signed link, not the admin token: mounted before (and apart from) /admin.
+  app.use(portalRoutes(deps));
 
   if (deps.config.adminToken) {
     // Without a token the board is not served at all: an open Bull Board can delete jobs.
@@ -58,6 +62,8 @@ export function createApp(deps: WebDeps): Express {
     app.use("/admin", ...json, adminAlertRoutes(deps));
     app.use("/admin", ...json, adminAutoTopUpRoutes(deps));
     app.use("/admin", ...json, adminEndUserRoutes(deps));
+    app.use("/admin", dashboardRoutes(deps));
+    app.use("/admin", adminPortalRoutes(deps));
   }
 
   app.use(notFoundHandler);

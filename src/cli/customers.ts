@@ -2,6 +2,7 @@ import { listApiKeys, type ApiKeyInfo } from "../billing/customers/api-keys.js";
 import {
   createApiKey,
   createCustomer,
+  findCustomer,
   listCustomers,
   revokeApiKey,
   updateCustomer,
@@ -9,6 +10,7 @@ import {
   type CustomerStatus,
 } from "../billing/customers/customers.js";
 import { KEY_CACHE_TTL_MS } from "../billing/customers/key-cache.js";
+import { portalSecret, portalSession, signPortalLink } from "../billing/customers/portal-links.js";
 import { seedDefaultPlans } from "../billing/pricing/plans.js";
 import { optionalFlag, requireFlag, type CliContext } from "./context.js";
 import { NotFoundError, UsageError } from "../errors.js";
@@ -91,4 +93,15 @@ export async function keysRevoke(ctx: CliContext): Promise<void> {
       : `revoked ${what}; the API refuses it within ${KEY_CACHE_TTL_MS / 1000} s (web processes cache key lookups that long)`,
     { ...key, alreadyRevoked: before.revokedAt !== null, refusedWithinMs: KEY_CACHE_TTL_MS },
   );
+}
+
+/** customers:portal: a signed one-hour portal link for one customer, as POST …/portal-sessions gives. */
+export async function customersPortal(ctx: CliContext): Promise<void> {
+  const id = requireFlag(ctx, "customer");
+  const secret = portalSecret(ctx.config);
+  if (!secret) throw new UsageError("the portal needs PORTAL_SECRET or ADMIN_TOKEN");
+  if (!(await findCustomer(ctx.db(), id))) throw new NotFoundError(`no customer "${id}"`);
+  const base = ctx.config.publicUrl ?? `http://localhost:${ctx.config.port}`;
+  const session = portalSession(base, signPortalLink(secret, id));
+  ctx.print(`portal for ${id}, valid until ${session.expires_at}:\n${session.url}`, session);
 }

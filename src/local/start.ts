@@ -1,3 +1,4 @@
+import { portalSecret, portalSession, signPortalLink } from "../billing/customers/portal-links.js";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { loadConfigOrExit, loadConfigWith } from "../config.js";
@@ -127,6 +128,10 @@ async function main() {
   say();
   say(`  API          ${base}/v1`);
   say(`  Bull Board   ${base}/admin/queues  (user: admin, password: ${config.adminToken})`);
+  say(`  Dashboard    ${base}/admin  (same login)`);
+  const portalKey = portalSecret(config);
+  if (portalKey)
+    say(`  Demo portal  ${portalSession(base, signPortalLink(portalKey, demo.id)).url}  (valid 1 hour)`);
   say(`  Admin token  ${config.adminToken}`);
   if (stripeEmulator) {
     say(`  Stripe emu   ${stripeEmulator.url}  (meter events: ${stripeEmulator.url}/_emulator/meter_events)`);

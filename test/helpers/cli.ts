@@ -13,6 +13,8 @@ export async function runCli(config: Config, ...args: string[]): Promise<CliRun>
     REDIS_URL: config.redisUrl,
     QUEUE_PREFIX: config.queuePrefix,
     LOG_LEVEL: "silent",
+    // Portal links are signed with a key derived from it.
+    ...(config.adminToken ? { ADMIN_TOKEN: config.adminToken } : {}),
   };
   try {
     const { stdout, stderr } = await promisify(execFile)(

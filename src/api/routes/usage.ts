@@ -182,7 +182,8 @@ const tokensOf = (t: TokenTotals) => ({
   billable_tokens: t.billableTokens,
 });
 
-function formatSummary(s: UsageSummary, balanceMicros: number) {
+/** The usage summary as GET /v1/usage (and the customer portal) answer it. */
+export function formatSummary(s: UsageSummary, balanceMicros: number) {
   const limit = s.plan.hardLimitTokens;
   return {
     object: "usage.summary",

@@ -34,3 +34,31 @@ export async function listFiredAlerts(db: Db, customerId: string, period: Period
       "period_end as periodEnd",
     );
 }
+
+/** Alerts fired since `since` for every customer, newest first, at most `limit`. */
+export async function listAlertsFiredSince(
+  db: Db,
+  since: Date,
+  limit = 100,
+): Promise<Array<FiredAlert & { customerId: string }>> {
+  return db("alert_firings")
+    .where("fired_at", ">=", since)
+    .orderBy([
+      { column: "fired_at", order: "desc" },
+      { column: "id", order: "desc" },
+    ])
+    .limit(limit)
+    .select(
+      "id",
+      "customer_id as customerId",
+      "rule_id as ruleId",
+      "kind",
+      "threshold",
+      "value",
+      "fired_at as firedAt",
+      "recovered_at as recoveredAt",
+      "recovered_value as recoveredValue",
+      "period_start as periodStart",
+      "period_end as periodEnd",
+    );
+}

@@ -55,3 +55,14 @@ export async function creditLedger(
     createdAt: r.created_at,
   }));
 }
+
+/** Every customer's spendable balance (as creditBalance counts it), largest first; zero balances left out. */
+export async function creditBalances(db: Db): Promise<Array<{ customerId: string; balanceMicros: number }>> {
+  const rows: Array<{ customer_id: string; balance: string }> = await db("credit_grants")
+    .where("remaining_micros", ">", 0)
+    .where((w) => w.whereNull("expires_at").orWhere("expires_at", ">", db.fn.now()))
+    .groupBy("customer_id")
+    .select("customer_id", db.raw("sum(remaining_micros)::bigint AS balance"))
+    .orderBy("balance", "desc");
+  return rows.map((r) => ({ customerId: r.customer_id, balanceMicros: Number(r.balance) }));
+}

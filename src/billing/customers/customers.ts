@@ -132,3 +132,9 @@ function touchKey(db: Db, keyId: number): void {
     .update({ last_used_at: db.fn.now() })
     .catch(() => {});
 }
+
+/** One customer, or undefined when there is none with that id. */
+export async function findCustomer(db: Db, id: string): Promise<Customer | undefined> {
+  const row = await db("customers").where({ id }).first();
+  return row ? customerFromRow(row) : undefined;
+}

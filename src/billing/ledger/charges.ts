@@ -2,6 +2,7 @@ import type { Knex } from "knex";
 import { consumeCredits } from "../credits/consume.js";
 import { spendableMicros } from "../credits/balance.js";
 import { listPriceMicros, type Plan } from "../pricing/plans.js";
+import { addToHourlyUsage } from "./hourly-usage.js";
 
 /** What prices a row: its plan's allowance and per-1K rate, as they stood when the row was written. */
 export type RowPricing = Pick<Plan, "includedTokens" | "overagePer1kMicros">;
@@ -160,5 +161,10 @@ export async function chargeRows(
       },
     );
   }
+  // After the charges are set: the hourly rollup sums them.
+  await addToHourlyUsage(
+    trx,
+    rows.map((r) => r.requestId),
+  );
   return charges;
 }

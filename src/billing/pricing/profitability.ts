@@ -17,17 +17,30 @@ export interface ProfitabilityRow {
   flagged: boolean;
 }
 
+const HOUR_MS = 3_600_000;
+const isWholeHours = (p: Period) => p.start.getTime() % HOUR_MS === 0 && p.end.getTime() % HOUR_MS === 0;
+
 /**
- * Per customer with usage in the period: what it cost us, what its plan charges (base fee +
- * overage, README rounding policy) and the margin multiple, worst first. Flagged when the multiple
- * is under the target. A customer is charged by the plan of its latest row in the period.
+ * Each customer's requests, tokens and provider cost in a period of whole hours (a calendar month),
+ * from the hourly rollup; its plan is that of its latest row (one index probe per customer).
  */
-export async function profitability(
-  db: Db,
-  period: Period,
-  targetHundredths: number,
-): Promise<ProfitabilityRow[]> {
-  const rows: Array<Record<string, unknown>> = await db("usage_events as u")
+async function totalsFromRollup(db: Db, period: Period): Promise<Array<Record<string, unknown>>> {
+  const { rows } = await db.raw<{ rows: Array<Record<string, unknown>> }>(
+    `SELECT h.customer_id, c.name, h.requests, h.tokens, h.cost,
+            (SELECT u.plan_id FROM usage_events u
+             WHERE u.customer_id = h.customer_id AND u.created_at >= :start AND u.created_at < :end
+             ORDER BY u.created_at DESC, u.id DESC LIMIT 1) AS plan_id
+     FROM (SELECT customer_id, sum(requests) AS requests, sum(billable_tokens) AS tokens, sum(provider_cost_micros) AS cost
+           FROM usage_hourly WHERE hour >= :start AND hour < :end GROUP BY customer_id) h
+     JOIN customers c ON c.id = h.customer_id`,
+    { start: period.start, end: period.end },
+  );
+  return rows;
+}
+
+/** The same totals from the ledger rows, for a period that does not start and end on an hour. */
+async function totalsFromLedger(db: Db, period: Period): Promise<Array<Record<string, unknown>>> {
+  return db("usage_events as u")
     .join("customers as c", "c.id", "u.customer_id")
     .where("u.created_at", ">=", period.start)
     .where("u.created_at", "<", period.end)
@@ -39,6 +52,19 @@ export async function profitability(
     )
     .count({ requests: "*" })
     .sum({ tokens: "u.billable_tokens", cost: "u.provider_cost_micros" });
+}
+
+/**
+ * Per customer with usage in the period: what it cost us, what its plan charges (base fee +
+ * overage, README rounding policy) and the margin multiple, worst first. Flagged when the multiple
+ * is under the target. A customer is charged by the plan of its latest row in the period.
+ */
+export async function profitability(
+  db: Db,
+  period: Period,
+  targetHundredths: number,
+): Promise<ProfitabilityRow[]> {
+  const rows = isWholeHours(period) ? await totalsFromRollup(db, period) : await totalsFromLedger(db, period);
   const plans = new Map((await listPlans(db)).map((p) => [p.id, p]));
   return rows
     .map((r) => {
