@@ -16,23 +16,25 @@ export interface FiredAlert {
   periodEnd: Date;
 }
 
+/** The `alert_firings` columns of a FiredAlert besides its id. */
+const FIRED_COLUMNS = [
+  "rule_id as ruleId",
+  "kind",
+  "threshold",
+  "value",
+  "fired_at as firedAt",
+  "recovered_at as recoveredAt",
+  "recovered_value as recoveredValue",
+  "period_start as periodStart",
+  "period_end as periodEnd",
+];
+
 /** The alerts fired for the customer in the period (recovered ones included), oldest first. */
 export async function listFiredAlerts(db: Db, customerId: string, period: Period): Promise<FiredAlert[]> {
   return db("alert_firings")
     .where({ customer_id: customerId, period_start: period.start })
     .orderBy([{ column: "fired_at" }, { column: "id" }])
-    .select(
-      "id",
-      "rule_id as ruleId",
-      "kind",
-      "threshold",
-      "value",
-      "fired_at as firedAt",
-      "recovered_at as recoveredAt",
-      "recovered_value as recoveredValue",
-      "period_start as periodStart",
-      "period_end as periodEnd",
-    );
+    .select("id", ...FIRED_COLUMNS);
 }
 
 /** Alerts fired since `since` for every customer, newest first, at most `limit`. */
@@ -48,17 +50,5 @@ export async function listAlertsFiredSince(
       { column: "id", order: "desc" },
     ])
     .limit(limit)
-    .select(
-      "id",
-      "customer_id as customerId",
-      "rule_id as ruleId",
-      "kind",
-      "threshold",
-      "value",
-      "fired_at as firedAt",
-      "recovered_at as recoveredAt",
-      "recovered_value as recoveredValue",
-      "period_start as periodStart",
-      "period_end as periodEnd",
-    );
+    .select("id", "customer_id as customerId", ...FIRED_COLUMNS);
 }
