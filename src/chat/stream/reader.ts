@@ -108,13 +108,15 @@ export function createStreamReader(
       let reply: Array<[string, StreamEntries]> | null;
       try {
         const redis = reader();
-        // Two readers of one stream (a replay beside the first client) share its read from the earlier id.
-        const keys = [...subscriptions.keys()];
         // A Redis whose ACL refuses CLIENT still works: a new stream then waits out the block.
         if (readerId === undefined)
-          readerId = await serverOf(redis, keys[0]!)
+          readerId = await serverOf(redis, subscriptions.keys().next().value!)
             .then((server) => server.client("ID"))
             .then(Number, () => null);
+        // Read after that await: streams may have been subscribed or dropped meanwhile.
+        if (subscriptions.size === 0) break;
+        // Two readers of one stream (a replay beside the first client) share its read from the earlier id.
+        const keys = [...subscriptions.keys()];
         const ids = keys.map((key) => {
           let from: string | undefined;
           for (const sub of subscriptions.get(key)!)
