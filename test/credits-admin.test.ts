@@ -22,91 +22,68 @@ const admin = (path: string, body?: unknown) =>
     body: body === undefined ? undefined : JSON.stringify(body),
   });
 
-// Each case spawns the CLI a few times; tsx compiles on start, slow on a busy machine.
-const SLOW = 180_000;
-
 describe("CLI credits:grant, credits:balance, credits:ledger", () => {
-  it(
-    "grants (once per reference), answers the balance as {balance_micros} and the ledger newest first",
-    async () => {
-      const granted = await json(
-        "credits:grant",
-        ...["--customer", customerId, "--amount-micros", "2500000", "--reference", "ticket-7"],
-        ...["--expires", "2099-01-31", "--source", "promotional"],
-      );
-      expect(granted).toMatchObject({
-        customerId,
-        source: "promotional",
-        amountMicros: 2_500_000,
-        remainingMicros: 2_500_000,
-        expiresAt: "2099-01-31T00:00:00.000Z",
-        reference: "ticket-7",
-        created: true,
-      });
-      const again = await cli(
-        ...[
-          "credits:grant",
-          "--customer",
-          customerId,
-          "--amount-micros",
-          "2500000",
-          "--reference",
-          "ticket-7",
-        ],
-      );
-      expect(again.stdout).toContain("already granted");
+  it("grants (once per reference), answers the balance as {balance_micros} and the ledger newest first", async () => {
+    const granted = await json(
+      "credits:grant",
+      ...["--customer", customerId, "--amount-micros", "2500000", "--reference", "ticket-7"],
+      ...["--expires", "2099-01-31", "--source", "promotional"],
+    );
+    expect(granted).toMatchObject({
+      customerId,
+      source: "promotional",
+      amountMicros: 2_500_000,
+      remainingMicros: 2_500_000,
+      expiresAt: "2099-01-31T00:00:00.000Z",
+      reference: "ticket-7",
+      created: true,
+    });
+    const again = await cli(
+      ...["credits:grant", "--customer", customerId, "--amount-micros", "2500000", "--reference", "ticket-7"],
+    );
+    expect(again.stdout).toContain("already granted");
 
-      expect(await json("credits:balance", "--customer", customerId)).toStrictEqual({
-        balance_micros: 2_500_000,
-      });
-      const ledger = (await json("credits:ledger", "--customer", customerId)) as unknown[];
-      expect(ledger).toEqual([
-        expect.objectContaining({ kind: "grant", customerId, amountMicros: 2_500_000, requestId: null }),
-      ]);
-    },
-    SLOW,
-  );
+    expect(await json("credits:balance", "--customer", customerId)).toStrictEqual({
+      balance_micros: 2_500_000,
+    });
+    const ledger = (await json("credits:ledger", "--customer", customerId)) as unknown[];
+    expect(ledger).toEqual([
+      expect.objectContaining({ kind: "grant", customerId, amountMicros: 2_500_000, requestId: null }),
+    ]);
+  });
 
-  it(
-    "refuses a negative amount, a bad date and an unknown customer with a clear message",
-    async () => {
-      const negative = await cli("credits:grant", "--customer", customerId, "--amount-micros=-5");
-      expect(negative).toMatchObject({ code: 2 });
-      expect(negative.stderr).toContain("--amount-micros must be a positive integer");
-      const badDate = await cli(
-        ...["credits:grant", "--customer", customerId, "--amount-micros", "5", "--expires", "next tuesday"],
-      );
-      expect(badDate).toMatchObject({ code: 2 });
-      expect(badDate.stderr).toContain("--expires must be an ISO date");
-      const unknown = await cli("credits:balance", "--customer", "cust_nobody", "--json");
-      expect(unknown).toMatchObject({ code: 1 });
-      expect(unknown.stderr).toContain('no customer "cust_nobody"');
-    },
-    SLOW,
-  );
+  it("refuses a negative amount, a bad date and an unknown customer with a clear message", async () => {
+    const negative = await cli("credits:grant", "--customer", customerId, "--amount-micros=-5");
+    expect(negative).toMatchObject({ code: 2 });
+    expect(negative.stderr).toContain("--amount-micros must be a positive integer");
+    const badDate = await cli(
+      ...["credits:grant", "--customer", customerId, "--amount-micros", "5", "--expires", "next tuesday"],
+    );
+    expect(badDate).toMatchObject({ code: 2 });
+    expect(badDate.stderr).toContain("--expires must be an ISO date");
+    const unknown = await cli("credits:balance", "--customer", "cust_nobody", "--json");
+    expect(unknown).toMatchObject({ code: 1 });
+    expect(unknown.stderr).toContain('no customer "cust_nobody"');
+  });
 
-  it(
-    "creates a plan of kind prepaid, whose invoice carries its base fee and only the overage credits did not pay",
-    async () => {
-      const plan = await json(
-        ...["plans:upsert", "--id", "prepaid-test", "--name", "Prepaid", "--kind", "prepaid"],
-        ...["--base-fee-micros", "1000000", "--overage-per-1k-micros", "2000"],
-      );
-      expect(plan).toMatchObject({ id: "prepaid-test", kind: "prepaid" });
-      const saved = (await findPlan(stack.db, "prepaid-test"))!;
-      // Credits paid 49,000 of the 50,000 tokens as they were used: the invoice charges the other 1,000.
-      expect(periodCharge(saved, 50_000, 49_000)).toMatchObject({
-        overageTokens: 50_000,
-        creditTokens: 49_000,
-        overageMicros: 2_000,
-        totalMicros: 1_002_000,
-      });
-      // Its Stripe usage price is the plan's rate: the meter is sent only the tokens credits did not pay.
-      const usagePrice = planPriceParams(saved, "mtr_test").usage!;
-      expect(String(usagePrice.unit_amount_decimal)).toBe("0.0002");
-    },
-    SLOW,
-  );
+  it("creates a plan of kind prepaid, whose invoice carries its base fee and only the overage credits did not pay", async () => {
+    const plan = await json(
+      ...["plans:upsert", "--id", "prepaid-test", "--name", "Prepaid", "--kind", "prepaid"],
+      ...["--base-fee-micros", "1000000", "--overage-per-1k-micros", "2000"],
+    );
+    expect(plan).toMatchObject({ id: "prepaid-test", kind: "prepaid" });
+    const saved = (await findPlan(stack.db, "prepaid-test"))!;
+    // Credits paid 49,000 of the 50,000 tokens as they were used: the invoice charges the other 1,000.
+    expect(periodCharge(saved, 50_000, 49_000)).toMatchObject({
+      overageTokens: 50_000,
+      creditTokens: 49_000,
+      overageMicros: 2_000,
+      totalMicros: 1_002_000,
+    });
+    // Its Stripe usage price is the plan's rate: the meter is sent only the tokens credits did not pay.
+    const usagePrice = planPriceParams(saved, "mtr_test").usage!;
+    expect(String(usagePrice.unit_amount_decimal)).toBe("0.0002");
+  });
 });
 
 describe("admin API /admin/customers/:id/credits", () => {

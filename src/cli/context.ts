@@ -1,4 +1,4 @@
-import { loadConfigOrExit, type Config } from "../config.js";
+import type { Config } from "../config.js";
 import { createDeps, type Deps } from "../deps.js";
 import { installPriceOverrides } from "../billing/pricing/prices.js";
 import type { Db } from "../platform/db.js";
@@ -16,11 +16,24 @@ export interface CliContext {
   deps(): Deps;
   db(): Db;
   print(human: string, data: unknown): void;
+  /** The process's exit code once the command returns; a command sets it to report an outcome. */
+  exitCode: number;
   close(): Promise<void>;
 }
 
-export function createCliContext(flags: CliContext["flags"], args: string[]): CliContext {
-  const config = loadConfigOrExit();
+/** Where a command runs: its environment and its output streams (the process's, or a test's). */
+export interface CliIo {
+  env: Record<string, string | undefined>;
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+export function createCliContext(
+  config: Config,
+  flags: CliContext["flags"],
+  args: string[],
+  io: Pick<CliIo, "stdout">,
+): CliContext {
   // Commands that price without opening deps (pricing:quote) see the overrides too.
   installPriceOverrides(config.priceOverrides);
   const json = flags.json === true;
@@ -35,8 +48,9 @@ export function createCliContext(flags: CliContext["flags"], args: string[]): Cl
     deps: open,
     db: () => open().db,
     print(human, data) {
-      process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
+      io.stdout(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
     },
+    exitCode: 0,
     async close() {
       await deps?.close();
     },

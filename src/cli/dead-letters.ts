@@ -34,7 +34,7 @@ export async function dlqRedrive(ctx: CliContext): Promise<void> {
     results.push({ id: letter, outcome: await redriveDeadLetter(db, queues.byName, letter) });
   }
   if (!all && results[0]?.outcome === "not-found") {
-    process.exitCode = 1;
+    ctx.exitCode = 1;
   }
   ctx.print(
     results.length ? results.map((r) => `${r.id}\t${r.outcome}`).join("\n") : "no dead letters",

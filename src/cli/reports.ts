@@ -78,7 +78,7 @@ export async function reconcile(ctx: CliContext): Promise<void> {
     [`reconciliation for ${day}:`, ...(lines.length ? lines : ["  nothing sent that day"])].join("\n"),
     results,
   );
-  if (results.some((r) => r.drift !== 0)) process.exitCode = 3;
+  if (results.some((r) => r.drift !== 0)) ctx.exitCode = 3;
 }
 
 export async function stripeSetup(ctx: CliContext): Promise<void> {
