@@ -73,5 +73,6 @@ describe("SIGTERM to a web process", () => {
     } finally {
       stack.emulator.setLatency(1_500);
     }
-  });
+    // A tsx start (seconds on a busy machine), the 6 s call and the 4 s deadline.
+  }, 60_000);
 });
