@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { EventEmitter, once } from "node:events";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { EventEmitter } from "node:events";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createEmulatorRuntime } from "../emulator-runtime.js";
 import { OpenAIApiError, readJson, sendJson } from "../openai-emulator/http.js";
 import { sendAnthropicError } from "./http.js";
 import { measurePrompt } from "./prompt.js";
@@ -31,32 +31,12 @@ export async function startAnthropicEmulator(
   opts: AnthropicEmulatorOptions = {},
 ): Promise<AnthropicEmulator> {
   const cfg = { latencyMs: opts.latencyMs ?? 0, chunkDelayMs: opts.chunkDelayMs ?? 0 };
-  const faults: { fault: AnthropicEmulatorFault; left: number }[] = [];
+  const runtime = createEmulatorRuntime<AnthropicEmulatorFault>(Infinity);
+  const { sleep, takeFault } = runtime;
   const requests: AnthropicRequestRecord[] = [];
   const cachedPrefixes = new Set<string>();
-  const timers = new Set<NodeJS.Timeout>();
   const events = new EventEmitter();
-  const open = new Set<ServerResponse>();
   let calls = 0;
-
-  // Resolves after ms unless the request is aborted or the emulator closed (then never, by design).
-  const sleep = (ms: number, ctx: Ctx) =>
-    new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        timers.delete(t);
-        ctx.timer = undefined;
-        resolve();
-      }, ms);
-      timers.add(t);
-      ctx.timer = t;
-    });
-
-  const takeFault = (): AnthropicEmulatorFault | undefined => {
-    const head = faults[0];
-    if (!head) return undefined;
-    if (--head.left <= 0) faults.shift();
-    return head.fault;
-  };
 
   /** Anthropic's prompt cache: the first request with a prefix writes it, a repeat reads it. */
   const cacheUsage = (body: Json): PromptUsage => {
@@ -93,9 +73,8 @@ export async function startAnthropicEmulator(
     requests.push(rec);
     if (requests.length > MAX_RECORDS) requests.shift();
     const ctx: Ctx = { closed: false, dropped: false };
-    open.add(res);
+    runtime.track(res);
     res.once("close", () => {
-      open.delete(res);
       ctx.closed = true;
       if (!res.writableFinished && !ctx.dropped) rec.aborted = true;
       if (ctx.timer) clearTimeout(ctx.timer);
@@ -173,26 +152,15 @@ export async function startAnthropicEmulator(
     sendAnthropicError(res, 404, { message: `Not found: ${req.method} ${path}` }, `req_${randomUUID()}`);
   }
 
-  const server = createServer((req, res) => {
+  const { port, origin } = await runtime.listen((req, res) => {
     route(req, res).catch(() => {
       if (res.headersSent || req.socket.destroyed) return void res.destroy();
       sendAnthropicError(res, 500, {}, `req_${randomUUID()}`);
     });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = opts.host ?? "127.0.0.1";
-  const injectFault = (fault: AnthropicEmulatorFault) =>
-    void faults.push({ fault, left: fault.times ?? Infinity });
+  }, opts);
 
   return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url: origin,
     port,
     get calls() {
       return calls;
@@ -201,19 +169,10 @@ export async function startAnthropicEmulator(
     events,
     setLatency: (ms) => void (cfg.latencyMs = Math.max(0, ms)),
     setChunkDelay: (ms) => void (cfg.chunkDelayMs = Math.max(0, ms)),
-    injectFault,
-    setFault: injectFault,
-    clearFaults: () => void (faults.length = 0),
-    async close() {
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      faults.length = 0;
-      // Records are final (aborted, tokens sent) once close() resolves.
-      const finalized = Promise.all([...open].map((res) => once(res, "close")));
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await Promise.all([closed, finalized]);
-    },
+    injectFault: runtime.injectFault,
+    setFault: runtime.injectFault,
+    clearFaults: runtime.clearFaults,
+    close: runtime.close,
   };
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { EventEmitter, once } from "node:events";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { EventEmitter } from "node:events";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createEmulatorRuntime } from "../emulator-runtime.js";
 import { OpenAIApiError, readJson, sendJson } from "../openai-emulator/http.js";
 import { isObj } from "../openai-emulator/prompt-tokens.js";
 import { answerTo, type GeminiAnswer } from "./answer.js";
@@ -27,30 +27,11 @@ const ROUTE = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateConten
  */
 export async function startGeminiEmulator(opts: GeminiEmulatorOptions = {}): Promise<GeminiEmulator> {
   const cfg = { latencyMs: opts.latencyMs ?? 0, chunkDelayMs: opts.chunkDelayMs ?? 0 };
-  const faults: { fault: GeminiEmulatorFault; left: number }[] = [];
+  const runtime = createEmulatorRuntime<GeminiEmulatorFault>(1);
+  const { sleep, takeFault } = runtime;
   const requests: GeminiRequestRecord[] = [];
   const events = new EventEmitter();
   const implicitCache = createImplicitCache();
-  const timers = new Set<NodeJS.Timeout>();
-  const open = new Set<ServerResponse>();
-
-  const takeFault = (): GeminiEmulatorFault | undefined => {
-    const head = faults[0];
-    if (head && --head.left <= 0) faults.shift();
-    return head?.fault;
-  };
-
-  // Resolves after ms; a request closed meanwhile clears its timer (and is never resumed).
-  const sleep = (ms: number, ctx: { timer?: NodeJS.Timeout }) =>
-    new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        timers.delete(t);
-        ctx.timer = undefined;
-        resolve();
-      }, ms);
-      timers.add(t);
-      ctx.timer = t;
-    });
 
   async function generate(req: IncomingMessage, res: ServerResponse, model: string, stream: boolean) {
     const responseId = randomUUID().replaceAll("-", "").slice(0, 22);
@@ -69,9 +50,8 @@ export async function startGeminiEmulator(opts: GeminiEmulatorOptions = {}): Pro
     requests.push(rec);
     if (requests.length > MAX_RECORDS) requests.shift();
     const ctx = { timer: undefined as NodeJS.Timeout | undefined, closed: false, cut: false };
-    open.add(res);
+    runtime.track(res);
     res.once("close", () => {
-      open.delete(res);
       ctx.closed = true;
       if (!res.writableFinished && !ctx.cut) rec.aborted = true;
       if (ctx.timer) clearTimeout(ctx.timer);
@@ -172,41 +152,23 @@ export async function startGeminiEmulator(opts: GeminiEmulatorOptions = {}): Pro
     return generate(req, res, decodeURIComponent(model), stream);
   }
 
-  const server = createServer((req, res) => {
+  const { port, origin } = await runtime.listen((req, res) => {
     route(req, res).catch((err: unknown) => {
       if (res.headersSent || req.socket.destroyed) return void res.destroy();
       sendGoogleError(res, err instanceof GeminiApiError ? err : new GeminiApiError(500));
     });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = opts.host ?? "127.0.0.1";
+  }, opts);
 
   return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url: origin,
     port,
     requests,
     events,
     setLatency: (ms) => void (cfg.latencyMs = Math.max(0, ms)),
     setChunkDelay: (ms) => void (cfg.chunkDelayMs = Math.max(0, ms)),
-    setFault: (fault) => void faults.push({ fault, left: fault.times ?? 1 }),
-    clearFaults: () => void (faults.length = 0),
-    async close() {
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      faults.length = 0;
-      // Records are final (aborted, tokens sent) once close() resolves.
-      const finalized = Promise.all([...open].map((res) => once(res, "close")));
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await Promise.all([closed, finalized]);
-    },
+    setFault: runtime.injectFault,
+    clearFaults: runtime.clearFaults,
+    close: runtime.close,
   };
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { EventEmitter, once } from "node:events";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { EventEmitter } from "node:events";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createEmulatorRuntime } from "../emulator-runtime.js";
 import { createPromptCache } from "./prompt-cache.js";
 import { answerFor, fillerAnswer, generate } from "./answers.js";
 import { OpenAIApiError, readJson, sendError, sendJson, type ErrorInfo } from "./http.js";
@@ -35,32 +35,12 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
       filler = { tokens: cfg.answerTokens, text: fillerAnswer(cfg.answerTokens) };
     return filler.text;
   };
-  const faults: { fault: EmulatorFault; left: number }[] = [];
+  const runtime = createEmulatorRuntime<EmulatorFault>(Infinity);
+  const { sleep, takeFault } = runtime;
   const requests: EmulatorRequestRecord[] = [];
   const cachedTokens = createPromptCache();
-  const timers = new Set<NodeJS.Timeout>();
   const events = new EventEmitter();
-  const open = new Set<ServerResponse>();
   let calls = 0;
-
-  // Resolves after ms unless the request is aborted or the emulator closed (then never, by design).
-  const sleep = (ms: number, ctx: { timer?: NodeJS.Timeout }) =>
-    new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        timers.delete(t);
-        ctx.timer = undefined;
-        resolve();
-      }, ms);
-      timers.add(t);
-      ctx.timer = t;
-    });
-
-  const takeFault = (): EmulatorFault | undefined => {
-    const head = faults[0];
-    if (!head) return undefined;
-    if (--head.left <= 0) faults.shift();
-    return head.fault;
-  };
 
   async function chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
     calls++;
@@ -70,15 +50,11 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
     requests.push(rec);
     if (requests.length > MAX_RECORDS) requests.shift();
     const ctx = { timer: undefined as NodeJS.Timeout | undefined, closed: false, dropped: false };
-    open.add(res);
+    runtime.track(res);
     res.once("close", () => {
-      open.delete(res);
       ctx.closed = true;
       if (!res.writableFinished && !ctx.dropped) rec.aborted = true;
-      if (ctx.timer) {
-        clearTimeout(ctx.timer);
-        timers.delete(ctx.timer);
-      }
+      if (ctx.timer) clearTimeout(ctx.timer);
       events.emit("request", rec);
     });
     const fail = (status: number, e: ErrorInfo) => {
@@ -195,25 +171,16 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
     throw new OpenAIApiError(404, `Invalid URL (${req.method} ${path})`);
   }
 
-  const server = createServer((req, res) => {
+  const { port, origin } = await runtime.listen((req, res) => {
     route(req, res).catch((err: unknown) => {
       if (res.headersSent || req.socket.destroyed) return void res.destroy();
       if (err instanceof OpenAIApiError) return sendError(res, err.status, { message: err.message });
       sendError(res, 500, {});
     });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = opts.host ?? "127.0.0.1";
+  }, opts);
 
   const emulator: OpenAIEmulator = {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}/v1`,
+    url: `${origin}/v1`,
     port,
     get calls() {
       return calls;
@@ -224,19 +191,9 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
     setChunkDelay: (ms) => void (cfg.chunkDelayMs = Math.max(0, ms)),
     setOmitUsage: (omit) => void (cfg.omitUsage = omit),
     setAnswerTokens: (tokens) => void (cfg.answerTokens = tokens),
-    injectFault: (fault) => void faults.push({ fault, left: fault.times ?? Infinity }),
-    clearFaults: () => void (faults.length = 0),
-    async close() {
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      faults.length = 0;
-      // server.close() can call back before the responses' "close" events, so wait for those too:
-      // records are final (aborted, tokens sent) once close() resolves.
-      const finalized = Promise.all([...open].map((res) => once(res, "close")));
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections(); // also kills keep-alive and hanging sockets, so close() is prompt
-      await Promise.all([closed, finalized]);
-    },
+    injectFault: runtime.injectFault,
+    clearFaults: runtime.clearFaults,
+    close: runtime.close,
   };
   return emulator;
 }
