@@ -1,6 +1,6 @@
 import OpenAI from "openai";
 import { RetryableError } from "../errors.js";
-import { createHttpFetch } from "./http-fetch.js";
+import { sdkClientOptions, type ProviderClientOptions } from "./http-fetch.js";
 import { classifyProviderFailure } from "./provider-errors.js";
 
 export type ChatCompletion = OpenAI.ChatCompletion;
@@ -13,19 +13,8 @@ export interface Llm {
 }
 
 /** The LLM behind meterline, through the official SDK. Retries are the queue's job, not the SDK's. */
-export function createLlm(options: {
-  apiKey: string;
-  baseURL?: string;
-  timeoutMs: number;
-  maxIdleConnections?: number;
-}): Llm {
-  const client = new OpenAI({
-    apiKey: options.apiKey,
-    baseURL: options.baseURL,
-    timeout: options.timeoutMs,
-    maxRetries: 0,
-    fetch: createHttpFetch({ maxFreeSockets: options.maxIdleConnections }),
-  });
+export function createLlm(options: ProviderClientOptions): Llm {
+  const client = new OpenAI(sdkClientOptions(options));
   return {
     async complete(request, { signal } = {}) {
       try {

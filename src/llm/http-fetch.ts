@@ -185,3 +185,26 @@ class BufferedResponse {
 function bufferedResponse(meta: Meta, buffer: Buffer): Response {
   return new BufferedResponse(meta, buffer) as unknown as Response;
 }
+
+/** How meterline reaches a provider through its official SDK. */
+export interface ProviderClientOptions {
+  apiKey: string;
+  baseURL?: string;
+  timeoutMs: number;
+  /** Idle keep-alive connections kept; the worker's chat concurrency. */
+  maxIdleConnections?: number;
+}
+
+/**
+ * The constructor options the openai and @anthropic-ai/sdk clients share: no SDK retries (retries
+ * are the queue's job, which never pays the provider twice), the timeout, and the keep-alive fetch.
+ */
+export function sdkClientOptions(options: ProviderClientOptions) {
+  return {
+    apiKey: options.apiKey,
+    baseURL: options.baseURL,
+    timeout: options.timeoutMs,
+    maxRetries: 0,
+    fetch: createHttpFetch({ maxFreeSockets: options.maxIdleConnections }),
+  };
+}

@@ -1,6 +1,6 @@
 import Anthropic from "@anthropic-ai/sdk";
 import type { Llm } from "../client.js";
-import { createHttpFetch } from "../http-fetch.js";
+import { sdkClientOptions, type ProviderClientOptions } from "../http-fetch.js";
 import { classifyAnthropicError } from "./errors.js";
 import { toMessageParams } from "./request.js";
 import { toChatCompletion } from "./response.js";
@@ -12,19 +12,8 @@ import { toChunks } from "./stream.js";
  * meterline's taxonomy (usage.ts), failures into Retryable/Permanent errors (errors.ts). Retries
  * are the queue's job, not the SDK's; `signal` aborts the HTTP request, streams included.
  */
-export function createAnthropicLlm(options: {
-  apiKey: string;
-  baseURL?: string;
-  timeoutMs: number;
-  maxIdleConnections?: number;
-}): Llm {
-  const client = new Anthropic({
-    apiKey: options.apiKey,
-    baseURL: options.baseURL,
-    timeout: options.timeoutMs,
-    maxRetries: 0,
-    fetch: createHttpFetch({ maxFreeSockets: options.maxIdleConnections }),
-  });
+export function createAnthropicLlm(options: ProviderClientOptions): Llm {
+  const client = new Anthropic(sdkClientOptions(options));
   return {
     async complete(request, { signal } = {}) {
       const params = toMessageParams(request);
