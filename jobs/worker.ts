@@ -19,6 +19,7 @@ import { createWebhookDeliveryProcessor, webhookBackoffStrategy } from "./webhoo
 import { startStripeEventSweeper } from "../src/billing/webhooks/event-sweeper.js";
 import { flushUsage } from "../src/billing/reporting/usage-flush.js";
 import { loadConfigOrExit } from "../src/config.js";
+import { evaluateBalanceAlerts } from "../src/billing/alerts/evaluate.js";
 import { createDeps } from "../src/deps.js";
 import { startMetricsServer } from "../src/platform/metrics-server.js";
 import { loadTokenizer } from "../src/llm/token-counter.js";
@@ -112,6 +113,7 @@ export function startWorkers(deps: Deps): Workers {
             await flushUsage(deps, { customerId });
           }
         : undefined,
+      balanceChanged: (customerId) => evaluateBalanceAlerts(deps, customerId),
     }),
     { deadLetters: true, concurrency: config.stripeEvents.concurrency },
   );

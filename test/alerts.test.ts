@@ -284,7 +284,7 @@ describe("alert evaluation", () => {
     expect(shown.data).toHaveLength(1);
   });
 
-  it("fires credits.balance_low for a plan's rule, and credits.balance_recovered after a top-up", async () => {
+  it("fires credits.balance_low for a plan's rule, and credits.balance_recovered as soon as a top-up is granted", async () => {
     await upsertPlan(stack.db, {
       id: "alerts-credits",
       name: "Credits",
@@ -307,13 +307,16 @@ describe("alert evaluation", () => {
       data: { unit: "micros", threshold: 5_000_000, value: 1_000_000 - 10 },
     });
 
-    await grantCredits(stack.db, { customerId, amountMicros: 9_000_000, source: "manual" });
-    await use(key, 10);
-    await use(key, 10);
+    // A top-up through the admin API recovers it at once, not at the customer's next request.
+    const granted = await admin(`/customers/${customerId}/credits`, {
+      method: "POST",
+      body: { amount_micros: 9_000_000 },
+    });
+    expect(granted.status).toBe(201);
     await waitFor(() => mine().length >= 2, { what: "the balance_recovered event" });
     expect(mine().map((e) => [e.type, (e.data as { value: number }).value])).toEqual([
       ["credits.balance_low", 1_000_000 - 10],
-      ["credits.balance_recovered", 10_000_000 - 30],
+      ["credits.balance_recovered", 10_000_000 - 20],
     ]);
     expect(await stack.db("alert_firings").where({ customer_id: customerId })).toHaveLength(1);
   });

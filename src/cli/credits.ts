@@ -1,6 +1,7 @@
 import type { CreditEntry, CreditSource } from "../billing/credits/account.js";
 import { creditBalance, creditLedger } from "../billing/credits/balance.js";
 import { grantCredits, voidGrant } from "../billing/credits/grants.js";
+import { evaluateBalanceAlerts } from "../billing/alerts/evaluate.js";
 import { stripeCustomerIdOf, topUpAmountProblem } from "../billing/credits/checkout.js";
 import { setAutoTopUp } from "../billing/credits/top-ups.js";
 import { formatMicros } from "../billing/pricing/money.js";
@@ -42,7 +43,10 @@ export async function creditsGrant(ctx: CliContext): Promise<void> {
   if (grant.customerId !== input.customerId)
     throw new UsageError(`--reference ${input.reference} was already used for customer ${grant.customerId}`);
   // Real-time spending sees the grant at once (src/billing/credits/counter.ts).
-  if (created) await ctx.deps().creditCounter.adjust(grant.customerId, grant.amountMicros);
+  if (created) {
+    await ctx.deps().creditCounter.adjust(grant.customerId, grant.amountMicros);
+    await evaluateBalanceAlerts(ctx.deps(), grant.customerId);
+  }
   const expires = grant.expiresAt ? `, expires ${grant.expiresAt.toISOString()}` : "";
   ctx.print(
     `${created ? "granted" : "already granted (same reference):"} ${formatMicros(grant.amountMicros, 2)} ` +
@@ -57,6 +61,7 @@ export async function creditsVoid(ctx: CliContext): Promise<void> {
   if (grantId === undefined) throw new UsageError("--grant <grant id> is required");
   const { customerId, voidedMicros } = await voidGrant(ctx.db(), grantId);
   await ctx.deps().creditCounter.adjust(customerId, -voidedMicros);
+  if (voidedMicros > 0) await evaluateBalanceAlerts(ctx.deps(), customerId);
   ctx.print(`voided ${formatMicros(voidedMicros, 6)} of grant ${grantId} (${customerId})`, {
     grant_id: grantId,
     customer_id: customerId,

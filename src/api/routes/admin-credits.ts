@@ -6,6 +6,7 @@ import { jsonBody, parseInput, positiveIdParams } from "../input.js";
 import { CREDIT_SOURCES, type CreditSource } from "../../billing/credits/account.js";
 import { creditBalance, creditLedger } from "../../billing/credits/balance.js";
 import { grantCredits, voidGrant } from "../../billing/credits/grants.js";
+import { evaluateBalanceAlerts } from "../../billing/alerts/evaluate.js";
 
 const MAX_MICROS = Number.MAX_SAFE_INTEGER;
 const AMOUNT = { error: "amount_micros must be a positive integer (micro-dollars: 1000000 = $1)." };
@@ -49,7 +50,9 @@ const ledgerQuery = z.object({
 const grantParams = positiveIdParams("The credit grant id must be a positive integer.");
 
 /** Customers' prepaid credits for operators, mounted under the authenticated /admin. */
-export function adminCreditRoutes(deps: Pick<Deps, "db" | "creditCounter">): Router {
+export function adminCreditRoutes(
+  deps: Pick<Deps, "db" | "creditCounter" | "config" | "logger" | "queues" | "plans">,
+): Router {
   const router = Router();
 
   // 201 with the new grant; 200 with the existing one when its reference was granted before.
@@ -74,7 +77,10 @@ export function adminCreditRoutes(deps: Pick<Deps, "db" | "creditCounter">): Rou
         "reference_in_use",
       );
     // Real-time spending sees the grant at once (src/billing/credits/counter.ts).
-    if (created) await deps.creditCounter.adjust(customerId, grant.amountMicros);
+    if (created) {
+      await deps.creditCounter.adjust(customerId, grant.amountMicros);
+      await evaluateBalanceAlerts(deps, customerId);
+    }
     res.status(created ? 201 : 200).json({ object: "credit_grant", ...grant });
   });
 
@@ -85,6 +91,7 @@ export function adminCreditRoutes(deps: Pick<Deps, "db" | "creditCounter">): Rou
       throw err instanceof NotFoundError ? notFound(`No credit grant ${id}.`) : err;
     });
     await deps.creditCounter.adjust(voided.customerId, -voided.voidedMicros);
+    if (voided.voidedMicros > 0) await evaluateBalanceAlerts(deps, voided.customerId);
     res.json({
       object: "credit_grant_void",
       grant_id: id,

@@ -61,6 +61,22 @@ export async function evaluateAlerts(deps: AlertDeps, customerId: string): Promi
   for (const rule of rules) await applyRule(deps, rule, customerId, period, valueOf(rule, measured), firings);
 }
 
+/**
+ * After a grant, a void or a top-up changed a customer's credit balance outside its usage: balance
+ * rules fire or recover now, not at the customer's next request. A failure is logged, not thrown:
+ * the balance change is already committed, and the next usage evaluates the rules again.
+ */
+export async function evaluateBalanceAlerts(deps: AlertDeps, customerId: string): Promise<void> {
+  try {
+    await evaluateAlerts(deps, customerId);
+  } catch (err) {
+    deps.logger.warn(
+      { customerId, err: (err as Error).message },
+      "alerts not evaluated after a credit balance change; the customer's next usage evaluates them",
+    );
+  }
+}
+
 /** This period's firings of the rules for the customer, by rule id. */
 async function firingsOf(
   db: Db,

@@ -93,7 +93,12 @@ const sessionSchema = z.looseObject({
   metadata: z.record(z.string(), z.string()).nullable(),
 });
 
-export type TopUpOutcome = { status: "processed" | "ignored"; note?: string };
+export type TopUpOutcome = {
+  status: "processed" | "ignored";
+  note?: string;
+  /** The customer whose balance this event's grant raised; absent when nothing was granted. */
+  grantedTo?: string;
+};
 
 /**
  * Grants the credits a paid Checkout Session bought, once: the grant's reference is the session id,
@@ -137,5 +142,5 @@ export async function grantCheckoutTopUp(
   if (grant.customerId !== customerId) throw refuse(`its id was granted to ${grant.customerId}`);
   if (!created) return { status: "processed", note: "already granted" };
   await deps.creditCounter.adjust(customerId, grant.amountMicros);
-  return { status: "processed" };
+  return { status: "processed", grantedTo: customerId };
 }

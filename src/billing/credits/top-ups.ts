@@ -437,7 +437,9 @@ export async function grantAutoTopUp(
     charge_lease_until: null,
     updated_at: deps.db.fn.now(),
   });
-  return created ? { status: "processed" } : { status: "processed", note: "already granted" };
+  return created
+    ? { status: "processed", grantedTo: topUp.customerId }
+    : { status: "processed", note: "already granted" };
 }
 
 /** payment_intent.payment_failed of an automatic top-up: fails it and alerts (once). */

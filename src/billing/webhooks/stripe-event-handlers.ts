@@ -6,7 +6,7 @@ import { customerStatusByStripeId, followSubscription, markDeleted } from "./cus
 import { applyInvoiceEvent, INVOICE_EVENT_STATUS, OWED_STATUSES } from "./invoices.js";
 import type { StoredStripeEvent } from "./stripe-events.js";
 import { applySubscription, stripeSubscriptionSchema } from "./subscriptions.js";
-import { grantCheckoutTopUp } from "../credits/checkout.js";
+import { grantCheckoutTopUp, type TopUpOutcome } from "../credits/checkout.js";
 import { failAutoTopUp, grantAutoTopUp, type AutoTopUpDeps } from "../credits/top-ups.js";
 import type { CreditCounter } from "../credits/counter.js";
 
@@ -18,6 +18,8 @@ export interface StripeEventDeps extends Pick<AutoTopUpDeps, "logger" | "queues"
   stripe?: { subscriptions: Pick<Stripe["subscriptions"], "retrieve"> };
   /** Sends a customer's unreported usage to Stripe; invoice.created calls it before the invoice finalizes. */
   flushCustomer?: (customerId: string) => Promise<void>;
+  /** A top-up granted credits: the customer's balance alerts are evaluated now. */
+  balanceChanged?: (customerId: string) => Promise<void>;
 }
 
 export interface StripeEventOutcome {
@@ -74,9 +76,9 @@ export async function applyStripeEvent(
     // one on its PaymentIntent only, so no payment is granted twice.
     case "checkout.session.completed":
     case "checkout.session.async_payment_succeeded":
-      return grantCheckoutTopUp(deps, object);
+      return afterGrant(deps, await grantCheckoutTopUp(deps, object));
     case "payment_intent.succeeded":
-      return grantAutoTopUp(deps, object);
+      return afterGrant(deps, await grantAutoTopUp(deps, object));
     case "payment_intent.payment_failed":
       return failAutoTopUp(deps, object);
     case "customer.deleted": {
@@ -87,6 +89,11 @@ export async function applyStripeEvent(
     default:
       return ignored(`event type ${event.type} is not handled`);
   }
+}
+
+async function afterGrant(deps: StripeEventDeps, outcome: TopUpOutcome): Promise<StripeEventOutcome> {
+  if (outcome.grantedTo) await deps.balanceChanged?.(outcome.grantedTo);
+  return { status: outcome.status, ...(outcome.note ? { note: outcome.note } : {}) };
 }
 
 async function invoiceEvent(
