@@ -6,7 +6,13 @@ import { createPromptCache } from "./prompt-cache.js";
 import { answerFor, fillerAnswer, generate } from "./answers.js";
 import { OpenAIApiError, readJson, sendError, sendJson, type ErrorInfo } from "./http.js";
 import { countPromptTokens, isObj } from "./prompt-tokens.js";
-import type { EmulatorFault, EmulatorRequestRecord, OpenAIEmulator, OpenAIEmulatorOptions } from "./types.js";
+import type {
+  EmulatorFault,
+  EmulatorRequestRecord,
+  OpenAIEmulator,
+  OpenAIEmulatorOptions,
+  OpenAIReportedUsage,
+} from "./types.js";
 
 const MAX_RECORDS = 10_000;
 
@@ -125,7 +131,7 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
     const gen = generate(answer(messages), model, typeof rawLimit === "number" ? rawLimit : Infinity);
     const completionTokens = gen.visible + gen.reasoning;
     const finishReason = gen.truncated ? "length" : "stop";
-    const usage = {
+    const usage: OpenAIReportedUsage = {
       prompt_tokens: promptTokens,
       completion_tokens: completionTokens,
       total_tokens: promptTokens + completionTokens,
@@ -144,7 +150,8 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
       const content = gen.chunks.map((c) => c.text).join("");
       const message = { role: "assistant", content, refusal: null };
       const choices = [{ index: 0, message, finish_reason: finishReason, logprobs: null }];
-      const out = { ...base, object: "chat.completion", choices, ...(cfg.omitUsage ? {} : { usage }) };
+      if (!cfg.omitUsage) rec.usage = usage;
+      const out = { ...base, object: "chat.completion", choices, ...(rec.usage ? { usage } : {}) };
       return sendJson(res, 200, out, { "x-request-id": requestId });
     }
 
@@ -172,7 +179,10 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
       rec.completionTokens += chunk.tokens;
     }
     send([choice({}, finishReason)]);
-    if (includeUsage) send([], { usage });
+    if (includeUsage) {
+      send([], { usage });
+      rec.usage = usage;
+    }
     res.end("data: [DONE]\n\n");
   }
 
