@@ -191,7 +191,7 @@ const FORTY_WORDS = Array.from({ length: 40 }, (_, i) => `word${i}`).join(" ");
 // Over 1,024 tokens, every provider's minimum cacheable prefix (Gemini Flash's implicit cache too).
 const LONG_CONTEXT = Array.from({ length: 700 }, (_, i) => `fact${i} holds.`).join(" ");
 
-/** A 1000×750 PNG's header: what each provider's image rule sizes (the pixels are not read). */
+/** A PNG of this size, header only: what each provider's image rule sizes (no pixel is read). */
 function pngDataUrl(width: number, height: number): string {
   const header = Buffer.alloc(33);
   Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(header, 0);
