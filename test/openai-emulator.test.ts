@@ -147,6 +147,63 @@ describe("openai emulator: completions", () => {
     expect(chunks).toBeGreaterThan(2);
   });
 
+  it("answers with a tool call when tool_choice forces one or the user asks, plain and streamed", async () => {
+    const weather = {
+      type: "function" as const,
+      function: {
+        name: "get_weather",
+        parameters: { type: "object", properties: { city: { type: "string" }, days: { type: "integer" } } },
+      },
+    };
+    const args = JSON.stringify({ city: "emulated", days: 1 });
+    const forced = await client.chat.completions.create({
+      ...params,
+      tools: [weather],
+      tool_choice: "required",
+    });
+    const choice = forced.choices[0]!;
+    expect(choice.finish_reason).toBe("tool_calls");
+    expect(choice.message.content).toBeNull();
+    expect(choice.message.tool_calls).toEqual([
+      {
+        id: expect.stringMatching(/^call_/),
+        type: "function",
+        function: { name: "get_weather", arguments: args },
+      },
+    ]);
+    expect(forced.usage?.completion_tokens).toBe(encode("get_weather").length + encode(args).length);
+
+    const ask = [{ role: "user" as const, content: "Please use the tool." }];
+    const stream = await client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: ask,
+      tools: [weather],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let streamed = "";
+    let finish: string | null | undefined;
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      streamed += chunk.choices[0]?.delta?.tool_calls?.[0]?.function?.arguments ?? "";
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      usage = chunk.usage ?? usage;
+    }
+    expect([streamed, finish]).toEqual([args, "tool_calls"]);
+    expect(usage?.completion_tokens).toBe(forced.usage?.completion_tokens);
+
+    // Tools on offer are not a call: the model answers in text unless forced or asked.
+    const offered = await client.chat.completions.create({ ...params, tools: [weather] });
+    expect(offered.choices[0]?.finish_reason).toBe("stop");
+    const refused = await client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: ask,
+      tools: [weather],
+      tool_choice: "none",
+    });
+    expect(refused.choices[0]?.message.tool_calls).toBeUndefined();
+  });
+
   it("answers what it does not emulate with OpenAI's 404", async () => {
     const err = await client.models.list().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);

@@ -7,5 +7,6 @@ export type {
   AnthropicEmulator,
   AnthropicEmulatorFault,
   AnthropicEmulatorOptions,
+  AnthropicReportedUsage,
   AnthropicRequestRecord,
 } from "./anthropic-emulator/types.js";

@@ -7,5 +7,6 @@ export type {
   GeminiEmulator,
   GeminiEmulatorFault,
   GeminiEmulatorOptions,
+  GeminiReportedUsage,
   GeminiRequestRecord,
 } from "./gemini-emulator/types.js";

@@ -8,4 +8,5 @@ export type {
   EmulatorRequestRecord,
   OpenAIEmulator,
   OpenAIEmulatorOptions,
+  OpenAIReportedUsage,
 } from "./openai-emulator/types.js";

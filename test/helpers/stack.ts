@@ -13,6 +13,8 @@ import {
   type OpenAIEmulatorOptions,
 } from "../../src/local/openai-emulator.js";
 import { startStripeEmulator, type StripeEmulator } from "../../src/local/stripe-emulator.js";
+import { startAnthropicEmulator, type AnthropicEmulator } from "../../src/local/anthropic-emulator.js";
+import { startGeminiEmulator, type GeminiEmulator } from "../../src/local/gemini-emulator.js";
 import type { Db } from "../../src/platform/db.js";
 import type { Logger } from "../../src/platform/logger.js";
 import { createReaderRedis, reconnectQuietly, scanKeys } from "../../src/platform/redis.js";
@@ -61,6 +63,12 @@ export interface StackOptions {
    * one replica per master, for failovers), reached through REDIS_CLUSTER_NODES.
    */
   redis?: "shared" | "private" | "private-fsync" | "cluster" | "cluster-replicas";
+  /**
+   * The Anthropic and Gemini emulators as `stack.anthropic` and `stack.gemini`, with the
+   * ANTHROPIC_* and GEMINI_* settings pointing the stack at them: Claude and Gemini models are
+   * then served (through their official SDKs) beside the OpenAI emulator's.
+   */
+  providers?: boolean;
 }
 
 export interface Stack {
@@ -70,6 +78,10 @@ export interface Stack {
   emulator: OpenAIEmulator;
   /** The Stripe emulator; only with the `stripe` option. */
   stripe: StripeEmulator;
+  /** The Anthropic emulator; only with the `providers` option. */
+  anthropic: AnthropicEmulator;
+  /** The Gemini emulator; only with the `providers` option. */
+  gemini: GeminiEmulator;
   /** The private Redis; only with `redis: "private"` or `"private-fsync"`. */
   redisServer: RedisServerHandle;
   /** The private Redis Cluster; only with `redis: "cluster"` or `"cluster-replicas"`. */
@@ -114,6 +126,9 @@ export async function startStack(opts: StackOptions & { databaseUrl: string }): 
     ? await startRedisServer({ dir: redisDir, fsyncAlways: opts.redis === "private-fsync" })
     : undefined;
   const stripe = opts.stripe ? await startStripeEmulator({ webhookSecret: WEBHOOK_SECRET }) : undefined;
+  const [anthropic, gemini] = opts.providers
+    ? await Promise.all([startAnthropicEmulator(), startGeminiEmulator()])
+    : [undefined, undefined];
   const baseEnv: Record<string, string> = {
     NODE_ENV: "test",
     DATABASE_URL: opts.databaseUrl,
@@ -127,6 +142,8 @@ export async function startStack(opts: StackOptions & { databaseUrl: string }): 
     LOG_LEVEL: "silent",
     ...(stripe ? { STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET } : {}),
     ...(stripe && opts.stripe === "reporting" ? reportingEnv(stripe) : {}),
+    ...(anthropic ? { ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: anthropic.url } : {}),
+    ...(gemini ? { GEMINI_API_KEY: "gemini-test", GEMINI_BASE_URL: gemini.url } : {}),
     ...opts.env,
   };
   const extras: Array<{ close(): Promise<void> }> = [];
@@ -182,6 +199,12 @@ export async function startStack(opts: StackOptions & { databaseUrl: string }): 
     get stripe() {
       return only(stripeHere, "stripe");
     },
+    get anthropic() {
+      return only(anthropic, "providers");
+    },
+    get gemini() {
+      return only(gemini, "providers");
+    },
     get redisServer() {
       return only(redisServer, "redis");
     },
@@ -227,6 +250,8 @@ export async function startStack(opts: StackOptions & { databaseUrl: string }): 
       await web.close();
       await emulator.close();
       await stripe?.close();
+      await anthropic?.close();
+      await gemini?.close();
       await redisServer?.stop();
       await redisCluster?.stop();
       if (redisDir) rmSync(redisDir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { Reply, ReplyBlock } from "./reply.js";
+import type { AnthropicReportedUsage } from "./types.js";
 
 // Anthropic's message object and event stream for a reply, as the emulator sends them.
 
@@ -20,8 +21,8 @@ export type StreamedReply = {
   cutAfter: number;
 };
 
-/** The finished message (non-streaming answer). */
-export function messageBody(message: Json, usage: PromptUsage, reply: Reply): Json {
+/** The finished message (non-streaming answer), and the usage it reports. */
+export function messageBody(message: Json, usage: PromptUsage, reply: Reply) {
   const content = reply.blocks.map(finishedBlock);
   return { ...message, content, ...stopOf(reply), usage: fullUsage(usage, reply), ...NULL_FIELDS };
 }
@@ -29,12 +30,16 @@ export function messageBody(message: Json, usage: PromptUsage, reply: Reply): Js
 /**
  * Writes message_start, each block's content_block_start / deltas / stop, message_delta with the
  * final usage and message_stop. `beforeDelta` may stop the stream (client gone, a cut fault):
- * then it returns false and leaves the response to the caller.
+ * then it returns false and leaves the response to the caller. `reported` sees each usage sent.
  */
 export async function writeEventStream(
   res: ServerResponse,
   s: StreamedReply,
-  hooks: { beforeDelta(): Promise<boolean>; sent(tokens: number): void },
+  hooks: {
+    beforeDelta(): Promise<boolean>;
+    sent(tokens: number): void;
+    reported(usage: AnthropicReportedUsage): void;
+  },
 ): Promise<boolean> {
   const send = (type: string, data: Json) =>
     res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
@@ -53,6 +58,7 @@ export async function writeEventStream(
     ...NULL_FIELDS,
   };
   send("message_start", { message });
+  hooks.reported(usage);
   send("ping", {});
   for (const [index, block] of s.reply.blocks.entries()) {
     send("content_block_start", { index, content_block: emptyBlock(block) });
@@ -63,7 +69,9 @@ export async function writeEventStream(
     }
     send("content_block_stop", { index });
   }
-  send("message_delta", { delta: stopOf(s.reply), usage: fullUsage(s.usage, s.reply) });
+  const final = fullUsage(s.usage, s.reply);
+  send("message_delta", { delta: stopOf(s.reply), usage: final });
+  hooks.reported(final);
   send("message_stop", {});
   res.end();
   return true;
@@ -83,7 +91,7 @@ function stopOf(reply: Reply) {
   return { stop_reason: reply.stopReason, stop_sequence: reply.stopSequence };
 }
 
-function fullUsage(usage: PromptUsage, reply: Reply): Json {
+function fullUsage(usage: PromptUsage, reply: Reply) {
   const details = reply.thinkingTokens === null ? null : { thinking_tokens: reply.thinkingTokens };
   return { ...usage, output_tokens: reply.outputTokens, output_tokens_details: details, ...NULL_USAGE };
 }

@@ -121,7 +121,9 @@ export async function startAnthropicEmulator(
     const message = { id, type: "message", role: "assistant", model: rec.model };
     if (!rec.stream) {
       rec.outputTokens = reply.outputTokens;
-      return sendJson(res, 200, messageBody(message, usage, reply), { "request-id": requestId });
+      const answer = messageBody(message, usage, reply);
+      rec.usage = answer.usage;
+      return sendJson(res, 200, answer, { "request-id": requestId });
     }
     const cutAfter = fault?.kind === "cut" ? (fault.afterDeltas ?? 1) : Infinity;
     await streamReply(res, ctx, rec, { message, usage, reply, requestId, cutAfter });
@@ -142,6 +144,7 @@ export async function startAnthropicEmulator(
         return false;
       },
       sent: (tokens) => void (rec.outputTokens += tokens),
+      reported: (usage) => void (rec.usage = usage),
     });
     if (completed) rec.outputTokens = s.reply.outputTokens;
   }

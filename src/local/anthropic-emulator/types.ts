@@ -31,6 +31,20 @@ export interface AnthropicRequestRecord {
   cacheCreationInputTokens: number;
   cacheReadInputTokens: number;
   outputTokens: number; // for aborted streams: the tokens sent so far
+  /**
+   * The usage object as last sent to the client: the message's, or in a stream message_start's and
+   * then message_delta's; undefined before any was sent.
+   */
+  usage?: AnthropicReportedUsage;
+}
+
+/** Anthropic's usage fields, as the emulator reports them (input_tokens excludes both cache counts). */
+export interface AnthropicReportedUsage {
+  input_tokens: number;
+  cache_creation_input_tokens: number;
+  cache_read_input_tokens: number;
+  output_tokens: number;
+  output_tokens_details?: { thinking_tokens: number } | null;
 }
 
 export interface AnthropicEmulator {

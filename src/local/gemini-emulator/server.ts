@@ -87,14 +87,16 @@ export async function startGeminiEmulator(opts: GeminiEmulatorOptions = {}): Pro
     const { promptTokens, cached } = implicitCache(model, body);
     const answer = answerTo(body);
     Object.assign(rec, { promptTokens, cachedTokens: cached, thoughtsTokens: answer.thoughts });
-    const usage = (candidates: number) => ({
-      promptTokenCount: promptTokens,
-      candidatesTokenCount: candidates,
-      totalTokenCount: promptTokens + candidates + answer.thoughts,
-      ...(cached > 0 ? { cachedContentTokenCount: cached } : {}),
-      ...(answer.thoughts > 0 ? { thoughtsTokenCount: answer.thoughts } : {}),
-      promptTokensDetails: [{ modality: "TEXT", tokenCount: promptTokens }],
-    });
+    // Each usageMetadata is remembered on the record as it is sent.
+    const usage = (candidates: number) =>
+      (rec.usage = {
+        promptTokenCount: promptTokens,
+        candidatesTokenCount: candidates,
+        totalTokenCount: promptTokens + candidates + answer.thoughts,
+        ...(cached > 0 ? { cachedContentTokenCount: cached } : {}),
+        ...(answer.thoughts > 0 ? { thoughtsTokenCount: answer.thoughts } : {}),
+        promptTokensDetails: [{ modality: "TEXT", tokenCount: promptTokens }],
+      });
     const base = { modelVersion: model, responseId };
 
     if (cfg.latencyMs > 0) await sleep(cfg.latencyMs, ctx);

@@ -28,6 +28,18 @@ export interface GeminiRequestRecord {
   thoughtsTokens: number;
   candidatesTokens: number; // for aborted streams: the tokens sent so far
   body: unknown; // the request body as received (what the SDK sent)
+  /** The usageMetadata last sent to the client (a stream repeats it on every chunk); undefined before any. */
+  usage?: GeminiReportedUsage;
+}
+
+/** Gemini's usageMetadata fields, as the emulator reports them (promptTokenCount includes the cached ones). */
+export interface GeminiReportedUsage {
+  promptTokenCount: number;
+  candidatesTokenCount: number;
+  totalTokenCount: number;
+  cachedContentTokenCount?: number;
+  thoughtsTokenCount?: number;
+  promptTokensDetails?: { modality: string; tokenCount: number }[];
 }
 
 export interface GeminiEmulator {

@@ -6,7 +6,14 @@ import { createPromptCache } from "./prompt-cache.js";
 import { answerFor, fillerAnswer, generate } from "./answers.js";
 import { OpenAIApiError, readJson, sendError, sendJson, type ErrorInfo } from "./http.js";
 import { countPromptTokens, isObj } from "./prompt-tokens.js";
-import type { EmulatorFault, EmulatorRequestRecord, OpenAIEmulator, OpenAIEmulatorOptions } from "./types.js";
+import { toolCallFor } from "./tool-calls.js";
+import type {
+  EmulatorFault,
+  EmulatorRequestRecord,
+  OpenAIEmulator,
+  OpenAIEmulatorOptions,
+  OpenAIReportedUsage,
+} from "./types.js";
 
 const MAX_RECORDS = 10_000;
 
@@ -98,10 +105,17 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
 
     const promptTokens = countPromptTokens(body);
     const cached = cachedTokens(model, messages, promptTokens);
-    const gen = generate(answer(messages), model, typeof rawLimit === "number" ? rawLimit : Infinity);
-    const completionTokens = gen.visible + gen.reasoning;
-    const finishReason = gen.truncated ? "length" : "stop";
-    const usage = {
+    const limit = typeof rawLimit === "number" ? rawLimit : Infinity;
+    const call = toolCallFor(body, limit);
+    const gen = generate(call ? "" : answer(messages), model, limit);
+    const completionTokens = gen.visible + gen.reasoning + (call?.tokens ?? 0);
+    const finishReason = call ? "tool_calls" : gen.truncated ? "length" : "stop";
+    const toolCall = call && {
+      id: call.id,
+      type: "function",
+      function: { name: call.name, arguments: call.arguments },
+    };
+    const usage: OpenAIReportedUsage = {
       prompt_tokens: promptTokens,
       completion_tokens: completionTokens,
       total_tokens: promptTokens + completionTokens,
@@ -118,9 +132,12 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
       rec.status = 200;
       rec.completionTokens = completionTokens;
       const content = gen.chunks.map((c) => c.text).join("");
-      const message = { role: "assistant", content, refusal: null };
+      const message = toolCall
+        ? { role: "assistant", content: null, refusal: null, tool_calls: [toolCall] }
+        : { role: "assistant", content, refusal: null };
       const choices = [{ index: 0, message, finish_reason: finishReason, logprobs: null }];
-      const out = { ...base, object: "chat.completion", choices, ...(cfg.omitUsage ? {} : { usage }) };
+      if (!cfg.omitUsage) rec.usage = usage;
+      const out = { ...base, object: "chat.completion", choices, ...(rec.usage ? { usage } : {}) };
       return sendJson(res, 200, out, { "x-request-id": requestId });
     }
 
@@ -147,8 +164,21 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions = {}): Pro
       send([choice({ content: chunk.text })]);
       rec.completionTokens += chunk.tokens;
     }
+    if (call && toolCall) {
+      // As OpenAI streams a call: its id and name first, then the arguments.
+      send([
+        choice({ tool_calls: [{ index: 0, ...toolCall, function: { name: call.name, arguments: "" } }] }),
+      ]);
+      if (cfg.chunkDelayMs > 0) await sleep(cfg.chunkDelayMs, ctx);
+      if (ctx.closed) return;
+      send([choice({ tool_calls: [{ index: 0, function: { arguments: call.arguments } }] })]);
+      rec.completionTokens += call.tokens;
+    }
     send([choice({}, finishReason)]);
-    if (includeUsage) send([], { usage });
+    if (includeUsage) {
+      send([], { usage });
+      rec.usage = usage;
+    }
     res.end("data: [DONE]\n\n");
   }
 

@@ -22,6 +22,16 @@ export interface EmulatorRequestRecord {
   aborted: boolean; // the client went away before the answer was complete
   promptTokens: number;
   completionTokens: number; // for aborted streams: reasoning + visible tokens sent so far
+  /** The usage object as sent to the client; undefined when none was (omitted, or a stream cut short). */
+  usage?: OpenAIReportedUsage;
+}
+/** OpenAI's usage fields, as the emulator reports them. */
+export interface OpenAIReportedUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
+  completion_tokens_details: { reasoning_tokens: number };
 }
 export interface OpenAIEmulator {
   url: string;
