@@ -129,11 +129,18 @@ export async function startRedisCluster({ masters = 3, replicas = false } = {}):
   }
 }
 
-/** Every replica linked to its master and caught up with what it has written. */
+/**
+ * Every replica linked to its master and caught up with what it has written, and every node's
+ * CLUSTER SLOTS listing a replica for every slot range: replication can be up before gossip has
+ * told the other nodes who replicates whom, and a failover needs the replica to be known.
+ */
 async function replicasInSync(ports: number[]): Promise<boolean> {
   const infos = await Promise.all(ports.map((port) => onNode(port, (r) => r.info("replication"))));
   const replicas = infos.filter((info) => info.includes("role:slave"));
-  return replicas.length > 0 && replicas.every((info) => info.includes("master_link_status:up"));
+  if (replicas.length === 0 || !replicas.every((info) => info.includes("master_link_status:up")))
+    return false;
+  const views = await Promise.all(ports.map((port) => onNode(port, (r) => r.cluster("SLOTS"))));
+  return views.every((ranges) => ranges.length > 0 && ranges.every((range) => range.length >= 4));
 }
 
 /** The port of the master serving `key`'s slot, and of its first replica, from CLUSTER SLOTS. */
@@ -148,7 +155,11 @@ async function ownersOf(ports: number[], key: string): Promise<{ master: number;
 }
 
 async function failover(ports: number[], key: string): Promise<{ from: number; to: number }> {
-  const { master, replica } = await ownersOf(ports, key);
+  const { master, replica } = await waitFor(() => ownersOf(ports, key), {
+    timeoutMs: 30_000,
+    intervalMs: 50,
+    what: `a replica of the master serving ${key}`,
+  });
   await onNode(replica, (r) => r.cluster("FAILOVER"));
   await waitFor(async () => (await ownersOf(ports, key)).master === replica && (await clusterReady(ports)), {
     timeoutMs: 30_000,

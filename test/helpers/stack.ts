@@ -284,10 +284,13 @@ async function deleteKeys(url: string, prefix: string): Promise<void> {
 export function useStack(opts: StackOptions = {}): Stack {
   let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
   let started: Stack | undefined;
+  // A cluster stack starts and joins three or six redis-servers first: on a busy machine that alone
+  // can take most of the usual hook timeout.
+  const startTimeoutMs = opts.redis === "cluster" || opts.redis === "cluster-replicas" ? 180_000 : undefined;
   beforeAll(async () => {
     database = await createTestDatabase();
     started = await startStack({ ...opts, databaseUrl: database.url });
-  });
+  }, startTimeoutMs);
   afterAll(async () => {
     await started?.close();
     await database?.drop();
