@@ -25,15 +25,22 @@ export type ChatAttempt = {
   handBackIfShuttingDown(): Promise<void>;
 };
 
-/** The provider's usage when it sent one; otherwise estimated from the request and the answer. */
+/**
+ * The provider's usage when it sent one; otherwise estimated from the request and the answer —
+ * except the prompt side, taken as the provider reported it when it did before the stream was cut
+ * (`reportedPrompt`, see ProviderChunk): cache reads and writes are then priced as they were.
+ */
 export async function chatUsage(
   request: PromptRequest,
   provided: OpenAI.CompletionUsage | null | undefined,
   answer: string,
+  reportedPrompt?: OpenAI.CompletionUsage,
 ): Promise<ChatUsage> {
-  return provided
-    ? { tokens: usageFromProvider(provided), source: "provider" }
-    : { tokens: await estimateUsage(request, answer), source: "estimated" };
+  if (provided) return { tokens: usageFromProvider(provided), source: "provider" };
+  const estimated = await estimateUsage(request, answer);
+  if (!reportedPrompt) return { tokens: estimated, source: "estimated" };
+  const { promptTokens, cachedTokens, cacheWriteTokens } = usageFromProvider(reportedPrompt);
+  return { tokens: { ...estimated, promptTokens, cachedTokens, cacheWriteTokens }, source: "estimated" };
 }
 
 /**

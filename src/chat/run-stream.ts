@@ -17,7 +17,12 @@ import {
   type StreamWriter,
 } from "./stream/protocol.js";
 import type { ChatCompletion, ChatRequest, Llm } from "../llm/client.js";
-import { createChunkAccumulator, type ChatCompletionChunk, type ChunkAccumulator } from "../llm/stream.js";
+import {
+  createChunkAccumulator,
+  type ChatCompletionChunk,
+  type ChunkAccumulator,
+  type ProviderChunk,
+} from "../llm/stream.js";
 import { capCompletion } from "../llm/completion-cap.js";
 import { logProviderError, upstreamFailure } from "../llm/provider-errors.js";
 import type { AbandonedChat } from "../queues/queues.js";
@@ -54,7 +59,7 @@ export async function runStream(
   // The usage chunk is written once the row is: it carries the request's cost.
   let usageShown = false;
   const settle = async (clientError?: StreamError): Promise<ChatCompletion> => {
-    const usage = await chatUsage(data.request, acc.usage, acc.text);
+    const usage = await chatUsage(data.request, acc.usage, acc.text, acc.promptUsage);
     // The row goes in before [DONE]: a client that saw the end can already see its usage.
     const billed = await billChat(deps, data, acc.toCompletion(data.request.model), usage);
     const { inserted, billableTokens, completion } = billed;
@@ -194,10 +199,11 @@ async function failed(
 
 /**
  * A provider chunk's content; its usage is kept back for the usage chunk written after billing
- * (usageChunk), which the client sees only if it asked (`stream_options.include_usage`).
+ * (usageChunk), which the client sees only if it asked (`stream_options.include_usage`), and its
+ * prompt_usage is meterline's alone.
  */
-function entriesOf(chunk: ChatCompletionChunk): StreamEntry[] {
-  const { usage, ...content } = chunk;
+function entriesOf(chunk: ProviderChunk): StreamEntry[] {
+  const { usage, prompt_usage: _promptUsage, ...content } = chunk;
   return !usage || chunk.choices.length > 0 ? [{ type: "chunk", data: JSON.stringify(content) }] : [];
 }
 

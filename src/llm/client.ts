@@ -2,6 +2,7 @@ import OpenAI from "openai";
 import { RetryableError } from "../errors.js";
 import { sdkClientOptions, type ProviderClientOptions } from "./http-fetch.js";
 import { classifyProviderFailure } from "./provider-errors.js";
+import type { ProviderChunk } from "./stream.js";
 
 export type ChatCompletion = OpenAI.ChatCompletion;
 export type ChatRequest = OpenAI.ChatCompletionCreateParamsNonStreaming;
@@ -9,7 +10,7 @@ export type ChatRequest = OpenAI.ChatCompletionCreateParamsNonStreaming;
 export interface Llm {
   complete(request: ChatRequest, options?: { signal?: AbortSignal }): Promise<ChatCompletion>;
   /** Streams chunks, always asking the provider for a final usage chunk; errors are classified. */
-  stream(request: ChatRequest, options?: { signal?: AbortSignal }): AsyncIterable<OpenAI.ChatCompletionChunk>;
+  stream(request: ChatRequest, options?: { signal?: AbortSignal }): AsyncIterable<ProviderChunk>;
 }
 
 /** The LLM behind meterline, through the official SDK. Retries are the queue's job, not the SDK's. */

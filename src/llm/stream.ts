@@ -3,6 +3,15 @@ import type { ChatCompletion } from "./client.js";
 
 export type ChatCompletionChunk = OpenAI.ChatCompletionChunk;
 
+/**
+ * A chunk as the provider adapters yield it. Anthropic (message_start) and Gemini (every chunk's
+ * usageMetadata) report the prompt side of their usage before a stream ends; the adapters carry it
+ * as `prompt_usage` (completion counts 0), so a stream cut before its final usage chunk still bills
+ * the prompt — cache reads and writes included — as the provider counted it. Never shown to the
+ * client.
+ */
+export type ProviderChunk = ChatCompletionChunk & { prompt_usage?: OpenAI.CompletionUsage };
+
 /** Folds streamed chunks back into one `chat.completion`: what async polls and replays return. */
 export function createChunkAccumulator() {
   let first: ChatCompletionChunk | undefined;
@@ -10,9 +19,10 @@ export function createChunkAccumulator() {
   let refusal: string | null = null;
   let finishReason: string | null = null;
   let usage: OpenAI.CompletionUsage | undefined;
+  let promptUsage: OpenAI.CompletionUsage | undefined;
   let chunks = 0;
   return {
-    add(chunk: ChatCompletionChunk): void {
+    add(chunk: ProviderChunk): void {
       first ??= chunk;
       chunks++;
       // The final usage chunk has no choices: read choices[0] defensively.
@@ -21,6 +31,7 @@ export function createChunkAccumulator() {
       if (choice?.delta?.refusal) refusal = (refusal ?? "") + choice.delta.refusal;
       if (choice?.finish_reason) finishReason = choice.finish_reason;
       if (chunk.usage) usage = chunk.usage;
+      if (chunk.prompt_usage) promptUsage = chunk.prompt_usage;
     },
     /** Visible text so far: what an estimate of completion tokens counts. */
     get text() {
@@ -28,6 +39,10 @@ export function createChunkAccumulator() {
     },
     get usage() {
       return usage;
+    },
+    /** The prompt side the provider reported before its final usage, if it did (ProviderChunk). */
+    get promptUsage() {
+      return promptUsage;
     },
     /** Whether any content chunk was seen (the client may have seen output). */
     get started() {

@@ -1,10 +1,11 @@
 import type Anthropic from "@anthropic-ai/sdk";
 import type OpenAI from "openai";
 import { RetryableError } from "../../errors.js";
+import type { ProviderChunk } from "../stream.js";
 import { finishReason } from "./response.js";
 import { anthropicUsage, type AnthropicUsageFields } from "./usage.js";
 
-type Chunk = OpenAI.ChatCompletionChunk;
+type Chunk = ProviderChunk;
 type Delta = Chunk["choices"][number]["delta"];
 
 /**
@@ -12,6 +13,8 @@ type Delta = Chunk["choices"][number]["delta"];
  * input_json_delta pieces as tool_call deltas (numbered in order of the tool blocks), message_delta's
  * stop reason as the finish chunk, and at message_stop one usage chunk (choices: []) from the usage
  * message_start and message_delta reported. Thinking is billed (inside output_tokens) but not shown.
+ * The role chunk (message_start) and the finish chunk (message_delta, which may revise the input
+ * counts) carry the prompt side as `prompt_usage`, for a stream cut before message_stop.
  * A stream that ends before message_stop is a provider failure, never a completion without usage,
  * unless `signal` aborted it: the SDK then ends the stream quietly, and so does this.
  */
@@ -41,7 +44,7 @@ export async function* toChunks(
           created: Math.floor(Date.now() / 1000),
         };
         usage = { ...event.message.usage };
-        yield chunk({ role: "assistant", content: "" });
+        yield { ...chunk({ role: "assistant", content: "" }), prompt_usage: promptSide(usage) };
         break;
       case "content_block_start":
         if (event.content_block.type === "tool_use") {
@@ -60,7 +63,7 @@ export async function* toChunks(
         break;
       case "message_delta":
         usage = mergeUsage(usage, event.usage);
-        yield chunk({}, finishReason(event.delta.stop_reason));
+        yield { ...chunk({}, finishReason(event.delta.stop_reason)), prompt_usage: promptSide(usage) };
         break;
       case "message_stop":
         yield { ...base, choices: [], usage: anthropicUsage(usage) };
@@ -68,6 +71,11 @@ export async function* toChunks(
     }
   }
   if (!signal?.aborted) throw new RetryableError("Anthropic's stream ended before message_stop");
+}
+
+/** The input side of `usage` in meterline's taxonomy, with no output counted. */
+function promptSide(usage: AnthropicUsageFields): OpenAI.CompletionUsage {
+  return anthropicUsage({ ...usage, output_tokens: 0, output_tokens_details: null });
 }
 
 /** message_delta's usage is cumulative; its input and cache counts, when present, replace message_start's. */

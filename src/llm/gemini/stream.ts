@@ -2,14 +2,16 @@ import type { GenerateContentResponse } from "@google/genai";
 import type OpenAI from "openai";
 import { completionBase, finishReasonOf, textOf, toolCallsOf } from "./response.js";
 import { geminiUsage } from "./usage.js";
+import type { ProviderChunk } from "../stream.js";
 
-type Chunk = OpenAI.ChatCompletionChunk;
+type Chunk = ProviderChunk;
 
 /**
  * Gemini's streamed answers as OpenAI chunks: a role chunk, then text and tool-call deltas, one
  * finish chunk, and the usage chunk (choices: []). Gemini repeats usageMetadata on its chunks, the
  * last one final: the usage chunk carries the last seen, and is left out only when Gemini sent none
- * (then meterline estimates, as for any provider that omits usage).
+ * (then meterline estimates, as for any provider that omits usage). Each chunk carries the prompt
+ * side of the latest usageMetadata as `prompt_usage`, for a stream cut before its end.
  */
 export async function* toChunks(
   stream: AsyncIterable<GenerateContentResponse>,
@@ -18,6 +20,7 @@ export async function* toChunks(
   let base: ReturnType<typeof completionBase> | undefined;
   let last: GenerateContentResponse | undefined;
   let toolCalls = 0;
+  let prompt: OpenAI.CompletionUsage | undefined;
   const chunk = (
     shared: ReturnType<typeof completionBase>,
     delta: Chunk["choices"][number]["delta"],
@@ -26,8 +29,11 @@ export async function* toChunks(
     ...shared,
     object: "chat.completion.chunk",
     choices: [{ index: 0, delta, finish_reason: finish }],
+    ...(prompt ? { prompt_usage: prompt } : {}),
   });
   for await (const response of stream) {
+    if (response.usageMetadata)
+      prompt = geminiUsage({ ...response.usageMetadata, candidatesTokenCount: 0, thoughtsTokenCount: 0 });
     if (!base) {
       base = completionBase(response, model);
       yield chunk(base, { role: "assistant", content: "" });
