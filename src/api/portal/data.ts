@@ -7,7 +7,7 @@ import { billingPeriod } from "../../billing/ledger/periods.js";
 import { usageSummary } from "../../billing/ledger/usage-summary.js";
 import { findPlan } from "../../billing/pricing/plans.js";
 import { formatSummary } from "../routes/usage.js";
-import { invoicePreview } from "./invoice-preview.js";
+import { meterlinePreview, stripePreview } from "./invoice-preview.js";
 
 type Deps = Pick<WebDeps, "db" | "stripe" | "config" | "logger">;
 
@@ -21,9 +21,9 @@ export async function portalData(deps: Deps, customerId: string) {
   if (!customer) return undefined;
   const plan = (await findPlan(deps.db, customer.planId))!;
   const period = await billingPeriod(deps.db, customerId);
-  const summary = await usageSummary(deps.db, customerId, plan, period);
-  const [preview, balance, days, keys] = await Promise.all([
-    invoicePreview(deps, customerId, summary),
+  const [summary, stripe, balance, days, keys] = await Promise.all([
+    usageSummary(deps.db, customerId, plan, period),
+    stripePreview(deps, customerId),
     creditBalance(deps.db, customerId),
     usageOverTime(deps.db, period, { bucket: "day", customerId }),
     listApiKeys(deps.db, { customerId }),
@@ -42,7 +42,7 @@ export async function portalData(deps: Deps, customerId: string) {
     object: "portal.data",
     customer: { id: customer.id, name: customer.name },
     by_day: [...byDay].map(([day, sum]) => ({ day, ...sum })),
-    invoice_preview: preview,
+    invoice_preview: stripe ?? meterlinePreview(summary),
     api_keys: keys
       .filter((k) => k.revokedAt === null)
       .map((k) => ({

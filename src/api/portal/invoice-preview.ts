@@ -54,18 +54,14 @@ function failure(err: unknown) {
 }
 
 /**
- * The invoice preview the portal shows: Stripe's `invoices.createPreview` of the customer's
- * subscription when there is one and Stripe answers within PORTAL_STRIPE_TIMEOUT_MS, else
- * meterline's own rating (with a warning in the log when Stripe was asked and failed).
+ * Stripe's `invoices.createPreview` of the customer's live subscription, when there is one and
+ * Stripe answers within PORTAL_STRIPE_TIMEOUT_MS; else undefined (with a warning in the log when
+ * Stripe was asked and failed), and the portal shows meterlinePreview instead.
  */
-export async function invoicePreview(
-  deps: Deps,
-  customerId: string,
-  s: UsageSummary,
-): Promise<InvoicePreview> {
-  if (!deps.stripe) return meterlinePreview(s);
+export async function stripePreview(deps: Deps, customerId: string): Promise<InvoicePreview | undefined> {
+  if (!deps.stripe) return undefined;
   const sub = await liveSubscription(deps, customerId);
-  if (!sub) return meterlinePreview(s);
+  if (!sub) return undefined;
   const timeoutMs = deps.config.portal.stripeTimeoutMs;
   try {
     // No retries: a second attempt would double the wait of a page a person is looking at.
@@ -89,6 +85,6 @@ export async function invoicePreview(
       { customerId, subscription: sub.id, timeoutMs, err: failure(err) },
       "Stripe invoice preview failed or took longer than PORTAL_STRIPE_TIMEOUT_MS; the portal shows meterline's own rating. Check Stripe's status and the subscription, or raise PORTAL_STRIPE_TIMEOUT_MS",
     );
-    return meterlinePreview(s);
+    return undefined;
   }
 }
