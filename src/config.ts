@@ -30,8 +30,9 @@ export type Config = Readonly<{
   stripeWebhookSecret: string | undefined;
   stripeApiBase: string | undefined;
   adminToken: string | undefined;
-  /** Customer portal links: their signing secret (set or derived) and who may frame the page. */
-  portal: Readonly<{ secret: string | undefined; frameAncestors: string }>;
+  /** Customer portal links: their signing secret (set or derived), who may frame the page, and how
+   * long it waits for Stripe's invoice preview. */
+  portal: Readonly<{ secret: string | undefined; frameAncestors: string; stripeTimeoutMs: number }>;
   /** Where this service is reached from outside (PUBLIC_URL), for links the CLI prints. */
   publicUrl: string | undefined;
   logLevel: string;
@@ -147,7 +148,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     stripeWebhookSecret: e.STRIPE_WEBHOOK_SECRET,
     stripeApiBase: e.STRIPE_API_BASE,
     adminToken: e.ADMIN_TOKEN,
-    portal: Object.freeze({ secret: e.PORTAL_SECRET, frameAncestors: e.PORTAL_FRAME_ANCESTORS }),
+    portal: Object.freeze({
+      secret: e.PORTAL_SECRET,
+      frameAncestors: e.PORTAL_FRAME_ANCESTORS,
+      stripeTimeoutMs: e.PORTAL_STRIPE_TIMEOUT_MS,
+    }),
     publicUrl: e.PUBLIC_URL,
     logLevel: e.LOG_LEVEL,
     queuePrefix: e.QUEUE_PREFIX,

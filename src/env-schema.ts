@@ -53,6 +53,8 @@ export const envSchema = z.object({
   // Where this service is reached from outside, for links it prints (portal links from the CLI).
   PUBLIC_URL: url(["http:", "https:"]).optional(),
   PORTAL_FRAME_ANCESTORS: z.string().min(1).default("'none'"),
+  // How long the portal waits for Stripe's invoice preview before showing meterline's own rating.
+  PORTAL_STRIPE_TIMEOUT_MS: int(100).default(3_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   QUEUE_PREFIX: z
     .string()

@@ -4,38 +4,26 @@ import { findCustomer } from "../../billing/customers/customers.js";
 import { creditBalance } from "../../billing/credits/balance.js";
 import { usageOverTime } from "../../billing/ledger/hourly-usage.js";
 import { billingPeriod } from "../../billing/ledger/periods.js";
-import { usageSummary, type UsageSummary } from "../../billing/ledger/usage-summary.js";
+import { usageSummary } from "../../billing/ledger/usage-summary.js";
 import { findPlan } from "../../billing/pricing/plans.js";
 import { formatSummary } from "../routes/usage.js";
+import { meterlinePreview, stripePreview } from "./invoice-preview.js";
 
-type Deps = Pick<WebDeps, "db">;
-
-/**
- * The invoice this period would produce now, by meterline's own rating (periodCharge, the same
- * numbers GET /v1/usage answers): the base fee and the overage credits did not pay.
- */
-function invoicePreview(s: UsageSummary) {
-  const lines = [{ description: `${s.plan.name} base fee`, amount_micros: s.charge.baseFeeMicros }];
-  const invoiced = s.charge.overageTokens - s.charge.creditTokens;
-  if (invoiced > 0)
-    lines.push({
-      description: `${invoiced} tokens past the allowance`,
-      amount_micros: s.charge.overageMicros,
-    });
-  return { source: "meterline", currency: "usd", lines, total_micros: s.charge.totalMicros };
-}
+type Deps = Pick<WebDeps, "db" | "stripe" | "config" | "logger">;
 
 /**
  * Everything the customer portal shows, as JSON: this period's usage summary (as GET /v1/usage),
- * usage by day, the invoice preview and the API keys' last use. Undefined for an unknown customer.
+ * usage by day, the invoice preview (Stripe's where the customer has a subscription) and the API
+ * keys' last use. Undefined for an unknown customer.
  */
 export async function portalData(deps: Deps, customerId: string) {
   const customer = await findCustomer(deps.db, customerId);
   if (!customer) return undefined;
   const plan = (await findPlan(deps.db, customer.planId))!;
   const period = await billingPeriod(deps.db, customerId);
-  const [summary, balance, days, keys] = await Promise.all([
+  const [summary, stripe, balance, days, keys] = await Promise.all([
     usageSummary(deps.db, customerId, plan, period),
+    stripePreview(deps, customerId),
     creditBalance(deps.db, customerId),
     usageOverTime(deps.db, period, { bucket: "day", customerId }),
     listApiKeys(deps.db, { customerId }),
@@ -54,7 +42,7 @@ export async function portalData(deps: Deps, customerId: string) {
     object: "portal.data",
     customer: { id: customer.id, name: customer.name },
     by_day: [...byDay].map(([day, sum]) => ({ day, ...sum })),
-    invoice_preview: invoicePreview(summary),
+    invoice_preview: stripe ?? meterlinePreview(summary),
     api_keys: keys
       .filter((k) => k.revokedAt === null)
       .map((k) => ({

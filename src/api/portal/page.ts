@@ -2,7 +2,11 @@ import { formatMicros } from "../../billing/pricing/money.js";
 import { escapeHtml, htmlPage, PLOT_SCRIPT, scriptJson } from "../html.js";
 import type { PortalData } from "./data.js";
 
-const usd = (micros: number) => `$${formatMicros(micros, 2)}`;
+const usd = (micros: number) => formatMicros(micros, 2);
+const PREVIEW_SOURCE = {
+  stripe: "Stripe's preview of your subscription's next invoice.",
+  meterline: "Rated by meterline from this period's usage.",
+};
 const int = (n: number) => n.toLocaleString("en-US");
 
 /** The customer portal page: the numbers server-rendered, usage by day plotted from the same data. */
@@ -26,7 +30,7 @@ export function portalPage(d: PortalData, assetBase: string): string {
 <section><h2>Allowance and credits</h2>${allowance}</section>
 <section><h2>Charges so far</h2><div class="big" id="charges-total">${usd(d.charges.total_micros)}</div><div class="muted">base fee ${usd(d.charges.base_fee_micros)}, usage ${usd(d.charges.usage_micros)}, credits paid ${usd(d.charges.credits_paid_micros)}</div></section>
 <section><h2>Usage by day</h2><div id="plot-days"></div></section>
-<section><h2>Invoice preview</h2><table id="invoice-preview">${lines}<tr><th>Total</th><th class="n">${usd(d.invoice_preview.total_micros)}</th></tr></table></section>
+<section><h2>Invoice preview</h2><table id="invoice-preview">${lines}<tr><th>Total</th><th class="n">${usd(d.invoice_preview.total_micros)}</th></tr></table><div class="muted" id="invoice-source" data-source="${d.invoice_preview.source}">${PREVIEW_SOURCE[d.invoice_preview.source]}</div></section>
 <section><h2>API keys</h2><table id="api-keys"><tr><th>key</th><th>last used</th></tr>${keys}</table></section>
 </main>
 <script>${PLOT_SCRIPT}

@@ -15,7 +15,7 @@ import { parseInput } from "../input.js";
 import { portalData } from "./data.js";
 import { portalPage, refusedPage } from "./page.js";
 
-type Deps = Pick<WebDeps, "db" | "config">;
+type Deps = Pick<WebDeps, "db" | "config" | "stripe" | "logger">;
 
 const REFUSALS: Record<PortalRefusal, string> = {
   malformed: "The link is incomplete.",

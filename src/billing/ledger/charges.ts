@@ -3,6 +3,7 @@ import { consumeCredits } from "../credits/consume.js";
 import { spendableMicros } from "../credits/balance.js";
 import { listPriceMicros, type Plan } from "../pricing/plans.js";
 import { addToHourlyUsage } from "./hourly-usage.js";
+import { addToDailyUsage } from "./hourly-usage.js";
 
 /** What prices a row: its plan's allowance and per-1K rate, as they stood when the row was written. */
 export type RowPricing = Pick<Plan, "includedTokens" | "overagePer1kMicros">;
@@ -166,5 +167,6 @@ export async function chargeRows(
     trx,
     rows.map((r) => r.requestId),
   );
+  await addToDailyUsage(trx, rows);
   return charges;
 }

@@ -23,7 +23,35 @@ export async function addToHourlyUsage(trx: Knex.Transaction, requestIds: readon
   );
 }
 
+/**
+ * Adds the same rows to `usage_daily`, right after `addToHourlyUsage` in the same transaction, so
+ * the two rollups and the ledger always agree. Upserted in (customer, day, model) order.
+ */
+export async function addToDailyUsage(
+  trx: Knex.Transaction,
+  rows: ReadonlyArray<{ requestId: string }>,
+): Promise<void> {
+  await trx.raw(
+    `INSERT INTO usage_daily AS d (customer_id, day, model, requests, billable_tokens, provider_cost_micros, charge_micros)
+     SELECT customer_id, date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', model,
+            count(*), sum(billable_tokens), sum(provider_cost_micros), sum(charge_micros)
+     FROM usage_events WHERE request_id = ANY(:ids)
+     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+     ON CONFLICT (customer_id, day, model) DO UPDATE SET
+       requests = d.requests + excluded.requests,
+       billable_tokens = d.billable_tokens + excluded.billable_tokens,
+       provider_cost_micros = d.provider_cost_micros + excluded.provider_cost_micros,
+       charge_micros = d.charge_micros + excluded.charge_micros`,
+    { ids: rows.map((r) => r.requestId) },
+  );
+}
+
 export type Bucket = "hour" | "day";
+
+const DAY_MS = 86_400_000;
+/** Whether a range starts and ends on UTC midnights, so whole days of `usage_daily` cover it. */
+export const isWholeDays = (range: Pick<Period, "start" | "end">) =>
+  range.start.getTime() % DAY_MS === 0 && range.end.getTime() % DAY_MS === 0;
 
 /** One bucket of one model's usage. */
 export interface UsagePoint {
@@ -37,19 +65,25 @@ export interface UsagePoint {
 
 /**
  * Usage per UTC hour or day and model in `range` (hours from `range.start`, inclusive, to
- * `range.end`), of one customer or of all, oldest first — read from the hourly rollup, never the
- * ledger, so it stays fast on any ledger size.
+ * `range.end`), of one customer or of all, oldest first — read from the daily or hourly rollup,
+ * never the ledger, so it stays fast on any ledger size.
  */
 export async function usageOverTime(
   db: Db,
   range: Pick<Period, "start" | "end">,
   opts: { bucket: Bucket; customerId?: string },
 ): Promise<UsagePoint[]> {
+  // Days of whole-day ranges come from the daily rollup (24× fewer rows); a range cut mid-day (a
+  // subscription period) sums the hours it covers.
+  const daily = opts.bucket === "day" && isWholeDays(range);
+  const [table, column] = daily ? ["usage_daily", "day"] : ["usage_hourly", "hour"];
   const at =
-    opts.bucket === "hour" ? "hour" : "date_trunc('day', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'";
-  const query = db("usage_hourly")
-    .where("hour", ">=", range.start)
-    .where("hour", "<", range.end)
+    opts.bucket === "hour" || daily
+      ? column
+      : "date_trunc('day', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'";
+  const query = db(table)
+    .where(column, ">=", range.start)
+    .where(column, "<", range.end)
     .select(db.raw(`${at} AS at`), "model")
     .sum({
       requests: "requests",

@@ -3,6 +3,7 @@ import { periodCharge } from "./period-charge.js";
 import type { Period } from "../ledger/periods.js";
 import { listPlans } from "./plans.js";
 import { exactSum } from "../ledger/usage-bounds.js";
+import { isWholeDays } from "../ledger/hourly-usage.js";
 
 export interface ProfitabilityRow {
   customerId: string;
@@ -21,17 +22,19 @@ const HOUR_MS = 3_600_000;
 const isWholeHours = (p: Period) => p.start.getTime() % HOUR_MS === 0 && p.end.getTime() % HOUR_MS === 0;
 
 /**
- * Each customer's requests, tokens and provider cost in a period of whole hours (a calendar month),
- * from the hourly rollup; its plan is that of its latest row (one index probe per customer).
+ * Each customer's requests, tokens and provider cost in a period of whole days (a calendar month)
+ * from the daily rollup, or of whole hours from the hourly one; its plan is that of its latest row
+ * (one index probe per customer).
  */
 async function totalsFromRollup(db: Db, period: Period): Promise<Array<Record<string, unknown>>> {
+  const [table, column] = isWholeDays(period) ? ["usage_daily", "day"] : ["usage_hourly", "hour"];
   const { rows } = await db.raw<{ rows: Array<Record<string, unknown>> }>(
     `SELECT h.customer_id, c.name, h.requests, h.tokens, h.cost,
             (SELECT u.plan_id FROM usage_events u
              WHERE u.customer_id = h.customer_id AND u.created_at >= :start AND u.created_at < :end
              ORDER BY u.created_at DESC, u.id DESC LIMIT 1) AS plan_id
      FROM (SELECT customer_id, sum(requests) AS requests, sum(billable_tokens) AS tokens, sum(provider_cost_micros) AS cost
-           FROM usage_hourly WHERE hour >= :start AND hour < :end GROUP BY customer_id) h
+           FROM ${table} WHERE ${column} >= :start AND ${column} < :end GROUP BY customer_id) h
      JOIN customers c ON c.id = h.customer_id`,
     { start: period.start, end: period.end },
   );

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { catalogRoutes } from "./catalog.js";
 import { checkoutSessionRoutes } from "./checkout-sessions.js";
 import type { FaultDecision } from "./faults.js";
+import { invoicePreviewRoutes } from "./invoice-preview.js";
 import { meterEventRoutes } from "./meter-events.js";
 import { meterEventStreamRoutes } from "./meter-event-stream.js";
 import { meterRoutes } from "./meters.js";
@@ -30,6 +31,7 @@ const ROUTES: Route[] = [
   ...checkoutSessionRoutes,
   ...paymentIntentRoutes,
   ...paymentMethodRoutes,
+  ...invoicePreviewRoutes,
 ];
 const COMPILED = ROUTES.map((route) => ({ route, segs: route.template.split("/") }));
 
