@@ -61,10 +61,10 @@ export function createStripeReportProcessor(deps: Deps) {
 
 /**
  * Sends one report as one meter event: a v1 call, or under REPORTING_METER_API=v2 a stream request
- * of one event. Delivered (or already delivered: Stripe's duplicate
- * identifier) → `sent`; 429 → the queue pauses and the job waits without spending an attempt;
- * 5xx/network → retried with backoff; any other 4xx → `failed`, a dead letter and the job kept in
- * the failed set. At most one call per Stripe customer and meter is in flight, across processes.
+ * of one event. Delivered (or already delivered: Stripe's duplicate identifier) → `sent`; 429 → the
+ * queue pauses and the job waits without spending an attempt; 5xx/network → retried with backoff;
+ * any other 4xx → `failed`, a dead letter and the job kept in the failed set. At most one call per
+ * Stripe customer and meter is in flight, across processes.
  */
 function createSingleReportProcessor(
   deps: Deps & { stream: MeterEventStream; lock: MeterLock; lockTtlMs: number },
