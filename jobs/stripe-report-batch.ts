@@ -88,7 +88,9 @@ export function createReportBatchProcessor(deps: Deps) {
       await job.moveToDelayed(Date.now() + 50 + Math.round(Math.random() * 200), token);
       throw new DelayedError();
     }
-    let toSend: Sendable[] = [];
+    // Until the first attempts are recorded every report counts as attempted: a failure there is
+    // each report's retryable error, never a batch that completes with its reports still pending.
+    let toSend: Sendable[] = ready;
     let checked: Sendable[] = [];
     let error: unknown;
     try {
@@ -108,8 +110,10 @@ export function createReportBatchProcessor(deps: Deps) {
         log.warn({ err }, "could not release the meter locks; they expire by themselves"),
       );
     }
-    await handOff(checked);
-    if (toSend.length === 0) return { status: "handed-off", reports: apart.length + checked.length };
+    if (toSend.length === 0) {
+      await handOff(checked);
+      return { status: "handed-off", reports: apart.length + checked.length };
+    }
 
     const ids = toSend.map((r) => r.report.id);
     const outcome = error === undefined ? "sent" : classifyMeterEventError(error);
@@ -119,12 +123,14 @@ export function createReportBatchProcessor(deps: Deps) {
         db,
         toSend.map((r) => ({ id: r.report.id, stripeCustomerId: r.stripeCustomerId })),
       );
+      await handOff(checked);
       log.info(
         { reports: toSend.length, value: toSend.reduce((n, r) => n + r.report.value, 0) },
         "usage reports sent to Stripe in one meter event stream request",
       );
       return { status: "sent", reports: toSend.length, handedOff: apart.length + checked.length };
     }
+    await handOff(checked);
     const message = describeStripeError(error);
     if (outcome === "rate-limited") {
       await recordReportAttempts(db, ids, message, "pending");
