@@ -7,13 +7,14 @@ import type { Metrics } from "../src/platform/metrics.js";
 import { isLastAttempt } from "../src/queues/failures.js";
 import type { JobRun } from "../src/queues/processor.js";
 import type { StripeReportJobData } from "../src/queues/queues.js";
+import { createReportBatchProcessor, streamEvent } from "./stripe-report-batch.js";
 import type { RedisClient } from "../src/platform/redis.js";
-import { createMeterLock } from "../src/billing/reporting/meter-lock.js";
+import { createMeterLock, type MeterLock } from "../src/billing/reporting/meter-lock.js";
 import { unreportable } from "../src/billing/reporting/report-deadlines.js";
 import type { StripeClient } from "../src/billing/reporting/stripe-client.js";
 import { classifyMeterEventError, describeStripeError } from "../src/billing/reporting/stripe-errors.js";
 import { checkBeforeSend, type BeforeSend } from "../src/billing/reporting/report-resend.js";
-import { createMeterEventStream, meterApiFor } from "../src/billing/reporting/meter-stream.js";
+import { createMeterEventStream, type MeterEventStream } from "../src/billing/reporting/meter-stream.js";
 import {
   markReportSent,
   recordReportAttempt,
@@ -27,7 +28,7 @@ type Deps = {
   logger: Logger;
   config: Config;
   stripe: Pick<StripeClient, "billing" | "v2">;
-  queues: { stripeReport: Pick<Queue<StripeReportJobData>, "rateLimit"> };
+  queues: { stripeReport: Pick<Queue<StripeReportJobData>, "rateLimit" | "addBulk"> };
   metrics: Pick<Metrics, "stripeReports" | "unreportableReports">;
 };
 
@@ -41,20 +42,36 @@ export function reportBackoffStrategy(config: Config) {
 }
 
 /**
- * Sends one report as one meter event. Delivered (or already delivered: Stripe's duplicate
- * identifier) → `sent`; 429 → the queue pauses and the job waits without spending an attempt;
- * 5xx/network → retried with backoff; any other 4xx → `failed`, a dead letter and the job kept in
- * the failed set. At most one call per Stripe customer and meter is in flight, across processes.
+ * The `stripe-report` processor: a batch job goes as one v2 meter event stream request
+ * (stripe-report-batch.ts), a single report as one meter event. One stream session and one meter
+ * lock serve both.
  */
 export function createStripeReportProcessor(deps: Deps) {
-  const { db, config } = deps;
+  const { config } = deps;
   const lock = createMeterLock(deps.redis, config.queuePrefix);
   // The SDK reconnects once after a dropped connection even without retries: two timeouts + margin.
   const lockTtlMs = 3 * config.stripe.timeoutMs + 5_000;
   // One session per process, opened on the first streamed report.
   const stream = createMeterEventStream(deps);
+  const single = createSingleReportProcessor({ ...deps, stream, lock, lockTtlMs });
+  const batch = createReportBatchProcessor({ ...deps, stream, lock, lockTtlMs });
+  return (data: StripeReportJobData, job: Job, run: JobRun) =>
+    "batchId" in data ? batch(data, job, run) : single(data, job, run);
+}
 
-  return async ({ reportId, api }: StripeReportJobData, job: Job, { token }: JobRun) => {
+/**
+ * Sends one report as one meter event: a v1 call, or under REPORTING_METER_API=v2 a stream request
+ * of one event. Delivered (or already delivered: Stripe's duplicate identifier) → `sent`; 429 → the
+ * queue pauses and the job waits without spending an attempt; 5xx/network → retried with backoff;
+ * any other 4xx → `failed`, a dead letter and the job kept in the failed set. At most one call per
+ * Stripe customer and meter is in flight, across processes.
+ */
+function createSingleReportProcessor(
+  deps: Deps & { stream: MeterEventStream; lock: MeterLock; lockTtlMs: number },
+) {
+  const { db, config, stream, lock, lockTtlMs } = deps;
+
+  return async ({ reportId }: { reportId: number }, job: Job, { token }: JobRun) => {
     const found = await reportForSending(db, reportId);
     if (!found) throw new UnrecoverableError(`no usage report ${reportId}`);
     const { report, currentStripeCustomerId: stripeCustomerId } = found;
@@ -96,13 +113,8 @@ export function createStripeReportProcessor(deps: Deps) {
     try {
       // Past Stripe's 24-hour dedupe window a resend could count twice: Stripe's figures decide.
       check = await checkBeforeSend(deps, report, stripeCustomerId);
-      if (check.action === "send" && meterApiFor(config, api) === "v2")
-        await stream.send({
-          event_name: report.eventName,
-          payload: { stripe_customer_id: stripeCustomerId, value: String(report.value) },
-          identifier: report.identifier,
-          timestamp: report.eventAt.toISOString(),
-        });
+      if (check.action === "send" && config.reporting.meterApi === "v2")
+        await stream.send([streamEvent({ report, stripeCustomerId })]);
       else if (check.action === "send")
         await deps.stripe.billing.meterEvents.create(
           {

@@ -87,8 +87,9 @@ export function startWorkers(deps: Deps): Workers {
       deadLetters: true,
       concurrency: config.reporting.concurrency,
       // `limiter` lets a 429 pause the whole queue (queue.rateLimit) without spending attempts; its
-      // max is Stripe's live-mode rate: 1,000 v1 calls/s, 10,000 events/s through the v2 stream.
-      limiter: { max: config.reporting.meterApi === "v1" ? 1_000 : 10_000, duration: 1_000 },
+      // max is Stripe's live-mode rate: 1,000 v1 calls/s (a single report's job), 10,000 events/s
+      // through the v2 stream (a batch job carries up to 100). Under auto, singles are v1 calls.
+      limiter: { max: config.reporting.meterApi === "v2" ? 100 : 1_000, duration: 1_000 },
       // A stall is a dead or frozen worker, not a refusal by Stripe, and a resend is safe (identifier
       // + Idempotency-Key): BullMQ's default of one stall would fail a report after two crashes.
       maxStalledCount: config.reporting.attempts,

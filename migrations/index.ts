@@ -19,6 +19,7 @@ import * as alerts from "./20261202002400_alerts.js";
 import * as usageTaxonomy from "./20261202002500_usage_taxonomy.js";
 import * as endUsers from "./20261202002600_end_users.js";
 import * as usageHourly from "./20261202002700_usage_hourly.js";
+import * as reportBatches from "./20261202002800_report_batches.js";
 import * as usageDaily from "./20261202003160_usage_daily.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
@@ -46,6 +47,7 @@ const migrations: Record<string, Migration> = {
   "20261202002500_usage_taxonomy": usageTaxonomy,
   "20261202002600_end_users": endUsers,
   "20261202002700_usage_hourly": usageHourly,
+  "20261202002800_report_batches": reportBatches,
   "20261202003160_usage_daily": usageDaily,
 };
 

@@ -15,14 +15,21 @@ const MALFORMED = [
   { queue: "chat", data: { requestId: 42, request: "hello" }, deadLetter: false },
   { queue: "usage", data: { customerId: "cus_1", events: "none" }, deadLetter: true },
   { queue: "stripeReport", data: { reportId: "one" }, deadLetter: true },
+  // A batch is one stream request: at most 100 events.
+  {
+    queue: "stripeReport",
+    data: { batchId: 1, reportIds: Array.from({ length: 101 }, (_, i) => i + 1) },
+    deadLetter: true,
+  },
   { queue: "reconcile", data: { day: "yesterday" }, deadLetter: false },
   { queue: "stripeEvent", data: { kind: "refund" }, deadLetter: true },
 ] as const;
 
 describe("malformed job payloads", () => {
-  it.each(MALFORMED)("$queue: one attempt, failed for good", async ({ queue: key, data, deadLetter }) => {
+  const cases = MALFORMED.map((m, i) => ({ ...m, i }));
+  it.each(cases)("$queue ($i): one attempt, failed for good", async ({ queue: key, data, deadLetter, i }) => {
     const queue = stack.web.queues[key] as Queue;
-    const jobId = `malformed-${key}`;
+    const jobId = `malformed-${key}-${i}`;
     await queue.add("malformed", data, { jobId, attempts: 3, backoff: { type: "fixed", delay: 10 } });
 
     const failed = await waitFor(

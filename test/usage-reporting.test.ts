@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import Stripe from "stripe";
-import { flushUsage, claimUsage, enqueueReports } from "../src/billing/reporting/usage-flush.js";
+import { flushUsage, claimUsage } from "../src/billing/reporting/usage-flush.js";
+import { enqueueReports } from "../src/billing/reporting/report-batches.js";
 import { sweepPendingReports } from "../src/billing/reporting/report-sweeper.js";
 import { reportJobId, QUEUE } from "../src/queues/queues.js";
 import { ADMIN_TOKEN, waitFor } from "./helpers/stack.js";
@@ -90,10 +91,7 @@ describe("reporting usage to Stripe", () => {
       payload: { stripe_customer_id: c.stripeCustomerId, value: "140" },
       identifier: row.identifier,
     });
-    await enqueueReports(
-      stack.web.queues.stripeReport,
-      reports.map((r) => r.id),
-    );
+    await enqueueReports(stack.web.queues.stripeReport, reports);
     await waitFor(() => allSent(c.customerId), { what: "duplicate treated as sent" });
 
     expect((await reportJob(reports[0]!.id))?.returnvalue).toEqual({ status: "sent", duplicate: true });
@@ -166,7 +164,7 @@ describe("reporting usage to Stripe", () => {
     expect(swept.requeued).toContain(id);
     await waitFor(() => allSent(c.customerId), { what: "swept report sent" });
     // A late original enqueue, another sweep and another flush change nothing.
-    await enqueueReports(stack.web.queues.stripeReport, [id]);
+    await enqueueReports(stack.web.queues.stripeReport, [{ id }]);
     expect((await sweepPendingReports(stack.web, { graceMs: 0 })).requeued).not.toContain(id);
     expect((await flush(c.customerId)).reports).toEqual([]);
     expect(eventsOf(c.stripeCustomerId)).toHaveLength(1);

@@ -8,9 +8,9 @@ const HOURS = 4;
 /**
  * (h) Stripe's v2 meter event stream (issue 18 part 4): `reportChats` reports' worth of ledger rows
  * (customers × 4 hours, written with generate_series), then one worker with REPORTING_METER_API=v2
- * flushes them at boot and streams them to the Stripe emulator. h1 is the rate at which reports
- * were marked sent (each one accepted by the emulator first), h2 compares the emulator's totals with
- * the ledger's.
+ * flushes them at boot into batch jobs of up to 100 reports and sends each batch to the Stripe
+ * emulator as one stream request. h1 is the rate at which reports were marked sent (each one
+ * accepted by the emulator first), h2 compares the emulator's totals with the ledger's.
  */
 export const meterStream: Section = async (ctx) => {
   const { stack, env, options } = ctx;

@@ -27,7 +27,7 @@ export async function sweepPendingDeliveries(
         .orderBy("id")
         .limit(500)
         .pluck("id"),
-    jobId: (id) => id,
+    jobIds: (id) => [id],
     queue,
     enqueue: (ids) => enqueueDeliveries(queue, ids),
     markFailed: async (ids) => {

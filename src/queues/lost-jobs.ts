@@ -4,7 +4,8 @@ import type { Queue } from "bullmq";
 export interface LostJobSweep<Id extends string | number> {
   /** The next page of pending rows after `after` (undefined: from the start), in id order. */
   page(after: Id | undefined): Promise<Id[]>;
-  jobId(id: Id): string;
+  /** The jobs that may carry the row's work (its own; a batch's): it is lost when none is alive. */
+  jobIds(id: Id): string[];
   queue: Pick<Queue, "getJobState">;
   /** Adds a job for each row; job ids make a repeat harmless. */
   enqueue(ids: Id[]): Promise<void>;
@@ -27,7 +28,11 @@ export async function sweepLostJobs<Id extends string | number>(
     const ids = await sweep.page(after);
     if (ids.length === 0) break;
     after = ids[ids.length - 1]!;
-    const states = await Promise.all(ids.map((id) => sweep.queue.getJobState(sweep.jobId(id))));
+    const states = await Promise.all(
+      ids.map(async (id) =>
+        rowState(await Promise.all(sweep.jobIds(id).map((j) => sweep.queue.getJobState(j)))),
+      ),
+    );
     const missing = ids.filter((_, i) => states[i] === "unknown");
     const failed = ids.filter((_, i) => states[i] === "failed");
     await sweep.enqueue(missing);
@@ -36,4 +41,15 @@ export async function sweepLostJobs<Id extends string | number>(
     markedFailed.push(...failed);
   }
   return { requeued, markedFailed };
+}
+
+/**
+ * One row's state from its jobs' states: alive while any job may still run it; else failed if one
+ * failed for good; unknown (lost) when BullMQ holds none of them. A completed job did the work.
+ */
+function rowState(states: readonly string[]): "alive" | "failed" | "unknown" | "completed" {
+  if (states.some((s) => s !== "unknown" && s !== "failed" && s !== "completed")) return "alive";
+  if (states.includes("failed")) return "failed";
+  if (states.includes("completed")) return "completed";
+  return "unknown";
 }

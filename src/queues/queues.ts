@@ -93,15 +93,28 @@ export function chatJobOptions(config: Config): JobsOptions {
 /** What a streaming chat job returns when its client left before it started: nothing ran. */
 export type AbandonedChat = { abandoned: true };
 
-export const stripeReportJobSchema = z.object({
-  reportId: z.number().int().positive(),
-  /** "v2": the flush chose the meter event stream for this report (REPORTING_METER_API=auto). */
-  api: z.enum(["v1", "v2"]).optional(),
-});
+/** Most events Stripe accepts in one meter event stream request, so the most reports in a batch job. */
+export const STREAM_MAX_EVENTS = 100;
+
+/**
+ * A `stripe-report` job sends one report (a v1 meter event, or a one-event stream request), or a
+ * batch of reports as one v2 meter event stream request (src/billing/reporting/report-batches.ts).
+ * A single job enqueued before batches may still carry `api`: it is ignored.
+ */
+export const stripeReportJobSchema = z.union([
+  z.object({ reportId: z.number().int().positive() }),
+  z.object({
+    batchId: z.number().int().positive(),
+    reportIds: z.array(z.number().int().positive()).min(1).max(STREAM_MAX_EVENTS),
+  }),
+]);
 export type StripeReportJobData = z.infer<typeof stripeReportJobSchema>;
+export type ReportBatchJobData = Extract<StripeReportJobData, { batchId: number }>;
 
 /** A report's job id: BullMQ ids may be neither all digits nor contain ":". */
 export const reportJobId = (reportId: number): string => `report-${reportId}`;
+/** A batch's job id; the batch id is its first report's id, kept on each report as `batch_id`. */
+export const reportBatchJobId = (batchId: number): string => `report-batch-${batchId}`;
 
 export const reconcileJobSchema = z.object({ day: z.iso.date().optional() });
 export type ReconcileJobData = z.infer<typeof reconcileJobSchema>;

@@ -23,3 +23,30 @@ export function createMeterLock(redis: RedisClient, prefix: string) {
     },
   };
 }
+
+export type MeterLock = ReturnType<typeof createMeterLock>;
+export interface MeterKey {
+  stripeCustomerId: string;
+  eventName: string;
+}
+export type HeldLock = MeterKey & { token: string };
+
+/**
+ * Every lock of `keys` (distinct), or none: one request carries events for all of them. When one is
+ * held elsewhere, those just taken are given back and the caller comes back later.
+ */
+export async function acquireAll(
+  lock: MeterLock,
+  keys: readonly MeterKey[],
+  ttlMs: number,
+): Promise<HeldLock[] | undefined> {
+  const tokens = await Promise.all(keys.map((k) => lock.acquire(k.stripeCustomerId, k.eventName, ttlMs)));
+  const held = keys.flatMap((k, i) => (tokens[i] ? [{ ...k, token: tokens[i] }] : []));
+  if (held.length === keys.length) return held;
+  await releaseAll(lock, held);
+  return undefined;
+}
+
+export async function releaseAll(lock: MeterLock, held: readonly HeldLock[]): Promise<void> {
+  await Promise.all(held.map((h) => lock.release(h.stripeCustomerId, h.eventName, h.token)));
+}

@@ -1,13 +1,10 @@
 import Stripe from "stripe";
 import type { Config } from "../../config.js";
+import { STREAM_MAX_EVENTS } from "../../queues/queues.js";
 import { stripeAddress, type StripeClient } from "./stripe-client.js";
 
-/** Most events Stripe accepts in one meter event stream request. */
-export const STREAM_MAX_EVENTS = 100;
 /** A session is renewed this long before Stripe expires it (15 minutes after creation). */
 const RENEW_BEFORE_MS = 60_000;
-/** How long a lone event waits for others to share its request. */
-const LINGER_MS = 5;
 
 /** One meter event as the v2 stream takes it: string payload values, an ISO timestamp. */
 export interface StreamEvent {
@@ -18,8 +15,8 @@ export interface StreamEvent {
 }
 
 export interface MeterEventStream {
-  /** Resolves once the request carrying this event was accepted; rejects with that request's error. */
-  send(event: StreamEvent): Promise<void>;
+  /** Sends up to 100 events as one request; resolves once Stripe accepted it, else rejects. */
+  send(events: readonly StreamEvent[]): Promise<void>;
 }
 
 type Deps = {
@@ -34,67 +31,26 @@ interface Session {
   renewAt: number;
 }
 
-interface Waiting {
-  event: StreamEvent;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-/**
- * The API a report goes through: REPORTING_METER_API=v1|v2 decides for every report; "auto" follows
- * the flush that claimed it (`api` in its job), so the stream serves high rates and v1 the rest.
- */
-export function meterApiFor(config: Pick<Config, "reporting">, claimed?: "v1" | "v2"): "v1" | "v2" {
-  const { meterApi } = config.reporting;
-  return meterApi === "auto" ? (claimed ?? "v1") : meterApi;
-}
-
-/** What a flush that claimed `reports` reports asks of its jobs under "auto"; undefined is v1. */
-export function flushMeterApi(config: Pick<Config, "reporting">, reports: number): "v2" | undefined {
-  const { meterApi, streamMinReports } = config.reporting;
-  return meterApi === "auto" && reports >= streamMinReports ? "v2" : undefined;
-}
-
 /**
  * Stripe's v2 meter event stream for one process: one session token, renewed a minute before it
- * expires (and once more when Stripe says it expired), and events gathered into requests of up to
- * 100. Every event keeps its report's identifier, so a resend after a crash or a failed request is
- * deduplicated by Stripe, never counted twice. A request's failure is every one of its events'
- * failure: each report retries on its own, as on v1.
+ * expires (and once more when Stripe says it expired). A request carries up to 100 events; every
+ * event keeps its report's identifier, so a resend after a crash or a failed request is
+ * deduplicated by Stripe, never counted twice. Stripe validates the events after answering: a bad
+ * one becomes an error report (a `v1.billing.meter.error_report_triggered` event), so a request's
+ * failure is every one of its events' failure.
  */
 export function createMeterEventStream(deps: Deps): MeterEventStream {
   const session = createSessionKeeper(deps);
-  let waiting: Waiting[] = [];
-  let timer: NodeJS.Timeout | undefined;
-
-  const dispatch = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    const batch = waiting.slice(0, STREAM_MAX_EVENTS);
-    waiting = waiting.slice(STREAM_MAX_EVENTS);
-    if (waiting.length > 0) timer = setTimeout(dispatch, LINGER_MS);
-    void sendBatch(session, batch);
-  };
-
   return {
-    send: (event) =>
-      new Promise<void>((resolve, reject) => {
-        waiting.push({ event, resolve, reject });
-        if (waiting.length >= STREAM_MAX_EVENTS) dispatch();
-        else timer ??= setTimeout(dispatch, LINGER_MS);
-      }),
+    async send(events) {
+      if (events.length > STREAM_MAX_EVENTS)
+        throw new Error(`a meter event stream request carries at most ${STREAM_MAX_EVENTS} events`);
+      if (events.length === 0) return;
+      await session.withClient((client) =>
+        client.v2.billing.meterEventStream.create({ events: [...events] }),
+      );
+    },
   };
-}
-
-/** One stream request for `batch`; it settles every event's promise. */
-async function sendBatch(session: SessionKeeper, batch: Waiting[]): Promise<void> {
-  try {
-    const events = batch.map((w) => w.event);
-    await session.withClient((client) => client.v2.billing.meterEventStream.create({ events }));
-    for (const w of batch) w.resolve();
-  } catch (err) {
-    for (const w of batch) w.reject(err);
-  }
 }
 
 interface SessionKeeper {

@@ -13,6 +13,8 @@ export interface PlannedReport {
   periodStart: Date | null;
   periodEnd: Date | null;
   rowIds: number[];
+  /** The v2 stream batch it is sent in (report-batches.ts); undefined: its own job. */
+  batchId?: number;
 }
 
 /** The usage_reports row of a planned report; `overrides` sets a quarantined report apart. */
@@ -28,6 +30,7 @@ export function reportRow(p: PlannedReport, overrides: Record<string, unknown> =
     period_start: p.periodStart,
     period_end: p.periodEnd,
     identifier: reportIdentifier({ ...p, reportId: p.id }),
+    batch_id: p.batchId ?? null,
     ...overrides,
   };
 }

@@ -31,12 +31,8 @@ export async function checkBeforeSend(
   stripeCustomerId: string,
 ): Promise<BeforeSend> {
   const { db } = deps;
-  const { rows } = await db.raw<{ rows: Array<{ age_ms: number }> }>(
-    `UPDATE usage_reports SET first_attempted_at = coalesce(first_attempted_at, now())
-      WHERE id = ? RETURNING (extract(epoch FROM now() - first_attempted_at) * 1000)::float8 AS age_ms`,
-    [report.id],
-  );
-  if ((rows[0]?.age_ms ?? 0) <= deps.config.reporting.resendCheckAfterMs) return { action: "send" };
+  const ages = await markFirstAttempts(db, [report.id]);
+  if ((ages.get(report.id) ?? 0) <= deps.config.reporting.resendCheckAfterMs) return { action: "send" };
 
   // Summaries take minute-aligned bounds; one minute keeps the reports it covers to a handful.
   const start = Math.floor(report.eventAt.getTime() / 60_000) * 60;
@@ -78,4 +74,19 @@ export async function checkBeforeSend(
       `counts exactly the sent reports)`,
     figures: { stripeValue, sentValue, unsettled, value: report.value, from, to, stripeCustomerId },
   };
+}
+
+/**
+ * Records the first attempt of each report that has none, before any call could reach Stripe, and
+ * returns how long ago each report's first attempt was (ms). A report older than
+ * `resendCheckAfterMs` needs `checkBeforeSend`'s look at Stripe's figures before it is sent.
+ */
+export async function markFirstAttempts(db: Db, ids: readonly number[]): Promise<Map<number, number>> {
+  const { rows } = await db.raw<{ rows: Array<{ id: string | number; age_ms: number }> }>(
+    `UPDATE usage_reports SET first_attempted_at = coalesce(first_attempted_at, now())
+      WHERE id = ANY(?::bigint[])
+      RETURNING id, (extract(epoch FROM now() - first_attempted_at) * 1000)::float8 AS age_ms`,
+    [[...ids]],
+  );
+  return new Map(rows.map((r) => [Number(r.id), r.age_ms]));
 }

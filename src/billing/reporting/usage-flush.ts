@@ -3,12 +3,12 @@ import type { Config } from "../../config.js";
 import type { Db } from "../../platform/db.js";
 import type { Logger } from "../../platform/logger.js";
 import type { Metrics } from "../../platform/metrics.js";
-import { reportJobId, type Queues } from "../../queues/queues.js";
+import type { Queues } from "../../queues/queues.js";
 import { periodContainingSql } from "../ledger/period-history.js";
 import type { PlannedReport } from "./planned-reports.js";
 import { MAX_REPORT_VALUE } from "../ledger/usage-bounds.js";
 import { writeIsolated, type Quarantined, type Stuck } from "./usage-quarantine.js";
-import { flushMeterApi } from "./meter-stream.js";
+import { assignBatches, batchesReports, enqueueReports } from "./report-batches.js";
 
 export interface ClaimedReport {
   id: number;
@@ -16,6 +16,8 @@ export interface ClaimedReport {
   value: number;
   windowStart: Date;
   rows: number;
+  /** The v2 stream batch that carries it (report-batches.ts); null: a job of its own. */
+  batchId: number | null;
 }
 
 export interface FlushResult {
@@ -36,7 +38,8 @@ type Deps = {
 };
 
 /**
- * Claims unreported usage, turns it into reports and enqueues one `stripe-report` job per report.
+ * Claims unreported usage, turns it into reports and enqueues their `stripe-report` jobs: one per
+ * report, or one per batch of up to 100 when they go through the v2 stream (report-batches.ts).
  * Safe to run concurrently (SKIP LOCKED) and to crash anywhere: committed reports whose job was
  * never added are picked up by the sweeper.
  */
@@ -47,11 +50,7 @@ export async function flushUsage(deps: Deps, opts: { customerId?: string } = {})
   for (;;) {
     const batch = await deps.db.transaction((trx) => claimUsage(trx, deps.config, opts));
     // Enqueue only after commit: a job must never name a report that could still roll back.
-    await enqueueReports(
-      deps.queues.stripeReport,
-      batch.reports.map((r) => r.id),
-      flushMeterApi(deps.config, batch.reports.length),
-    );
+    await enqueueReports(deps.queues.stripeReport, batch.reports);
     reports.push(...batch.reports);
     quarantined.push(...batch.quarantined);
     rows += batch.rows;
@@ -195,6 +194,7 @@ export async function claimUsage(
     periodEnd: g.period_end,
     rowIds: g.ids.map(Number),
   }));
+  if (batchesReports(config, planned.length)) assignBatches(planned);
   const { written, quarantined, stuck } = await writeIsolated(trx, planned, MAX_REPORT_VALUE);
   return {
     reports: written.map((p) => ({
@@ -203,32 +203,13 @@ export async function claimUsage(
       value: Number(p.value),
       windowStart: p.windowStart,
       rows: p.rowIds.length,
+      batchId: p.batchId ?? null,
     })),
     rows: written.reduce((n, p) => n + p.rowIds.length, 0),
     quarantined,
     stuck,
     claimed: planned.reduce((n, p) => n + p.rowIds.length, 0),
   };
-}
-
-/**
- * Adds one job per report; the job id is derived from the report, so adding twice is harmless.
- * `api` "v2" sends them through the meter event stream (a flush big enough, meter-stream.ts).
- */
-export async function enqueueReports(
-  queue: Queues["stripeReport"],
-  reportIds: number[],
-  api?: "v2",
-): Promise<void> {
-  for (let i = 0; i < reportIds.length; i += 1_000) {
-    await queue.addBulk(
-      reportIds.slice(i, i + 1_000).map((reportId) => ({
-        name: "report",
-        data: api ? { reportId, api } : { reportId },
-        opts: { jobId: reportJobId(reportId) },
-      })),
-    );
-  }
 }
 
 async function unlinkedUsage(db: Db, customerId?: string) {

@@ -39,7 +39,14 @@ export async function quarantineReports(
   }));
   await trx("usage_reports").insert(
     planned.map((p, i) =>
-      reportRow(p, { value: 0, status: "failed", last_error: out[i]!.message, quarantine_reason: reason }),
+      reportRow(p, {
+        value: 0,
+        status: "failed",
+        last_error: out[i]!.message,
+        quarantine_reason: reason,
+        // Never sent: its dead letter redrives it as a report of its own.
+        batch_id: null,
+      }),
     ),
   );
   await recordUnrunDeadLetters(

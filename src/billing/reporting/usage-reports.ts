@@ -88,33 +88,46 @@ export async function listReports(
   return (await query).map(reportFromRow);
 }
 
-/** The report and its customer's current Stripe id, read at send time. */
-export async function reportForSending(
-  db: Db,
-  id: number,
-): Promise<{ report: UsageReport; currentStripeCustomerId: string | null } | undefined> {
-  const row = await db("usage_reports as r")
+/** A report and its customer's current Stripe id, read at send time. */
+export interface ReportForSending {
+  report: UsageReport;
+  currentStripeCustomerId: string | null;
+}
+
+export async function reportForSending(db: Db, id: number): Promise<ReportForSending | undefined> {
+  return (await reportsForSending(db, [id]))[0];
+}
+
+/** Each of `ids` that exists, in id order. */
+export async function reportsForSending(db: Db, ids: readonly number[]): Promise<ReportForSending[]> {
+  const rows = await db("usage_reports as r")
     .join("customers as c", "c.id", "r.customer_id")
-    .where("r.id", id)
-    .first("r.*", "c.stripe_customer_id as current_stripe_customer_id");
-  if (!row) return undefined;
-  return {
+    .whereIn("r.id", ids)
+    .orderBy("r.id")
+    .select("r.*", "c.stripe_customer_id as current_stripe_customer_id");
+  return rows.map((row: Record<string, unknown>) => ({
     report: reportFromRow(row),
     currentStripeCustomerId: (row.current_stripe_customer_id as string | null) ?? null,
-  };
+  }));
 }
 
 export async function markReportSent(db: Db, id: number, stripeCustomerId: string): Promise<void> {
-  await db("usage_reports")
-    .where({ id })
-    .update({
-      status: "sent",
-      stripe_customer_id: stripeCustomerId,
-      sent_at: db.fn.now(),
-      attempts: db.raw("attempts + 1"),
-      last_error: null,
-      updated_at: db.fn.now(),
-    });
+  await markReportsSent(db, [{ id, stripeCustomerId }]);
+}
+
+/** Marks reports sent, each to the Stripe customer it went to, in one statement. */
+export async function markReportsSent(
+  db: Db,
+  sent: ReadonlyArray<{ id: number; stripeCustomerId: string }>,
+): Promise<void> {
+  if (sent.length === 0) return;
+  await db.raw(
+    `UPDATE usage_reports r SET status = 'sent', stripe_customer_id = s.stripe_customer_id, sent_at = now(),
+       attempts = r.attempts + 1, last_error = NULL, updated_at = now()
+     FROM unnest(?::bigint[], ?::text[]) AS s(id, stripe_customer_id)
+     WHERE r.id = s.id`,
+    [sent.map((s) => s.id), sent.map((s) => s.stripeCustomerId)],
+  );
 }
 
 /** Records an attempt that did not deliver; `failed` only when no retry will follow. */
@@ -124,8 +137,19 @@ export async function recordReportAttempt(
   error: string,
   status: "pending" | "failed",
 ): Promise<void> {
+  await recordReportAttempts(db, [id], error, status);
+}
+
+/** `recordReportAttempt` for every report of a request that failed as a whole. */
+export async function recordReportAttempts(
+  db: Db,
+  ids: readonly number[],
+  error: string,
+  status: "pending" | "failed",
+): Promise<void> {
+  if (ids.length === 0) return;
   await db("usage_reports")
-    .where({ id })
+    .whereIn("id", ids)
     .whereNot({ status: "sent" })
     .update({ status, attempts: db.raw("attempts + 1"), last_error: error, updated_at: db.fn.now() });
 }
