@@ -19,6 +19,7 @@ import * as alerts from "./20261202002400_alerts.js";
 import * as usageTaxonomy from "./20261202002500_usage_taxonomy.js";
 import * as endUsers from "./20261202002600_end_users.js";
 import * as usageHourly from "./20261202002700_usage_hourly.js";
+import * as usageHourlyTokens from "./20261202003100_usage_hourly_tokens.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -45,6 +46,7 @@ const migrations: Record<string, Migration> = {
   "20261202002500_usage_taxonomy": usageTaxonomy,
   "20261202002600_end_users": endUsers,
   "20261202002700_usage_hourly": usageHourly,
+  "20261202003100_usage_hourly_tokens": usageHourlyTokens,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
