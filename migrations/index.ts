@@ -20,6 +20,7 @@ import * as usageTaxonomy from "./20261202002500_usage_taxonomy.js";
 import * as endUsers from "./20261202002600_end_users.js";
 import * as usageHourly from "./20261202002700_usage_hourly.js";
 import * as usageHourlyTokens from "./20261202003100_usage_hourly_tokens.js";
+import * as partitionUsageEvents from "./20261202003150_partition_usage_events.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -47,6 +48,7 @@ const migrations: Record<string, Migration> = {
   "20261202002600_end_users": endUsers,
   "20261202002700_usage_hourly": usageHourly,
   "20261202003100_usage_hourly_tokens": usageHourlyTokens,
+  "20261202003150_partition_usage_events": partitionUsageEvents,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
