@@ -60,8 +60,8 @@ export const SCHEDULES: readonly Schedule[] = [
     template: { name: "sweep-webhooks" },
   },
   {
-    // The ledger's monthly partitions, made MONTHS_AHEAD ahead (src/billing/ledger/partitions.ts).
-    // Upserted at worker boot, when an every-N schedule runs at once; then every 6 hours.
+    // The ledger's monthly partitions, made MONTHS_AHEAD ahead (src/billing/ledger/partitions.ts);
+    // jobs/worker.ts also makes them at boot.
     id: "ledger-partitions",
     queue: "maintenance",
     everyMs: () => 6 * 3_600_000,
