@@ -18,6 +18,7 @@ import { webhookIntake } from "./sections/webhook-intake.js";
 import { meterStream } from "./sections/meter-stream.js";
 import { workerScaling } from "./sections/worker-scaling.js";
 import { dashboardOnLargeLedger } from "./sections/dashboard.js";
+import { ledgerAtScale } from "./sections/ledger.js";
 
 const SECTION_RUNNERS: Record<(typeof SECTIONS)[number], { run: Section; rows: [string, string][] }> = {
   baselines: { run: baselines, rows: [["B1", "bare Express endpoint"]] },
@@ -35,6 +36,13 @@ const SECTION_RUNNERS: Record<(typeof SECTIONS)[number], { run: Section; rows: [
     rows: [
       ["j1", "dashboard page, all customers"],
       ["j2", "dashboard page, one customer's usage"],
+    ],
+  },
+  k: {
+    run: ledgerAtScale,
+    rows: [
+      ["k1", "GET /v1/usage p99, large ledger"],
+      ["k2", "one flush p99, large ledger"],
     ],
   },
 };
@@ -70,7 +78,9 @@ try {
   log(`logs in ${env.logDir}; database and queue prefix ${env.queuePrefix}`);
   // Start the emulator and web processes while the baselines run (idle until their rows; a failure
   // surfaces in the first row that needs them).
-  if (!options.only || [...options.only].some((s) => s !== "baselines")) stack.web().catch(() => {});
+  // Not for k alone: it loads its ledger before any process under test starts.
+  if (!options.only || [...options.only].some((s) => s !== "baselines" && s !== "k"))
+    stack.web().catch(() => {});
   const ctx: BenchContext = { options, env, stack, row: (id) => rows.find((r) => r.id === id), log };
   for (const name of SECTIONS) {
     if (options.only && !options.only.has(name)) continue;

@@ -8,6 +8,7 @@ import { sweepPendingDeliveries } from "../src/notifications/delivery-sweeper.js
 import { sweepAutoTopUps, type AutoTopUpDeps } from "../src/billing/credits/top-ups.js";
 import { sweepCreditHolds } from "../src/billing/credits/hold-sweeper.js";
 import type { Queues } from "../src/queues/queues.js";
+import { ensurePartitions } from "../src/billing/ledger/partitions.js";
 
 // A credit reservation this old is one its chat would have settled long since: chats run in minutes.
 const HOLD_GRACE_MS = 15 * 60_000;
@@ -33,7 +34,8 @@ export const chatPending =
  * past their promise; "expire-credits" writes the expiry entries of credit grants past `expires_at`,
  * then starts the automatic top-ups no usage started (src/billing/credits/top-ups.ts) and gives back
  * credit reservations no chat will settle (src/billing/credits/hold-sweeper.ts);
- * "sweep-webhooks" re-enqueues webhook deliveries whose job Redis lost.
+ * "sweep-webhooks" re-enqueues webhook deliveries whose job Redis lost; "ledger-partitions" makes the
+ * ledger's monthly partitions ahead.
  */
 export function createMaintenanceProcessor(deps: Deps) {
   return async (_data: unknown, job: Pick<Job, "name">) => {
@@ -47,6 +49,11 @@ export function createMaintenanceProcessor(deps: Deps) {
         jobExists: chatPending(deps.queues),
       });
       return { ...expired, autoTopUps: topUps, creditHolds: holds };
+    }
+    if (job.name === "ledger-partitions") {
+      const made = await ensurePartitions(deps.db);
+      if (made.length > 0) deps.logger.info({ partitions: made }, "ledger partitions made ahead");
+      return { made };
     }
     if (job.name === "sweep-webhooks") {
       const swept = await sweepPendingDeliveries(deps);

@@ -18,6 +18,7 @@ import { createStripeEventProcessor } from "./stripe-event.js";
 import { createWebhookDeliveryProcessor, webhookBackoffStrategy } from "./webhook-delivery.js";
 import { startStripeEventSweeper } from "../src/billing/webhooks/event-sweeper.js";
 import { flushUsage } from "../src/billing/reporting/usage-flush.js";
+import { ensurePartitions } from "../src/billing/ledger/partitions.js";
 import { loadConfigOrExit } from "../src/config.js";
 import { evaluateBalanceAlerts } from "../src/billing/alerts/evaluate.js";
 import { createDeps } from "../src/deps.js";
@@ -128,6 +129,13 @@ export function startWorkers(deps: Deps): Workers {
   });
   const sweeper = startStripeEventSweeper(deps);
   const schedules = startScheduleKeeper(deps, schedulesFor(stripe !== undefined));
+  // The ledger's months ahead at every boot: an existing schedule keeps its next run, hours away.
+  void ensurePartitions(deps.db).then(
+    (made) => {
+      if (made.length > 0) logger.info({ partitions: made }, "ledger partitions made ahead");
+    },
+    (err: unknown) => logger.warn({ err }, "making ledger partitions ahead failed; the schedule retries"),
+  );
 
   return {
     workers,

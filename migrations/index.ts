@@ -21,6 +21,8 @@ import * as endUsers from "./20261202002600_end_users.js";
 import * as usageHourly from "./20261202002700_usage_hourly.js";
 import * as reportBatches from "./20261202002800_report_batches.js";
 import * as usageDaily from "./20261202003160_usage_daily.js";
+import * as usageHourlyTokens from "./20261202003100_usage_hourly_tokens.js";
+import * as partitionUsageEvents from "./20261202003150_partition_usage_events.js";
 
 type Migration = { up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -49,6 +51,8 @@ const migrations: Record<string, Migration> = {
   "20261202002700_usage_hourly": usageHourly,
   "20261202002800_report_batches": reportBatches,
   "20261202003160_usage_daily": usageDaily,
+  "20261202003100_usage_hourly_tokens": usageHourlyTokens,
+  "20261202003150_partition_usage_events": partitionUsageEvents,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -8,19 +8,29 @@ import { SumOutOfRangeError } from "../src/errors.js";
 import { usageSummary } from "../src/billing/ledger/usage-summary.js";
 import { QUEUE, reportJobId } from "../src/queues/queues.js";
 import { waitFor } from "./helpers/stack.js";
+import { addToHourlyUsage } from "../src/billing/ledger/hourly-usage.js";
 import { addUsage, linkedCustomer, reportsOf, useReportingStack } from "./helpers/reporting.js";
 
 const { stack, emu } = useReportingStack();
 
 /** `count` rows of `tokens` each, written straight into the ledger as legacy or hand-made rows are. */
-async function insertRows(customerId: string, count: number, tokens: number): Promise<void> {
-  await stack.db.raw(
-    `INSERT INTO usage_events (request_id, customer_id, model, prompt_tokens, completion_tokens,
-       billable_tokens, provider_cost_micros, price_micros, source, plan_id)
-     SELECT 'big_' || ? || '_' || i, ?, 'gpt-4o-mini', ?, 0, ?, 0, 0, 'provider', 'usage'
-     FROM generate_series(1, ?) AS i`,
-    [customerId, customerId, tokens, tokens, count],
-  );
+/** Rows written past the intake's checks; `rollup` adds them to the hourly rollup too, as the ledger does. */
+async function insertRows(customerId: string, count: number, tokens: number, rollup = false): Promise<void> {
+  await stack.db.transaction(async (trx) => {
+    const { rows } = await trx.raw<{ rows: Array<{ request_id: string }> }>(
+      `INSERT INTO usage_events (request_id, customer_id, model, prompt_tokens, completion_tokens,
+         billable_tokens, provider_cost_micros, price_micros, source, plan_id)
+       SELECT 'big_' || ? || '_' || i, ?, 'gpt-4o-mini', ?, 0, ?, 0, 0, 'provider', 'usage'
+       FROM generate_series(1, ?) AS i
+       RETURNING request_id`,
+      [customerId, customerId, tokens, tokens, count],
+    );
+    if (rollup)
+      await addToHourlyUsage(
+        trx,
+        rows.map((r) => r.request_id),
+      );
+  });
 }
 
 const sentTotal = (stripeCustomerId: string) => emu.totalFor(stripeCustomerId, "meterline_tokens");
@@ -109,7 +119,7 @@ describe("sums past 2^53 are refused for their owner, never rounded", () => {
     const big = await linkedCustomer(stack.db, emu);
     const small = await linkedCustomer(stack.db, emu);
     // Two exact rows whose sum, 1.8e16, is past 2^53 - 1: as a JS number it would silently round.
-    await insertRows(big.customerId, 2, 9e15);
+    await insertRows(big.customerId, 2, 9e15, true);
     await addUsage(stack.db, small.customerId, 2, 100);
     const plan = DEFAULT_PLANS[0]!;
     const period = await billingPeriod(stack.db, big.customerId);

@@ -21,6 +21,8 @@ export interface BenchOptions {
   reportChats: number;
   /** Ledger rows loaded for (h), the dashboard on a large ledger. */
   dashboardRows: number;
+  /** Ledger rows loaded for (k), GET /v1/usage and the flush on a large partitioned ledger. */
+  ledgerRows: number;
   /** Sections to run (all by default). */
   only: Set<string> | undefined;
   /** Write the rows as JSON here too. */
@@ -31,7 +33,7 @@ export interface BenchOptions {
   compiled: boolean;
 }
 
-export const SECTIONS = ["baselines", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j"] as const;
+export const SECTIONS = ["baselines", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"] as const;
 
 const PRESETS: Record<
   BenchOptions["mode"],
@@ -47,6 +49,7 @@ const PRESETS: Record<
     llmLatencyMs: 1_000,
     reportChats: 10_000,
     dashboardRows: 10_000_000,
+    ledgerRows: 50_000_000,
   },
   quick: {
     duration: 4,
@@ -58,6 +61,7 @@ const PRESETS: Record<
     llmLatencyMs: 1_000,
     reportChats: 2_000,
     dashboardRows: 1_000_000,
+    ledgerRows: 1_000_000,
   },
   smoke: {
     duration: 0.5,
@@ -69,6 +73,7 @@ const PRESETS: Record<
     llmLatencyMs: 100,
     reportChats: 100,
     dashboardRows: 20_000,
+    ledgerRows: 20_000,
   },
 };
 
@@ -85,6 +90,7 @@ export const USAGE = `npm run bench -- [flags]
   --llm-latency <ms>     emulator latency for row d (default 1000)
   --report-chats <n>     chats for row f, and reports for row h (default 10000)
   --dashboard-rows <n>   ledger rows loaded for row j (default 10000000)
+  --ledger-rows <n>      ledger rows loaded for row k (default 50000000)
   --only <list>          sections to run: ${SECTIONS.join(",")}
   --json <file>          also write the rows as JSON
   --tsx                  run the processes under test through tsx instead of compiling them first
@@ -106,6 +112,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       "llm-latency": { type: "string" },
       "report-chats": { type: "string" },
       "dashboard-rows": { type: "string" },
+      "ledger-rows": { type: "string" },
       only: { type: "string" },
       json: { type: "string" },
       "cpu-prof": { type: "string" },
@@ -139,6 +146,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     llmLatencyMs: num("llm-latency", values["llm-latency"], preset.llmLatencyMs),
     reportChats: Math.round(num("report-chats", values["report-chats"], preset.reportChats, 1)),
     dashboardRows: Math.round(num("dashboard-rows", values["dashboard-rows"], preset.dashboardRows, 1)),
+    ledgerRows: Math.round(num("ledger-rows", values["ledger-rows"], preset.ledgerRows, 1)),
     only: only ? new Set(only) : undefined,
     json: values.json,
     cpuProf: values["cpu-prof"],

@@ -59,6 +59,14 @@ export const SCHEDULES: readonly Schedule[] = [
     everyMs: (c) => c.webhooks.sweepIntervalMs,
     template: { name: "sweep-webhooks" },
   },
+  {
+    // The ledger's monthly partitions, made MONTHS_AHEAD ahead (src/billing/ledger/partitions.ts);
+    // jobs/worker.ts also makes them at boot.
+    id: "ledger-partitions",
+    queue: "maintenance",
+    everyMs: () => 6 * 3_600_000,
+    template: { name: "ledger-partitions" },
+  },
 ];
 
 /** The schedules a worker runs: all of them, less Stripe's when it does not report usage. */

@@ -2,6 +2,20 @@ import type { Knex } from "knex";
 import type { Db } from "../../platform/db.js";
 import type { Period } from "./periods.js";
 
+/** The ledger columns `usage_hourly` sums per (customer, hour, model), under the same names. */
+export const SUMMED = [
+  "prompt_tokens",
+  "cached_tokens",
+  "cache_write_tokens",
+  "completion_tokens",
+  "reasoning_tokens",
+  "billable_tokens",
+  "credit_tokens",
+  "provider_cost_micros",
+  "charge_micros",
+  "credit_micros",
+] as const;
+
 /**
  * Adds rows just written and priced in `trx` to `usage_hourly`. Called by `chargeRows` after the
  * rows' charges are set, in the same transaction, so the rollup never disagrees with the ledger.
@@ -9,16 +23,14 @@ import type { Period } from "./periods.js";
  */
 export async function addToHourlyUsage(trx: Knex.Transaction, requestIds: readonly string[]): Promise<void> {
   await trx.raw(
-    `INSERT INTO usage_hourly AS h (customer_id, hour, model, requests, billable_tokens, provider_cost_micros, charge_micros)
+    `INSERT INTO usage_hourly AS h (customer_id, hour, model, requests, ${SUMMED.join(", ")})
      SELECT customer_id, date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', model,
-            count(*), sum(billable_tokens), sum(provider_cost_micros), sum(charge_micros)
+            count(*), ${SUMMED.map((c) => `sum(${c})`).join(", ")}
      FROM usage_events WHERE request_id = ANY(:ids)
      GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
      ON CONFLICT (customer_id, hour, model) DO UPDATE SET
        requests = h.requests + excluded.requests,
-       billable_tokens = h.billable_tokens + excluded.billable_tokens,
-       provider_cost_micros = h.provider_cost_micros + excluded.provider_cost_micros,
-       charge_micros = h.charge_micros + excluded.charge_micros`,
+       ${SUMMED.map((c) => `${c} = h.${c} + excluded.${c}`).join(",\n       ")}`,
     { ids: [...requestIds] },
   );
 }

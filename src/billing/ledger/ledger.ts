@@ -68,8 +68,8 @@ const MAX_GROUP = 500;
 
 /**
  * Writes one usage row, and with it (same transaction) the chat's stored answer when the chat is
- * kept (keyed or async). The unique request id makes this the exactly-once point of the whole
- * chain: a retried, stalled or re-delivered job inserts nothing the second time. The row is charged
+ * kept (keyed or async). The request id, claimed once in `usage_requests` (insertNew), makes this
+ * the exactly-once point of the whole chain: a retried, stalled or re-delivered job inserts nothing the second time. The row is charged
  * and paid (credits, period totals) in the same transaction (src/billing/ledger/charges.ts).
  * Returns whether it inserted, and the row's charge (as first recorded, for a repeat).
  */
@@ -122,12 +122,12 @@ type Written = { charges: Map<string, RowCharge>; inserted: ReadonlySet<string> 
 
 async function insertRows(db: Db, batch: Pending[]): Promise<Written> {
   return db.transaction(async (trx) => {
-    const inserted = await trx("usage_events")
-      .insert(batch.map((p) => columnsOf(p.row)))
-      .onConflict("request_id")
-      .ignore()
-      .returning("request_id");
-    const mine = new Set(inserted.map((r: { request_id: string }) => r.request_id));
+    const inserted = await insertNew<{ request_id: string }>(
+      trx,
+      batch.map((p) => p.row),
+      ["request_id"],
+    );
+    const mine = new Set(inserted.map((r) => r.request_id));
     const fresh = batch.filter((p) => mine.has(p.row.requestId)).map((p) => p.row);
     const charges = await chargeRows(trx, dedupe(fresh));
     const repeats = batch.filter((p) => !charges.has(p.row.requestId)).map((p) => p.row.requestId);
@@ -140,6 +140,32 @@ async function insertRows(db: Db, batch: Pending[]): Promise<Written> {
     await storeChatOutcomes(trx, outcomes);
     return { charges, inserted: mine };
   });
+}
+
+/**
+ * Inserts the rows whose request id is new, and returns `returning` of each row inserted. The id is
+ * claimed first in `usage_requests` — the ledger's exactly-once key, as a unique index on the
+ * partitioned ledger would have to hold its partition key — in the rows' transaction: a concurrent
+ * writer of the same id waits for it to commit, then skips the row; a rollback frees the id. Of a
+ * request id repeated in `rows`, the first row is the one written.
+ */
+async function insertNew<T>(
+  trx: Knex.Transaction,
+  rows: readonly UsageRow[],
+  returning: string[],
+): Promise<T[]> {
+  const claimed: Array<{ request_id: string }> = await trx("usage_requests")
+    .insert(
+      rows.map((r) => ({ request_id: r.requestId, ...(r.createdAt ? { created_at: r.createdAt } : {}) })),
+    )
+    .onConflict("request_id")
+    .ignore()
+    .returning("request_id");
+  if (claimed.length === 0) return [];
+  const fresh = new Set(claimed.map((c) => c.request_id));
+  return trx("usage_events")
+    .insert(dedupe(rows.filter((r) => fresh.has(r.requestId))).map(columnsOf))
+    .returning(returning) as Promise<T[]>;
 }
 
 /** One row per request id, the first: a group may carry the same request twice. */
@@ -197,11 +223,7 @@ export async function recordUsageRows(db: Db, rows: readonly UsageRow[]): Promis
       billable_tokens: number;
       created_at: Date;
       end_user: string | null;
-    }> = await trx("usage_events")
-      .insert(rows.map(columnsOf))
-      .onConflict("request_id")
-      .ignore()
-      .returning(["request_id", "billable_tokens", "created_at", "end_user"]);
+    }> = await insertNew(trx, rows, ["request_id", "billable_tokens", "created_at", "end_user"]);
     const mine = new Set(inserted.map((r) => r.request_id));
     const charges = await chargeRows(
       trx,

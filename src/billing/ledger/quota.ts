@@ -1,7 +1,9 @@
+import type { Knex } from "knex";
 import type { Db } from "../../platform/db.js";
 import type { RedisClient } from "../../platform/redis.js";
 import type { Period } from "./periods.js";
 import { exactSum } from "./usage-bounds.js";
+import { usageSource } from "./usage-totals.js";
 import { sha256 } from "../../platform/ids.js";
 
 /**
@@ -165,18 +167,24 @@ export function createEndUserQuota({ db, redis, prefix }: Deps) {
 export type EndUserQuota = ReturnType<typeof createEndUserQuota>;
 export type Quota = ReturnType<typeof createQuota>;
 
-/** Billable tokens the ledger holds for a customer in a period, or for one of its end users. */
+/**
+ * Billable tokens the ledger holds for a customer in a period — from the hourly rollup
+ * (usage-totals.ts) — or for one of its end users, from the ledger's (customer, end user, time)
+ * index, as the rollup has no end user.
+ */
 export async function recordedTokens(
   db: Db,
   customerId: string,
   period: Period,
   endUser?: string,
 ): Promise<number> {
-  const row = await db("usage_events")
-    .where({ customer_id: customerId, ...(endUser === undefined ? {} : { end_user: endUser }) })
-    .where("created_at", ">=", period.start)
-    .where("created_at", "<", period.end)
-    .sum({ tokens: "billable_tokens" })
-    .first();
+  const source: Knex.QueryBuilder =
+    endUser === undefined
+      ? db.from(usageSource(db, period, { customerId }))
+      : db("usage_events")
+          .where({ customer_id: customerId, end_user: endUser })
+          .where("created_at", ">=", period.start)
+          .where("created_at", "<", period.end);
+  const row = await source.sum({ tokens: "billable_tokens" }).first();
   return exactSum(row?.tokens as string | undefined, `${customerId}'s billable tokens this period`);
 }

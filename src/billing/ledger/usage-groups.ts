@@ -1,7 +1,9 @@
+import type { Knex } from "knex";
 import type { Db } from "../../platform/db.js";
 import type { Period } from "./periods.js";
 import type { TokenTotals } from "./usage-summary.js";
 import { exactSum } from "./usage-bounds.js";
+import { usageSource } from "./usage-totals.js";
 
 /** What "who used what" is grouped by. */
 export const USAGE_GROUPS = ["end_user", "model", "day"] as const;
@@ -12,10 +14,13 @@ export type UsageGroup = TokenTotals & { key: string | null; chargeMicros: numbe
 
 // Compared and ordered bytewise (COLLATE "C"), so a page's cursor means the same on every server.
 // Usage for no end user groups under '' — first, and after no cursor (a cursor is never empty).
+// Model and day group the hourly rollup (usage-totals.ts: `at` is the hour, or an edge row's time);
+// end users group the ledger's rows, read by the (customer, end user, time) index, as the rollup
+// has no end user.
 const KEY_SQL: Record<UsageGroupBy, string> = {
   end_user: `coalesce(end_user, '') COLLATE "C"`,
   model: `model COLLATE "C"`,
-  day: `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') COLLATE "C"`,
+  day: `to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD') COLLATE "C"`,
 };
 
 /**
@@ -29,15 +34,19 @@ export async function usageGroups(
   page: { groupBy: UsageGroupBy; limit: number; startingAfter?: string | undefined },
 ): Promise<{ groups: UsageGroup[]; hasMore: boolean }> {
   const key = KEY_SQL[page.groupBy];
-  const query = db("usage_events")
-    .where({ customer_id: customerId })
-    .where("created_at", ">=", period.start)
-    .where("created_at", "<", period.end)
+  const rowsOrHours: Knex.QueryBuilder =
+    page.groupBy === "end_user"
+      ? db("usage_events")
+          .where({ customer_id: customerId })
+          .where("created_at", ">=", period.start)
+          .where("created_at", "<", period.end)
+          .select(db.raw("count(*) AS requests"))
+      : db.from(usageSource(db, period, { customerId })).sum({ requests: "requests" });
+  const query = rowsOrHours
     .groupByRaw(key)
     .orderByRaw(key)
     .limit(page.limit + 1)
     .select(db.raw(`${key} AS key`))
-    .count({ requests: "*" })
     .sum({
       prompt: "prompt_tokens",
       cached: "cached_tokens",

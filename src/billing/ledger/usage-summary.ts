@@ -1,4 +1,5 @@
 import { addExact, exactSum } from "./usage-bounds.js";
+import { usageSource } from "./usage-totals.js";
 import type { Db } from "../../platform/db.js";
 import { periodCharge, type PeriodCharge } from "../pricing/period-charge.js";
 import type { Period } from "./periods.js";
@@ -25,22 +26,23 @@ export interface UsageSummary {
   providerCostMicros: number;
 }
 
-/** A customer's usage in a period and what its plan charges for it, from the ledger. */
+/**
+ * A customer's usage in a period and what its plan charges for it, from the hourly rollup (and the
+ * ledger rows of a period's partial edge hours: usage-totals.ts), so no customer's rows are scanned.
+ */
 export async function usageSummary(
   db: Db,
   customerId: string,
   plan: Plan,
   period: Period,
 ): Promise<UsageSummary> {
-  const rows: Array<Record<string, unknown>> = await db("usage_events")
-    .where({ customer_id: customerId })
-    .where("created_at", ">=", period.start)
-    .where("created_at", "<", period.end)
+  const rows: Array<Record<string, unknown>> = await db
+    .from(usageSource(db, period, { customerId }))
     .groupBy("model")
     .orderBy("model")
     .select("model")
-    .count({ requests: "*" })
     .sum({
+      requests: "requests",
       prompt: "prompt_tokens",
       cached: "cached_tokens",
       cacheWrite: "cache_write_tokens",
