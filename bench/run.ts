@@ -22,7 +22,15 @@ import { dashboardOnLargeLedger } from "./sections/dashboard.js";
 const SECTION_RUNNERS: Record<(typeof SECTIONS)[number], { run: Section; rows: [string, string][] }> = {
   baselines: { run: baselines, rows: [["B1", "bare Express endpoint"]] },
   a: { run: asyncAccept, rows: [["a1", "async chat accept"]] },
-  b: { run: syncThroughput, rows: [["b1", "sync chats end to end"]] },
+  b: {
+    run: syncThroughput,
+    rows: [
+      ["b1", "sync chats end to end"],
+      ["b3", "CPU per sync chat"],
+      ["b4", "Redis round trips per sync chat"],
+      ["b5", "Postgres round trips per sync chat"],
+    ],
+  },
   c: { run: addedLatency, rows: [["c1", "added latency"]] },
   d: { run: workerCapacity, rows: [["d1", "one worker, chats in flight"]] },
   e: { run: usageIngestion, rows: [["e1", "usage ingestion"]] },
@@ -49,10 +57,15 @@ if (options.compiled) {
   log("compiling the processes under test (--tsx skips this)");
   compiledRoot = compileForBench();
 }
-const env = await createBenchEnvironment();
+const env = await createBenchEnvironment(log);
 const stack = createStack(env, options.cpuProf, compiledRoot);
 const rows: Row[] = [];
-const cpuSplit = createCpuSplit(() => stack.children.running());
+// The run's private redis-server by its pid; the shared one (when no private one started) by name.
+const privateRedis = env.redisPid === undefined ? [] : [{ name: "redis-server", pid: env.redisPid }];
+const cpuSplit = createCpuSplit(
+  () => [...stack.children.running(), ...privateRedis],
+  privateRedis.length ? ["postgres"] : ["redis-server", "postgres"],
+);
 let interrupted = false;
 const cleanup = async () => {
   await stack.close().catch((err) => log(`stopping processes: ${String(err)}`));
