@@ -11,6 +11,7 @@ import { createCpuSplit } from "./lib/cpu-split.js";
 import { renderTable, unavailable, type Row } from "./lib/table.js";
 import { baselines } from "./sections/baselines.js";
 import { addedLatency, asyncAccept, syncThroughput } from "./sections/chat-api.js";
+import { peerComparison, PEER_ROWS } from "./sections/peer.js";
 import { workerCapacity } from "./sections/worker-capacity.js";
 import { usageIngestion } from "./sections/usage-ingestion.js";
 import { stripeReporting } from "./sections/stripe-reporting.js";
@@ -32,6 +33,7 @@ const SECTION_RUNNERS: Record<(typeof SECTIONS)[number], { run: Section; rows: [
     ],
   },
   c: { run: addedLatency, rows: [["c1", "added latency"]] },
+  p: { run: peerComparison, rows: PEER_ROWS },
   d: { run: workerCapacity, rows: [["d1", "one worker, chats in flight"]] },
   e: { run: usageIngestion, rows: [["e1", "usage ingestion"]] },
   f: { run: stripeReporting, rows: [["f1", "Stripe meter calls"]] },

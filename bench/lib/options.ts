@@ -29,13 +29,17 @@ export interface BenchOptions {
   cpuProf: string | undefined;
   /** Run the processes under test from compiled JavaScript (as in production) rather than tsx. */
   compiled: boolean;
+  /** Measure Portkey's open-source gateway beside meterline (section p); its rows are n/a without. */
+  peer: boolean;
+  /** Measured seconds per load level in section p. */
+  peerDuration: number;
 }
 
-export const SECTIONS = ["baselines", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j"] as const;
+export const SECTIONS = ["baselines", "a", "b", "c", "p", "d", "e", "f", "g", "h", "i", "j"] as const;
 
 const PRESETS: Record<
   BenchOptions["mode"],
-  Omit<BenchOptions, "mode" | "only" | "json" | "cpuProf" | "compiled">
+  Omit<BenchOptions, "mode" | "only" | "json" | "cpuProf" | "compiled" | "peer">
 > = {
   full: {
     duration: 10,
@@ -47,6 +51,7 @@ const PRESETS: Record<
     llmLatencyMs: 1_000,
     reportChats: 10_000,
     dashboardRows: 10_000_000,
+    peerDuration: 8,
   },
   quick: {
     duration: 4,
@@ -58,6 +63,7 @@ const PRESETS: Record<
     llmLatencyMs: 1_000,
     reportChats: 2_000,
     dashboardRows: 1_000_000,
+    peerDuration: 4,
   },
   smoke: {
     duration: 0.5,
@@ -69,8 +75,12 @@ const PRESETS: Record<
     llmLatencyMs: 100,
     reportChats: 100,
     dashboardRows: 20_000,
+    peerDuration: 0.5,
   },
 };
+
+/** The peer's pinned version: figures compare with one release, not whatever is newest. */
+export const PEER_VERSION = "1.15.2";
 
 export const USAGE = `npm run bench -- [flags]
 
@@ -85,6 +95,9 @@ export const USAGE = `npm run bench -- [flags]
   --llm-latency <ms>     emulator latency for row d (default 1000)
   --report-chats <n>     chats for row f, and reports for row h (default 10000)
   --dashboard-rows <n>   ledger rows loaded for row j (default 10000000)
+  --peer                 also measure Portkey's open-source gateway (@portkey-ai/gateway ${PEER_VERSION},
+                         installed into a temporary folder) beside meterline: section p
+  --peer-duration <s>    measured seconds per load level in section p (default 8)
   --only <list>          sections to run: ${SECTIONS.join(",")}
   --json <file>          also write the rows as JSON
   --tsx                  run the processes under test through tsx instead of compiling them first
@@ -110,6 +123,8 @@ export function parseOptions(argv: string[]): BenchOptions {
       json: { type: "string" },
       "cpu-prof": { type: "string" },
       tsx: { type: "boolean" },
+      peer: { type: "boolean" },
+      "peer-duration": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -144,5 +159,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     cpuProf: values["cpu-prof"],
     // Production runs compiled JavaScript; smoke runs skip the compile to stay seconds long.
     compiled: !values.tsx && mode !== "smoke",
+    peer: values.peer ?? false,
+    peerDuration: num("peer-duration", values["peer-duration"], preset.peerDuration, 0.1),
   };
 }
