@@ -12,8 +12,9 @@ const SHOWN_PER_CHAT = 0.05;
  * (b4, b5) Redis and Postgres round trips per synchronous chat. A web and a worker process of their
  * own (their own queue prefix, the run's database and Redis) talk to Redis and Postgres through
  * bench/procs/counting-proxy.ts, which names every request; chats are sent one at a time, so each
- * TCP read the proxy sees is one round trip (a pipeline counts once, its commands apart). The
- * processes' background work (schedulers, stalled-job checks) in the same seconds is included.
+ * TCP read the proxy sees is one round trip (a pipeline counts once, its commands apart); then as
+ * many at b1's connections, in the detail. The processes' background work (schedulers, stalled-job
+ * checks) in the same seconds is included.
  */
 export async function roundTripRows(ctx: BenchContext): Promise<Row[]> {
   const { stack, env, options } = ctx;
@@ -43,26 +44,44 @@ export async function roundTripRows(ctx: BenchContext): Promise<Row[]> {
     stack.startWorker("worker-counted", through("worker")),
   ]);
   try {
-    const send = async (amount: number) => {
+    const send = async (amount: number, connections: number) => {
       const r = await autocannon({
         url: `${web.url}/v1/chat/completions`,
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${env.customer.key}` },
         body: CHAT_BODY,
-        connections: 1,
+        connections,
         amount,
       });
       return r["2xx"];
     };
-    await send(Math.ceil(chats / 10)); // connections, pools, caches, JIT
-    await control("POST");
-    ctx.log(`b. round trips: ${chats} chats one at a time through the counting proxy`);
-    const ok = await send(chats);
-    const counts = (await (await control("GET")).json()) as Counts;
-    if (ok === 0) throw new Error("round trips: no chat answered 2xx");
+    const counted = async (amount: number, connections: number) => {
+      await control("POST");
+      const ok = await send(amount, connections);
+      if (ok === 0) throw new Error("round trips: no chat answered 2xx");
+      return { ok, counts: (await (await control("GET")).json()) as Counts };
+    };
+    await send(Math.ceil(chats / 10), 1); // connections, pools, caches, JIT
+    ctx.log(`b. round trips: ${chats} chats one at a time, then ${options.connections} at a time`);
+    const alone = await counted(chats, 1);
+    // Under load requests share round trips (batched fetches, event reads, group commit): the
+    // counts at b1's connections say how much; reads coalesce there, so Redis counts commands.
+    const loaded = await counted(chats, options.connections);
+    const row = (id: string, label: string, service: string) => {
+      const one = perChat(alone.counts, service, alone.ok, "trips");
+      const many = perChat(loaded.counts, service, loaded.ok, service === "redis" ? "commands" : "trips");
+      const unit = service === "redis" ? "commands" : "round trips";
+      return {
+        id,
+        label: `${label} (one at a time)`,
+        value: one.total,
+        unit: "",
+        detail: `${alone.ok} chats: ${one.text}; at ${options.connections} connections ${many.total.toFixed(2)} ${unit} per chat: ${many.text}`,
+      };
+    };
     return [
-      tripsRow("b4", "Redis round trips per sync chat", "redis", counts, ok),
-      tripsRow("b5", "Postgres round trips per sync chat", "postgres", counts, ok),
+      row("b4", "Redis round trips per sync chat", "redis"),
+      row("b5", "Postgres round trips per sync chat", "postgres"),
     ];
   } finally {
     await Promise.all([web.child.stop(), worker.stop()]);
@@ -70,27 +89,20 @@ export async function roundTripRows(ctx: BenchContext): Promise<Row[]> {
   }
 }
 
-function tripsRow(id: string, label: string, service: string, counts: Counts, chats: number): Row {
-  let trips = 0;
-  let commands = 0;
+/** Requests per chat to one service, in all and by process and command ("web 4.00: XREAD 3.00, …"). */
+function perChat(counts: Counts, service: string, chats: number, what: "trips" | "commands") {
+  let total = 0;
   const parts: string[] = [];
   for (const proc of ["web", "worker"]) {
     const c = counts[`${proc} ${service}`];
     if (!c) continue;
-    trips += c.trips;
     const byCommand = Object.entries(c.commands).sort((a, b) => b[1] - a[1]);
-    commands += byCommand.reduce((sum, [, n]) => sum + n, 0);
+    const n = what === "trips" ? c.trips : byCommand.reduce((sum, [, k]) => sum + k, 0);
+    total += n / chats;
     const shown = byCommand
-      .filter(([, n]) => n / chats >= SHOWN_PER_CHAT)
-      .map(([name, n]) => `${name} ${(n / chats).toFixed(2)}`);
-    parts.push(`${proc} ${(c.trips / chats).toFixed(2)}: ${shown.join(", ")}`);
+      .filter(([, k]) => k / chats >= SHOWN_PER_CHAT)
+      .map(([name, k]) => `${name} ${(k / chats).toFixed(2)}`);
+    parts.push(`${proc} ${(n / chats).toFixed(2)}${shown.length ? `: ${shown.join(", ")}` : ""}`);
   }
-  const perCommand = service === "redis" ? `, ${(commands / chats).toFixed(2)} commands; ` : "; ";
-  return {
-    id,
-    label: `${label} (one at a time)`,
-    value: trips / chats,
-    unit: "",
-    detail: `${chats} chats${perCommand}${parts.join("; ")}`,
-  };
+  return { total, text: parts.join("; ") };
 }
