@@ -38,9 +38,10 @@ export interface CpuSplit {
 }
 
 /**
- * Where the machine's CPU goes during each section: the processes under test, the `services` found by
- * process name (every `postgres` process, say) and the bench process itself (the load generator), sampled from /proc
- * every `intervalMs`. A process that exits loses at most its last interval.
+ * Where the machine's CPU goes during each section: the processes under test, the `services` found
+ * by process name (every `postgres` process, say) and the bench process itself (the load
+ * generator), sampled from /proc every `intervalMs`. A process that exits loses at most its last
+ * interval.
  */
 export function createCpuSplit(
   processes: () => Array<{ name: string; pid: number }>,
@@ -108,7 +109,7 @@ export function createCpuSplit(
 
 /**
  * Starts counting the CPU of these processes; the returned function gives the CPU seconds each name
- * spent since (processes sharing a name are summed; one that exited keeps what was last read).
+ * spent since (processes sharing a name are summed; one that has exited by then counts nothing).
  */
 export function cpuSince(processes: Array<{ name: string; pid: number }>): () => Map<string, number> {
   const start = processes.map((p) => ({ ...p, cpu: cpuSeconds(p.pid) }));
