@@ -11,6 +11,7 @@ import { createCpuSplit } from "./lib/cpu-split.js";
 import { renderTable, unavailable, type Row } from "./lib/table.js";
 import { baselines } from "./sections/baselines.js";
 import { addedLatency, asyncAccept, syncThroughput } from "./sections/chat-api.js";
+import { peerComparison, PEER_ROWS } from "./sections/peer.js";
 import { workerCapacity } from "./sections/worker-capacity.js";
 import { usageIngestion } from "./sections/usage-ingestion.js";
 import { stripeReporting } from "./sections/stripe-reporting.js";
@@ -23,8 +24,17 @@ import { ledgerAtScale } from "./sections/ledger.js";
 const SECTION_RUNNERS: Record<(typeof SECTIONS)[number], { run: Section; rows: [string, string][] }> = {
   baselines: { run: baselines, rows: [["B1", "bare Express endpoint"]] },
   a: { run: asyncAccept, rows: [["a1", "async chat accept"]] },
-  b: { run: syncThroughput, rows: [["b1", "sync chats end to end"]] },
+  b: {
+    run: syncThroughput,
+    rows: [
+      ["b1", "sync chats end to end"],
+      ["b3", "CPU per sync chat"],
+      ["b4", "Redis round trips per sync chat"],
+      ["b5", "Postgres round trips per sync chat"],
+    ],
+  },
   c: { run: addedLatency, rows: [["c1", "added latency"]] },
+  p: { run: peerComparison, rows: PEER_ROWS },
   d: { run: workerCapacity, rows: [["d1", "one worker, chats in flight"]] },
   e: { run: usageIngestion, rows: [["e1", "usage ingestion"]] },
   f: { run: stripeReporting, rows: [["f1", "Stripe meter calls"]] },
@@ -47,6 +57,13 @@ const SECTION_RUNNERS: Record<(typeof SECTIONS)[number], { run: Section; rows: [
   },
 };
 
+/**
+ * Sections that load a large ledger first (j: 10 million rows, k: 50 million by default): minutes
+ * of loading each, so the default and quick runs leave them out unless `--only` names them. The
+ * smoke run (small row counts) runs them.
+ */
+const ON_REQUEST = new Set<string>(["j", "k"]);
+
 const options = parseOptions(process.argv.slice(2));
 const started = Date.now();
 const log = (message: string) =>
@@ -57,10 +74,15 @@ if (options.compiled) {
   log("compiling the processes under test (--tsx skips this)");
   compiledRoot = compileForBench();
 }
-const env = await createBenchEnvironment();
+const env = await createBenchEnvironment(log);
 const stack = createStack(env, options.cpuProf, compiledRoot);
 const rows: Row[] = [];
-const cpuSplit = createCpuSplit(() => stack.children.running());
+// The run's private redis-server by its pid; the shared one (when no private one started) by name.
+const privateRedis = env.redisPid === undefined ? [] : [{ name: "redis-server", pid: env.redisPid }];
+const cpuSplit = createCpuSplit(
+  () => [...stack.children.running(), ...privateRedis],
+  privateRedis.length ? ["postgres"] : ["redis-server", "postgres"],
+);
 let interrupted = false;
 const cleanup = async () => {
   await stack.close().catch((err) => log(`stopping processes: ${String(err)}`));
@@ -86,6 +108,12 @@ try {
     if (options.only && !options.only.has(name)) continue;
     if (interrupted) break;
     const section = SECTION_RUNNERS[name];
+    if (!options.only && options.mode !== "smoke" && ON_REQUEST.has(name)) {
+      // Loading millions of ledger rows takes minutes: these rows are measured when named.
+      const note = `not measured (run with --only ${name})`;
+      for (const [id, label] of section.rows) rows.push(unavailable(id, label, note));
+      continue;
+    }
     cpuSplit.section(name);
     try {
       rows.push(...(await section.run(ctx)));

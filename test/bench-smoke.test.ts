@@ -19,11 +19,15 @@ const ROWS = [
   "a2",
   "b1",
   "b2",
+  "b3",
+  "b4",
+  "b5",
   "c1",
   "c2",
   "d1",
   "d2",
   "e1",
+  "e2",
   "f1",
   "g1",
   "h1",
@@ -59,6 +63,14 @@ it(
       expect(stdout).toContain(`| ${id}. `);
     }
     for (const id of ["a1", "b1"]) expect(Number.isFinite(byId.get(id)!.ratio)).toBe(true);
+    // The peer (section p) is measured only with --peer: its nine rows are there, n/a, saying so.
+    for (let i = 1; i <= 9; i++) {
+      const row = byId.get(`p${i}`);
+      expect(row, `row p${i}`).toBeDefined();
+      expect(row!.value).toBeNull();
+      expect(row!.note).toMatch(/--peer/);
+      expect(stdout).toMatch(new RegExp(`^\\| p${i}\\. .*\\| n/a \\|$`, "m"));
+    }
     expect(stdout).toMatch(/^\| row \| value \| baseline \| ratio \| target \| result \|$/m);
   },
 );

@@ -21,6 +21,8 @@ export interface Child {
 export interface Children {
   /** Runs a script (compiled, or through tsx) with its own environment; output goes to a log file. */
   start(name: string, script: string, env: Record<string, string>): Child;
+  /** Runs any program (a peer under comparison, say) the same way: own environment, log file. */
+  exec(name: string, command: string, args: string[], env: Record<string, string>, cwd?: string): Child;
   /** The children still running. */
   running(): Child[];
   stopAll(): Promise<void>;
@@ -34,27 +36,31 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
  */
 export function createChildren(logDir: string, cpuProfDir?: string, compiledRoot?: string): Children {
   const running = new Set<Child>();
+  const exec: Children["exec"] = (name, command, args, env, cwd = ROOT) => {
+    const logFile = path.join(logDir, `${name}.log`);
+    const fd = openSync(logFile, "a");
+    const proc = spawn(command, args, {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+      stdio: ["ignore", fd, fd],
+    });
+    closeSync(fd);
+    const child = wrap(name, proc, logFile);
+    running.add(child);
+    proc.once("exit", () => running.delete(child));
+    return child;
+  };
   return {
     start(name, script, env) {
-      const logFile = path.join(logDir, `${name}.log`);
-      const fd = openSync(logFile, "a");
       const args = compiledRoot ? [] : ["--import", "tsx"];
       // One directory per process: the main thread and tsx's loader thread each write a profile.
       if (cpuProfDir) args.push("--cpu-prof", "--cpu-prof-dir", path.join(cpuProfDir, name));
       const entry = compiledRoot
         ? path.join(compiledRoot, script.replace(/\.ts$/, ".js"))
         : path.join(ROOT, script);
-      const proc = spawn(process.execPath, [...args, entry], {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-        stdio: ["ignore", fd, fd],
-      });
-      closeSync(fd);
-      const child = wrap(name, proc, logFile);
-      running.add(child);
-      proc.once("exit", () => running.delete(child));
-      return child;
+      return exec(name, process.execPath, [...args, entry], env);
     },
+    exec,
     running: () => [...running].filter((c) => !c.exited),
     async stopAll() {
       await Promise.all([...running].map((c) => c.stop()));

@@ -38,25 +38,27 @@ export interface CpuSplit {
 }
 
 /**
- * Where the machine's CPU goes during each section: the processes under test, Redis and Postgres
- * (every `postgres` process) and the bench process itself (the load generator), sampled from /proc
- * every `intervalMs`. A process that exits loses at most its last interval.
+ * Where the machine's CPU goes during each section: the processes under test, the `services` found
+ * by process name (every `postgres` process, say) and the bench process itself (the load
+ * generator), sampled from /proc every `intervalMs`. A process that exits loses at most its last
+ * interval.
  */
 export function createCpuSplit(
   processes: () => Array<{ name: string; pid: number }>,
+  services: readonly string[] = ["redis-server", "postgres"],
   intervalMs = 250,
 ): CpuSplit {
   if (!existsSync("/proc/self/stat")) return { section() {}, stop() {}, render: () => "" };
   const sections: Array<{ name: string; started: number; ended?: number; cpu: Map<string, number> }> = [];
   const last = new Map<number, number>();
-  let services: Array<{ name: string; pid: number }> = [];
+  let found: Array<{ name: string; pid: number }> = [];
   let samples = 0;
   let timer: NodeJS.Timeout | undefined;
 
   const sample = () => {
     const current = sections.at(-1);
-    if (samples++ % 4 === 0) services = pidsNamed(["redis-server", "postgres"]);
-    const watched = [...processes(), ...services, { name: "bench (load)", pid: process.pid }];
+    if (samples++ % 4 === 0) found = pidsNamed(services);
+    const watched = [...processes(), ...found, { name: "bench (load)", pid: process.pid }];
     for (const { name, pid } of watched) {
       const now = cpuSeconds(pid);
       if (now === undefined) continue;
@@ -103,4 +105,29 @@ export function createCpuSplit(
       ].join("\n");
     },
   };
+}
+
+/**
+ * Starts counting the CPU of these processes; the returned function gives the CPU seconds each name
+ * spent since (processes sharing a name are summed; one that has exited by then counts nothing).
+ */
+export function cpuSince(processes: Array<{ name: string; pid: number }>): () => Map<string, number> {
+  const start = processes.map((p) => ({ ...p, cpu: cpuSeconds(p.pid) }));
+  return () => {
+    const spent = new Map<string, number>();
+    for (const p of start) {
+      if (p.cpu === undefined) continue;
+      const now = cpuSeconds(p.pid) ?? p.cpu;
+      spent.set(p.name, (spent.get(p.name) ?? 0) + now - p.cpu);
+    }
+    return spent;
+  };
+}
+
+/** "web 0.61, worker 0.82, redis 0.20 ms": a per-name split of CPU seconds over `n` requests. */
+export function perRequestSplit(spent: Map<string, number>, n: number): string {
+  return [...spent]
+    .filter(([, s]) => s > 0)
+    .map(([name, s]) => `${name} ${((s * 1000) / n).toFixed(2)}`)
+    .join(", ");
 }

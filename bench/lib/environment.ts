@@ -8,13 +8,21 @@ import { createDb, type Db } from "../../src/platform/db.js";
 import { migrateLatest } from "../../src/platform/migrate.js";
 import { seedDefaultPlans } from "../../src/billing/pricing/plans.js";
 import { createApiKey, createCustomer } from "../../src/billing/customers/customers.js";
+import { startRedisServer } from "../../src/local/redis-server.js";
 
 const POSTGRES = "postgres://postgres@127.0.0.1:5432";
-const REDIS_URL = "redis://127.0.0.1:6379";
+const SHARED_REDIS_URL = "redis://127.0.0.1:6379";
 
 export interface BenchEnvironment {
   databaseUrl: string;
   redisUrl: string;
+  /**
+   * pid of the run's private redis-server (its CPU is the run's alone), or undefined when none could
+   * be started and the run uses the shared Redis at 127.0.0.1:6379.
+   */
+  redisPid: number | undefined;
+  /** The database's name, to find its backends in pg_stat_activity. */
+  databaseName: string;
   /** QUEUE_PREFIX of this run: every Redis key it creates contains it. */
   queuePrefix: string;
   db: Db;
@@ -31,19 +39,31 @@ export interface BenchEnvironment {
 /** The admin token of the run's web process. */
 export const BENCH_ADMIN_TOKEN = "bench-admin-token-0123456789";
 
-/** A fresh, migrated database on the shared Postgres and a fresh queue prefix on the shared Redis. */
-export async function createBenchEnvironment(): Promise<BenchEnvironment> {
+/**
+ * A fresh, migrated database on the shared Postgres and a fresh queue prefix on a private
+ * redis-server (no persistence) started for the run, so CPU per chat can count Redis's own CPU and
+ * other work on the machine cannot reach the run's Redis; the shared Redis when none can be started.
+ */
+export async function createBenchEnvironment(log: (message: string) => void): Promise<BenchEnvironment> {
   const id = randomBytes(5).toString("hex");
   const name = `meterline_bench_${id}`;
   const queuePrefix = `bench${id}`;
   await adminQuery(`CREATE DATABASE "${name}"`);
   const databaseUrl = `${POSTGRES}/${name}`;
   const db = createDb(databaseUrl, { max: 5 });
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const logDir = mkdtempSync(path.join(os.tmpdir(), `meterline-bench-${id}-`));
+  const privateRedis = await startRedisServer({ dir: path.join(logDir, "redis"), appendonly: false }).catch(
+    (err: unknown) => {
+      log(`no private redis-server (${String(err).split("\n")[0]}); using the shared ${SHARED_REDIS_URL}`);
+      return undefined;
+    },
+  );
+  const redisUrl = privateRedis?.url ?? SHARED_REDIS_URL;
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const cleanup = async () => {
     await Promise.allSettled([db.destroy(), deleteKeys(redis, queuePrefix)]);
     redis.disconnect();
+    await privateRedis?.stop();
     await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
   };
   try {
@@ -53,7 +73,9 @@ export async function createBenchEnvironment(): Promise<BenchEnvironment> {
     const key = await createApiKey(db, customer.id);
     return {
       databaseUrl,
-      redisUrl: REDIS_URL,
+      redisUrl,
+      redisPid: privateRedis?.pid,
+      databaseName: name,
       queuePrefix,
       db,
       redis,
@@ -62,7 +84,7 @@ export async function createBenchEnvironment(): Promise<BenchEnvironment> {
       meterlineEnv: (extra = {}) => ({
         NODE_ENV: "production",
         DATABASE_URL: databaseUrl,
-        REDIS_URL,
+        REDIS_URL: redisUrl,
         QUEUE_PREFIX: queuePrefix,
         OPENAI_API_KEY: "sk-bench",
         LOG_LEVEL: "info",

@@ -4,6 +4,8 @@ import autocannon, { type Options } from "autocannon";
 export interface LoadResult {
   /** 2xx responses per second. */
   rps: number;
+  /** 2xx responses in the measured run. */
+  completed: number;
   p50: number;
   p99: number;
   /** Non-2xx responses, errors and timeouts: a row with failures is not a throughput figure. */
@@ -28,6 +30,7 @@ export async function runLoad(spec: LoadSpec, duration: number, warmup: number):
   const statuses = Object.fromEntries(Object.entries(r.statusCodeStats).map(([k, v]) => [k, v.count]));
   return {
     rps: r["2xx"] / r.duration,
+    completed: r["2xx"],
     p50: r.latency.p50,
     p99: r.latency.p99,
     failures: r.non2xx + r.errors + r.timeouts,

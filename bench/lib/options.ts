@@ -31,13 +31,17 @@ export interface BenchOptions {
   cpuProf: string | undefined;
   /** Run the processes under test from compiled JavaScript (as in production) rather than tsx. */
   compiled: boolean;
+  /** Measure Portkey's open-source gateway beside meterline (section p); its rows are n/a without. */
+  peer: boolean;
+  /** Measured seconds per load level in section p. */
+  peerDuration: number;
 }
 
-export const SECTIONS = ["baselines", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"] as const;
+export const SECTIONS = ["baselines", "a", "b", "c", "p", "d", "e", "f", "g", "h", "i", "j", "k"] as const;
 
 const PRESETS: Record<
   BenchOptions["mode"],
-  Omit<BenchOptions, "mode" | "only" | "json" | "cpuProf" | "compiled">
+  Omit<BenchOptions, "mode" | "only" | "json" | "cpuProf" | "compiled" | "peer">
 > = {
   full: {
     duration: 10,
@@ -50,6 +54,7 @@ const PRESETS: Record<
     reportChats: 10_000,
     dashboardRows: 10_000_000,
     ledgerRows: 50_000_000,
+    peerDuration: 8,
   },
   quick: {
     duration: 4,
@@ -62,6 +67,7 @@ const PRESETS: Record<
     reportChats: 2_000,
     dashboardRows: 1_000_000,
     ledgerRows: 1_000_000,
+    peerDuration: 4,
   },
   smoke: {
     duration: 0.5,
@@ -74,8 +80,12 @@ const PRESETS: Record<
     reportChats: 100,
     dashboardRows: 20_000,
     ledgerRows: 20_000,
+    peerDuration: 0.5,
   },
 };
+
+/** The peer's pinned version: figures compare with one release, not whatever is newest. */
+export const PEER_VERSION = "1.15.2";
 
 export const USAGE = `npm run bench -- [flags]
 
@@ -91,6 +101,9 @@ export const USAGE = `npm run bench -- [flags]
   --report-chats <n>     chats for row f, and reports for row h (default 10000)
   --dashboard-rows <n>   ledger rows loaded for row j (default 10000000)
   --ledger-rows <n>      ledger rows loaded for row k (default 50000000)
+  --peer                 also measure Portkey's open-source gateway (@portkey-ai/gateway ${PEER_VERSION},
+                         installed into a temporary folder) beside meterline: section p
+  --peer-duration <s>    measured seconds per load level in section p (default 8)
   --only <list>          sections to run: ${SECTIONS.join(",")}
   --json <file>          also write the rows as JSON
   --tsx                  run the processes under test through tsx instead of compiling them first
@@ -117,6 +130,8 @@ export function parseOptions(argv: string[]): BenchOptions {
       json: { type: "string" },
       "cpu-prof": { type: "string" },
       tsx: { type: "boolean" },
+      peer: { type: "boolean" },
+      "peer-duration": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -152,5 +167,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     cpuProf: values["cpu-prof"],
     // Production runs compiled JavaScript; smoke runs skip the compile to stay seconds long.
     compiled: !values.tsx && mode !== "smoke",
+    peer: values.peer ?? false,
+    peerDuration: num("peer-duration", values["peer-duration"], preset.peerDuration, 0.1),
   };
 }

@@ -18,6 +18,8 @@ export interface Stack {
   emulator(): Promise<{ url: string; setLatency(ms: number): Promise<void> }>;
   /** meterline's web process (src/server.ts) on this run's database and queue prefix. */
   web(): Promise<{ url: string; child: Child }>;
+  /** Another web process; `env` adds to the run's environment (another Redis or database URL, say). */
+  startWeb(name: string, env?: Record<string, string>): Promise<{ url: string; child: Child }>;
   /** A meterline worker process (jobs/worker.ts); `env` adds to the run's environment. */
   startWorker(name: string, env?: Record<string, string>): Promise<Child>;
   /**
@@ -66,19 +68,19 @@ export function createStack(env: BenchEnvironment, cpuProfDir?: string, compiled
   const stack: Stack = {
     children,
     emulator: () => (emulator ??= startEmulator()),
-    web: () =>
-      (web ??= (async () => {
-        const { url: llmUrl } = await stack.emulator();
-        const port = await freePort();
-        const child = children.start(
-          "web",
-          "src/server.ts",
-          env.meterlineEnv({ PORT: String(port), OPENAI_BASE_URL: llmUrl, ...WEBHOOK_ENV }),
-        );
-        const url = `http://127.0.0.1:${port}`;
-        await waitForHttp(`${url}/healthz`, child);
-        return { url, child };
-      })()),
+    web: () => (web ??= stack.startWeb("web")),
+    async startWeb(name, extra = {}) {
+      const { url: llmUrl } = await stack.emulator();
+      const port = await freePort();
+      const child = children.start(
+        name,
+        "src/server.ts",
+        env.meterlineEnv({ PORT: String(port), OPENAI_BASE_URL: llmUrl, ...WEBHOOK_ENV, ...extra }),
+      );
+      const url = `http://127.0.0.1:${port}`;
+      await waitForHttp(`${url}/healthz`, child);
+      return { url, child };
+    },
     async startWorker(name, extra = {}) {
       const { url: llmUrl } = await stack.emulator();
       const child = children.start(

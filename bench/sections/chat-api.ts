@@ -4,6 +4,9 @@ import { runLoad, runPaced } from "../lib/load.js";
 import { CHAT_BODY } from "../lib/stack.js";
 import { atLeastShare, atMost, type Row } from "../lib/table.js";
 import { httpRow } from "./baselines.js";
+import { chatProcesses } from "../lib/chat-processes.js";
+import { cpuSince, perRequestSplit } from "../lib/cpu-split.js";
+import { roundTripRows } from "./round-trips.js";
 
 const chatHeaders = (key: string, extra: Record<string, string> = {}) => ({
   "content-type": "application/json",
@@ -40,28 +43,42 @@ export const asyncAccept: Section = async (ctx) => {
   ];
 };
 
-/** (b) End-to-end synchronous chats through web, worker and a 0 ms emulator. */
+/**
+ * (b) End-to-end synchronous chats through web, worker and a 0 ms emulator; the CPU they cost, summed
+ * over every process a chat runs through (b3); their Redis and Postgres round trips (b4, b5).
+ */
 export const syncThroughput: Section = async (ctx) => {
   const { stack, env, options } = ctx;
   const web = await stack.web();
   await (await stack.emulator()).setLatency(0);
   await stack.defaultWorker();
   ctx.log("b. sync chats end to end");
-  const r = await runLoad(
-    {
-      url: `${web.url}/v1/chat/completions`,
-      method: "POST",
-      headers: chatHeaders(env.customer.key),
-      body: CHAT_BODY,
-      connections: options.connections,
-    },
-    options.duration,
-    options.warmup,
-  );
+  const spec = {
+    url: `${web.url}/v1/chat/completions`,
+    method: "POST",
+    headers: chatHeaders(env.customer.key),
+    body: CHAT_BODY,
+    connections: options.connections,
+  };
+  // The warmup apart, so the CPU is counted over the measured seconds alone.
+  if (options.warmup > 0) await runLoad(spec, options.warmup, 0);
+  const spent = cpuSince(await chatProcesses(ctx, ["web", "worker"]));
+  const r = await runLoad(spec, options.duration, 0);
+  const cpu = spent();
+  const total = [...cpu.values()].reduce((a, b) => a + b, 0);
   const row = httpRow("b1", `sync chats end to end, ${options.connections} connections`, r);
   return [
     { ...atLeastShare({ ...row, unit: "chats/s" }, ctx.row("B4"), 0.5) },
     { id: "b2", label: "sync chat p99", value: r.p99, unit: "ms", detail: `p50 ${ms(r.p50)}` },
+    {
+      id: "b3",
+      label: "CPU per sync chat, all processes",
+      value: r.completed > 0 ? (total * 1000) / r.completed : null,
+      unit: "ms",
+      note: r.completed > 0 ? undefined : "no chat completed",
+      detail: `during b1; ${perRequestSplit(cpu, r.completed)} ms${env.redisPid === undefined ? "; shared Redis not counted" : ""}`,
+    },
+    ...(await roundTripRows(ctx)),
   ];
 };
 
