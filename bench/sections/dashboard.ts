@@ -62,7 +62,9 @@ async function loadLedger(ctx: Parameters<Section>[0], rows: number): Promise<st
   for (const index of secondary) {
     await db.transaction(async (trx) => {
       await trx.raw("SET LOCAL maintenance_work_mem = '256MB'");
-      await trx.raw(index.indexdef);
+      // A partitioned table's index definition reads `ON ONLY`, which would build the parent's
+      // index alone (invalid, no partition's index); without ONLY it is built on every partition.
+      await trx.raw(index.indexdef.replace(" ON ONLY ", " ON "));
     });
   }
   ctx.log(`h. ${secondary.length} ledger indexes built`);
