@@ -32,25 +32,26 @@ const poll = async (location: string, key: string) => {
 };
 
 describe("meterline on a Redis Cluster", () => {
-  it("connects every role through ioredis' Cluster, and the queues' slots sit on different masters", async () => {
+  it("connects every role through ioredis' Cluster, and each queue has a hash slot of its own", async () => {
     expect(stack.config.redisUrl).toBe(stack.redisCluster.url);
     expect(stack.web.redis).toBeInstanceOf(Cluster);
     const cluster = stack.web.redis as Cluster;
-    const masters = new Set(
+    // Each queue's keys share one hash tag, and the queues' tags differ, so the cluster can spread
+    // the queues over its masters. (Which master serves which slot depends on the run's random
+    // prefix: with three masters all four queues land on one master about once in 27 runs, so the
+    // test asserts the slots, not the masters.)
+    const slots = new Set(
       await Promise.all(
-        [QUEUE.chat, QUEUE.usage, QUEUE.stripeReport, QUEUE.webhookDelivery].map(async (queue) => {
-          const slot = (await cluster.cluster(
-            "KEYSLOT",
-            `${queuePrefix(stack.config.queuePrefix, queue)}:id`,
-          )) as number;
-          const [, , owner] = (await cluster.cluster("SLOTS")).find(
-            ([from, to]) => slot >= from && slot <= to,
-          )!;
-          return owner?.[1];
-        }),
+        [QUEUE.chat, QUEUE.usage, QUEUE.stripeReport, QUEUE.webhookDelivery].map(
+          async (queue) =>
+            (await cluster.cluster(
+              "KEYSLOT",
+              `${queuePrefix(stack.config.queuePrefix, queue)}:id`,
+            )) as number,
+        ),
       ),
     );
-    expect(masters.size).toBeGreaterThan(1);
+    expect(slots.size).toBe(4);
   });
 
   it("answers a sync chat, an async chat and a keyed chat (repeat answers the stored outcome), one usage row each", async () => {
