@@ -6,6 +6,7 @@ import { migrationSource } from "../migrations/index.js";
 import { seedDefaultPlans } from "../src/billing/pricing/plans.js";
 import { ensurePartitions } from "../src/billing/ledger/partitions.js";
 import { recordUsage, type UsageRow } from "../src/billing/ledger/ledger.js";
+import { usageRow } from "./helpers/usage-row.js";
 
 const ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres";
 const name = `meterline_test_${randomBytes(6).toString("hex")}`;
@@ -18,23 +19,8 @@ const now = new Date();
 // Rows written before the conversion: one a day for 120 days up to now, in the plain table.
 const OLD_ROWS = 120;
 
-const row = (requestId: string, createdAt?: Date): UsageRow => ({
-  requestId,
-  customerId: "cus_part",
-  model: "gpt-4o-mini",
-  promptTokens: 10,
-  cachedTokens: 0,
-  cacheWriteTokens: 0,
-  completionTokens: 5,
-  reasoningTokens: 0,
-  billableTokens: 15,
-  providerCostMicros: 3,
-  priceMicros: 30,
-  source: "provider",
-  planId: "usage",
-  pricing: { includedTokens: 0, overagePer1kMicros: 2_000 },
-  ...(createdAt ? { createdAt } : {}),
-});
+const row = (requestId: string, createdAt?: Date): UsageRow =>
+  usageRow(requestId, "cus_part", createdAt ? { createdAt } : {});
 
 async function rowsWhere(requestId: string) {
   const { rows } = await db.raw<{ rows: Array<{ part: string }> }>(

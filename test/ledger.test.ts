@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { useStack } from "./helpers/stack.js";
 import { recordUsage, type UsageRow } from "../src/billing/ledger/ledger.js";
+import { usageRow } from "./helpers/usage-row.js";
 
 const stack = useStack({ worker: false });
 let customerId: string;
@@ -9,23 +10,8 @@ beforeAll(async () => {
   customerId = (await stack.customer()).customerId;
 });
 
-const row = (requestId: string, extra: Partial<UsageRow> = {}): UsageRow => ({
-  requestId,
-  customerId,
-  model: "gpt-4o-mini",
-  promptTokens: 10,
-  cachedTokens: 0,
-  cacheWriteTokens: 0,
-  completionTokens: 5,
-  reasoningTokens: 0,
-  billableTokens: 15,
-  providerCostMicros: 3,
-  priceMicros: 30,
-  source: "provider",
-  planId: "usage",
-  pricing: { includedTokens: 0, overagePer1kMicros: 2_000 },
-  ...extra,
-});
+const row = (requestId: string, extra: Partial<UsageRow> = {}): UsageRow =>
+  usageRow(requestId, customerId, extra);
 
 describe("recordUsage under concurrency (group commit)", () => {
   it("writes each request id once and tells exactly one caller per id that it inserted", async () => {
