@@ -56,9 +56,13 @@ describe("outgoing webhooks", () => {
       verifySignature(header, got!.body, endpoint.secret, 300, Math.floor(Date.now() / 1000) + 900),
     ).toBe(false);
 
-    const log = (await (await admin(`/webhook-deliveries?endpoint=${endpoint.id}`)).json()) as {
-      data: unknown;
-    };
+    // The receiver answers before the worker records the delivery: wait for the record to settle.
+    const log = await waitFor(async () => {
+      const body = (await (await admin(`/webhook-deliveries?endpoint=${endpoint.id}`)).json()) as {
+        data: Array<{ status: string }>;
+      };
+      return body.data.some((d) => d.status !== "pending") ? body : undefined;
+    });
     expect(log.data).toEqual([
       expect.objectContaining({ eventId: event.id, status: "delivered", attempts: 1, lastHttpStatus: 200 }),
     ]);
