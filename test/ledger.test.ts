@@ -2,6 +2,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { useStack } from "./helpers/stack.js";
 import { recordUsage, type UsageRow } from "../src/billing/ledger/ledger.js";
 import { usageRow } from "./helpers/usage-row.js";
+import { grantCredits } from "../src/billing/credits/grants.js";
+import { overageTokens } from "../src/billing/ledger/charges.js";
+import { listPriceMicros } from "../src/billing/pricing/plans.js";
 
 const stack = useStack({ worker: false });
 let customerId: string;
@@ -32,5 +35,45 @@ describe("recordUsage under concurrency (group commit)", () => {
     await expect(bad).rejects.toThrow(/usage_events_taxonomy_check/);
     expect((await Promise.all(good)).map((r) => r.inserted)).toEqual(Array(20).fill(true));
     expect(await stack.db("usage_events").where({ request_id: "req_mixed_bad" })).toHaveLength(0);
+  });
+});
+
+describe("recordUsage pricing in a group", () => {
+  it("prices each row on the period's tokens before it, across the allowance, and pays credit customers from credits", async () => {
+    const plain = (await stack.customer()).customerId;
+    const withCredits = (await stack.customer()).customerId;
+    await grantCredits(stack.db, { customerId: withCredits, amountMicros: 1_000, source: "manual" });
+    const pricing = { includedTokens: 1_000, overagePer1kMicros: 3_333 };
+    // 60 rows of 37 tokens for each customer, at once: they cross the 1,000-token allowance mid-group.
+    const rows = Array.from({ length: 120 }, (_, i) =>
+      usageRow(`req_priced_${i}`, i % 2 ? withCredits : plain, { billableTokens: 37, pricing }),
+    );
+    const recorded = await Promise.all(rows.map((r) => recordUsage(stack.db, r)));
+
+    for (const customer of [plain, withCredits]) {
+      const written = await stack
+        .db("usage_events")
+        .where({ customer_id: customer })
+        .orderBy("id")
+        .select("request_id", "charge_micros", "credit_micros", "credit_tokens");
+      expect(written).toHaveLength(60);
+      let before = 0;
+      for (const w of written) {
+        const charge = recorded[rows.findIndex((r) => r.requestId === w.request_id)]!.charge;
+        const expected = listPriceMicros(pricing, overageTokens(pricing.includedTokens, before, 37));
+        expect(Number(w.charge_micros)).toBe(expected);
+        expect(charge.chargeMicros).toBe(expected);
+        expect(charge.allowanceRemainingTokens).toBe(Math.max(0, 1_000 - before - 37));
+        expect(charge.creditMicros).toBe(Number(w.credit_micros));
+        before += 37;
+      }
+      const [totals] = await stack.db("usage_period_totals").where({ customer_id: customer });
+      expect(Number(totals.billable_tokens)).toBe(60 * 37);
+      const credited = written.reduce((n, w) => n + Number(w.credit_micros), 0);
+      if (customer === plain) expect(credited).toBe(0);
+      // Credits pay whole tokens of the credit customer's overage, up to the 1,000 µ$ granted.
+      else expect(credited).toBeGreaterThan(1_000 - 4);
+      expect(credited).toBeLessThanOrEqual(1_000);
+    }
   });
 });

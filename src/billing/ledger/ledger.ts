@@ -3,6 +3,7 @@ import type { Db } from "../../platform/db.js";
 import { storeChatOutcomes, type ChatOutcome } from "../../chat/requests.js";
 import type { TokenUsage } from "../pricing/prices.js";
 import { chargeRows, type RowCharge, type RowPricing } from "./charges.js";
+import { writePlainRows } from "./plain-rows.js";
 
 export interface UsageRow extends TokenUsage {
   requestId: string;
@@ -88,14 +89,14 @@ async function flush(db: Db, group: { pending: Pending[]; flushing: boolean }): 
   while (group.pending.length > 0) {
     const batch = group.pending.splice(0, MAX_GROUP);
     try {
-      settle(batch, await insertRows(db, batch));
+      settle(batch, await writeBatch(db, batch));
     } catch (err) {
       // One bad row must not fail its neighbours: retry them one by one, each with its own outcome.
       if (batch.length === 1) batch[0]!.reject(err);
       else
         await Promise.all(
           batch.map((p) =>
-            insertRows(db, [p]).then(
+            writeBatch(db, [p]).then(
               (ids) => settle([p], ids),
               (e: unknown) => p.reject(e),
             ),
@@ -119,6 +120,29 @@ function settle(batch: Pending[], { charges, inserted }: Written): void {
 }
 
 type Written = { charges: Map<string, RowCharge>; inserted: ReadonlySet<string> };
+
+/**
+ * Writes a group: most rows in one statement (plain-rows.ts); in a transaction of several, those
+ * that store a kept chat's answer with the row (the answer carries the charge) and those whose
+ * customer has credits to pay from.
+ */
+async function writeBatch(db: Db, batch: Pending[]): Promise<Written> {
+  const kept = new Set(batch.filter((p) => p.outcome).map((p) => p.row.requestId));
+  const plain = dedupe(batch.filter((p) => !kept.has(p.row.requestId)).map((p) => p.row));
+  if (plain.length === 0) return insertRows(db, batch);
+  const written = await writePlainRows(db, plain);
+  const charges = written.charges;
+  const inserted = new Set(charges.keys());
+  for (const [requestId, charge] of await recordedCharges(db, [...written.repeats]))
+    charges.set(requestId, charge);
+  const rest = batch.filter((p) => kept.has(p.row.requestId) || written.withCredits.has(p.row.requestId));
+  if (rest.length > 0) {
+    const more = await insertRows(db, rest);
+    for (const [requestId, charge] of more.charges) charges.set(requestId, charge);
+    for (const requestId of more.inserted) inserted.add(requestId);
+  }
+  return { charges, inserted };
+}
 
 async function insertRows(db: Db, batch: Pending[]): Promise<Written> {
   return db.transaction(async (trx) => {
