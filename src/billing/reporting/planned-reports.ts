@@ -46,12 +46,24 @@ export async function writeReports(trx: Knex.Transaction, planned: readonly Plan
   await markRows(trx, planned);
 }
 
-/** Points every planned row at its report; only rows still unreported, so a claim never moves twice. */
+/**
+ * Points every planned row at its report; only rows still unreported, so a claim never moves twice.
+ * Every row lies in its report's window, so the windows' span bounds the rows' times: the planner
+ * then reads only the ledger partitions of those months (usually one), not all of them.
+ */
 export async function markRows(trx: Knex.Transaction, planned: readonly PlannedReport[]): Promise<void> {
+  if (planned.length === 0) return;
+  const from = planned.reduce((t, p) => Math.min(t, p.windowStart.getTime()), Infinity);
+  const to = planned.reduce((t, p) => Math.max(t, new Date(p.windowEnd).getTime()), -Infinity);
   await trx.raw(
     `UPDATE usage_events u SET report_id = m.report_id
      FROM unnest(?::bigint[], ?::bigint[]) AS m(id, report_id)
-     WHERE u.id = m.id AND u.report_id IS NULL`,
-    [planned.flatMap((p) => p.rowIds), planned.flatMap((p) => p.rowIds.map(() => p.id))],
+     WHERE u.id = m.id AND u.report_id IS NULL AND u.created_at >= ? AND u.created_at < ?`,
+    [
+      planned.flatMap((p) => p.rowIds),
+      planned.flatMap((p) => p.rowIds.map(() => p.id)),
+      new Date(from),
+      new Date(to),
+    ],
   );
 }
