@@ -4,6 +4,7 @@ import { attachDeadLetters } from "../src/queues/dead-letters.js";
 import { QUEUE, queuePrefix, type QueueName } from "../src/queues/queues.js";
 import { createWorkerRedis, reconnectQuietly, redisTlsOf } from "../src/platform/redis.js";
 import { createChatProcessor, onChatFailedForGood } from "./chat.js";
+import { replyToWaiters } from "../src/queues/chat-replies.js";
 import { observeJobs } from "../src/queues/observe-jobs.js";
 import { onFailure } from "../src/queues/failures.js";
 import { wrapProcessor, type JobProcessor } from "../src/queues/processor.js";
@@ -76,6 +77,7 @@ export function startWorkers(deps: Deps): Workers {
     concurrency: config.chat.concurrency,
   });
   onChatFailedForGood(chat, deps);
+  replyToWaiters(chat, deps.redis, logger);
   start(QUEUE.usage, createUsageProcessor(deps), {
     concurrency: config.usage.concurrency,
     deadLetters: true,

@@ -1,4 +1,3 @@
-import { QueueEvents } from "bullmq";
 import type { Config } from "./config.js";
 import { createDb, type Db } from "./platform/db.js";
 import { createLlm, type Llm } from "./llm/client.js";
@@ -7,7 +6,8 @@ import { createAnthropicLlm } from "./llm/anthropic/client.js";
 import { createGeminiLlm } from "./llm/gemini/client.js";
 import { installPriceOverrides } from "./billing/pricing/prices.js";
 import { createLogger, type Logger } from "./platform/logger.js";
-import { createQueueEvents, createQueues, QUEUE, type Queues } from "./queues/queues.js";
+import { createQueues, QUEUE, queuePrefix, type Queues } from "./queues/queues.js";
+import { createChatReplies, jobOutcome, type ChatReplies } from "./queues/chat-replies.js";
 import {
   createProducerRedis,
   createWorkerRedis,
@@ -45,7 +45,8 @@ export interface Deps {
 }
 
 export interface WebDeps extends Deps {
-  chatEvents: QueueEvents;
+  /** This instance's inbox of its chats' outcomes (src/queues/chat-replies.ts). */
+  chatReplies: ChatReplies;
   /** The one blocking reader of every relayed stream in this process. */
   streamReader: StreamReader;
   streamSlots: StreamSlots;
@@ -105,11 +106,15 @@ export function createDeps(config: Config, name = "meterline"): Deps {
   };
 }
 
-/** Web deps add one shared QueueEvents for waiting on chat jobs. */
+/** Web deps add this instance's inbox of chat outcomes, on a subscriber connection of its own. */
 export function createWebDeps(config: Config): WebDeps {
   const deps = createDeps(config, "web");
-  const eventsConnection = reconnectQuietly(createWorkerRedis(config.redisUrl, redisTlsOf(config)));
-  const chatEvents = reconnectQuietly(createQueueEvents(QUEUE.chat, eventsConnection, config));
+  const chatReplies = createChatReplies({
+    subscriber: reconnectQuietly(createWorkerRedis(config.redisUrl, redisTlsOf(config))),
+    prefix: queuePrefix(config.queuePrefix, QUEUE.chat),
+    outcomeOf: (jobId) => jobOutcome(deps.queues.chat, jobId),
+    logger: deps.logger,
+  });
   const streamReader = createStreamReader(config.redisUrl, {
     control: deps.redis,
     logger: deps.logger,
@@ -118,15 +123,14 @@ export function createWebDeps(config: Config): WebDeps {
   const streamSlots = createStreamSlots(deps);
   return {
     ...deps,
-    chatEvents,
+    chatReplies,
     streamReader,
     streamSlots,
     draining: new AbortController(),
     async close() {
       streamReader.close();
       streamSlots.close();
-      await chatEvents.close();
-      eventsConnection.disconnect();
+      await chatReplies.close();
       await deps.close();
     },
   };

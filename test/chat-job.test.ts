@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { pollUntilFinished } from "../src/queues/chat-replies.js";
 import { useStack, waitFor } from "./helpers/stack.js";
 import type { ChatJobData } from "../src/queues/queues.js";
 import { chatCompletion } from "./helpers/completions.js";
@@ -25,7 +26,7 @@ describe("the chat job", () => {
       completion,
     };
     const job = await stack.web.queues.chat.add("chat", data, { jobId: data.requestId });
-    const result = await job.waitUntilFinished(stack.web.chatEvents, 10_000);
+    const result = (await pollUntilFinished(stack.web.queues.chat, job.id!, 10_000)) as { id: string };
 
     expect(result.id).toBe("chatcmpl-kept");
     expect(stack.emulator.calls).toBe(before);
@@ -45,11 +46,11 @@ describe("the chat job", () => {
       receivedAt: new Date().toISOString(),
     };
     const first = await stack.web.queues.chat.add("chat", data, { jobId: data.requestId });
-    await first.waitUntilFinished(stack.web.chatEvents, 10_000);
+    await pollUntilFinished(stack.web.queues.chat, first!.id!, 10_000);
     await first.remove();
     // Once BullMQ forgets the job id, Postgres is the guard.
     const again = await stack.web.queues.chat.add("chat", data, { jobId: data.requestId });
-    await again.waitUntilFinished(stack.web.chatEvents, 10_000);
+    await pollUntilFinished(stack.web.queues.chat, again!.id!, 10_000);
     await waitFor(async () => (await again.getState()) === "completed");
     expect(await stack.db("usage_events").where({ request_id: data.requestId })).toHaveLength(1);
   });

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { pollUntilFinished } from "../src/queues/chat-replies.js";
+import type { ChatCompletion } from "../src/llm/client.js";
 import OpenAI from "openai";
 import { countTokens } from "gpt-tokenizer";
 import { useStack, waitFor } from "./helpers/stack.js";
@@ -159,9 +161,9 @@ describe("a streamed chat", () => {
       },
       { jobId: requestId },
     );
-    const completion = await job.waitUntilFinished(stack.web.chatEvents, 10_000);
+    const completion = (await pollUntilFinished(stack.web.queues.chat, job.id!, 10_000)) as ChatCompletion;
 
-    expect(completion.choices[0].message.content).toBe("Hello there, general Kenobi");
+    expect(completion.choices[0]!.message.content).toBe("Hello there, general Kenobi");
     expect(stack.emulator.calls).toBe(before);
     const rows = await rowsFor(customerId);
     expect(rows).toHaveLength(1);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { pollUntilFinished } from "../src/queues/chat-replies.js";
 import { useStack } from "./helpers/stack.js";
 import { recordUsage } from "../src/billing/ledger/ledger.js";
 import { findPlan } from "../src/billing/pricing/plans.js";
@@ -169,7 +170,7 @@ describe("the token taxonomy", () => {
       },
     };
     const job = await stack.web.queues.chat.add("chat", data, { jobId: data.requestId });
-    await job.waitUntilFinished(stack.web.chatEvents, 10_000);
+    await pollUntilFinished(stack.web.queues.chat, job!.id!, 10_000);
     const row = await stack.db("usage_events").where({ request_id: "chat_taxonomy" }).first();
     expect(row).toMatchObject({
       prompt_tokens: 2_048,

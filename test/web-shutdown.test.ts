@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { pollUntilFinished } from "../src/queues/chat-replies.js";
 import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import { ask, useStack, waitFor } from "./helpers/stack.js";
@@ -68,7 +69,7 @@ describe("SIGTERM to a web process", () => {
       expect(res.headers.get("location")).toBe(`/v1/chats/${requestId}`);
       expect(await web.exited).toBe(0);
       const job = (await stack.web.queues.chat.getJob(requestId))!;
-      await job.waitUntilFinished(stack.web.chatEvents, 20_000);
+      await pollUntilFinished(stack.web.queues.chat, job!.id!, 20_000);
       expect(await stack.db("usage_events").where({ customer_id: customerId })).toHaveLength(1);
     } finally {
       stack.emulator.setLatency(1_500);

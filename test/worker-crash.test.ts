@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { pollUntilFinished } from "../src/queues/chat-replies.js";
 import { ask, useStack, waitFor } from "./helpers/stack.js";
 
 const stack = useStack({ worker: false, emulator: { latencyMs: 800 } });
@@ -24,7 +25,7 @@ describe("a worker that dies mid-job", () => {
 
     const rescuer = await stack.startWorker(fastStall);
     const job = await stack.web.queues.chat.getJob(requestId);
-    await job!.waitUntilFinished(stack.web.chatEvents, 20_000);
+    await pollUntilFinished(stack.web.queues.chat, job!.id!, 20_000);
 
     expect(await rescuer.deps.db("usage_events").where({ customer_id: customerId })).toHaveLength(1);
     expect((await stack.web.queues.chat.getJob(requestId))!.returnvalue.object).toBe("chat.completion");

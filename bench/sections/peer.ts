@@ -1,7 +1,7 @@
 import type { Section } from "../lib/context.js";
 import { ms } from "../lib/context.js";
 import { chatProcesses } from "../lib/chat-processes.js";
-import { cpuSince } from "../lib/cpu-split.js";
+import { cpuSince, perRequestSplit } from "../lib/cpu-split.js";
 import { requireAccepted, runLoad, type LoadResult } from "../lib/load.js";
 import { startPortkey } from "../lib/peer.js";
 import { CHAT_BODY } from "../lib/stack.js";
@@ -69,7 +69,8 @@ export const peerComparison: Section = async (ctx) => {
         if (options.warmup > 0) await runLoad(spec, options.warmup / 2, 0);
         const spent = cpuSince(await chatProcesses(ctx, target.names, { services: j === 2 }));
         const r = await runLoad(spec, options.peerDuration, 0);
-        const cpu = [...spent().values()].reduce((a, b) => a + b, 0);
+        const split = spent();
+        const cpu = [...split.values()].reduce((a, b) => a + b, 0);
         requireAccepted(r, label);
         results.push(r);
         const peer = j === 2 ? results[1] : undefined;
@@ -80,7 +81,7 @@ export const peerComparison: Section = async (ctx) => {
           label,
           value: r.rps,
           unit: "req/s",
-          detail: `p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, ${((cpu * 1000) / r.completed).toFixed(2)} ms CPU/req${failed}${versus}`,
+          detail: `p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, ${((cpu * 1000) / r.completed).toFixed(2)} ms CPU/req (${perRequestSplit(split, r.completed)})${failed}${versus}`,
           ...(peer && {
             baseline: { id: rows.at(-1)!.id, value: peer.rps, unit: "req/s" },
             ratio: r.rps / peer.rps,

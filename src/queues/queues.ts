@@ -1,4 +1,4 @@
-import { Queue, QueueEvents, type JobsOptions, type ConnectionOptions } from "bullmq";
+import { Queue, type JobsOptions } from "bullmq";
 import { z } from "zod";
 import type { Config } from "../config.js";
 import { reconnectQuietly, type RedisClient } from "../platform/redis.js";
@@ -52,6 +52,8 @@ export const chatJobSchema = z.object({
   // Kept on the job when the LLM answered but the ledger write failed, so the retry does not pay
   // the LLM twice.
   completion: z.looseObject({ id: z.string(), model: z.string() }).optional(),
+  // The web instance's channel that hears the outcome (src/queues/chat-replies.ts).
+  replyTo: z.string().optional(),
   // Set when the job failed for good, so the API can answer with the provider's status.
   error: chatErrorSchema.optional(),
   // The tokens reserved against a hard limit and the period they count in; settled by the job.
@@ -259,12 +261,4 @@ export function createQueues(connection: RedisClient, config: Config): Queues {
       await Promise.all(all.map((q) => q.close()));
     },
   };
-}
-
-export function createQueueEvents(
-  name: QueueName,
-  connection: ConnectionOptions,
-  config: Config,
-): QueueEvents {
-  return new QueueEvents(name, { connection, prefix: queuePrefix(config.queuePrefix, name) });
 }

@@ -149,7 +149,7 @@ export async function startStack(opts: StackOptions & { databaseUrl: string }): 
   const extras: Array<{ close(): Promise<void> }> = [];
   const listen = async (env: Record<string, string>) => {
     const web = createWebDeps(loadConfig({ ...baseEnv, ...env }));
-    await Promise.all([...web.queues.all.map((q) => q.waitUntilReady()), web.chatEvents.waitUntilReady()]);
+    await Promise.all([...web.queues.all.map((q) => q.waitUntilReady()), web.chatReplies.waitUntilReady()]);
     const server = await startWeb(web, 0);
     return { web, server, url: `http://127.0.0.1:${server.port}` };
   };

@@ -6,7 +6,7 @@ import type { CostDetails } from "../../billing/ledger/bill-chat.js";
 import type { ChatJobData } from "../../queues/queues.js";
 import { unlessDraining } from "./drain.js";
 import { releaseHolds } from "./credits.js";
-import type { ChatOutcome } from "./outcome.js";
+import { pollUntilFinished, type ChatOutcome } from "../../queues/chat-replies.js";
 import type { ChatCall } from "./request.js";
 import { chatState, type ChatState } from "./state.js";
 import { relayChatStream, replayCompletion } from "./stream-relay.js";
@@ -20,7 +20,6 @@ type Deps = Pick<
   | "quota"
   | "endUserQuota"
   | "creditCounter"
-  | "chatEvents"
   | "logger"
   | "streamReader"
   | "draining"
@@ -67,7 +66,7 @@ export function accepted(res: Response, requestId: string): void {
 
 /**
  * Answers a synchronous chat with its completion once its job finishes: `outcome` when this request
- * listened before adding the job, the job's own wait otherwise. Not finished within CHAT_WAIT_MS (or
+ * listened before adding the job, the job's state read until it finishes otherwise. Not finished within CHAT_WAIT_MS (or
  * the process is draining): answered from its state, 202 while it is still queued or running.
  */
 export async function answerSync(
@@ -78,7 +77,7 @@ export async function answerSync(
 ): Promise<void> {
   try {
     const completion = await unlessDraining(
-      outcome?.finished ?? job.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs),
+      outcome?.finished ?? pollUntilFinished(deps.queues.chat, job.id!, deps.config.chat.waitMs),
       deps.draining.signal,
     );
     sendCompletion(res, completion as ChatCompletion);
@@ -101,8 +100,11 @@ export function answerStream(
   joined: Job<ChatJobData> | undefined,
 ): Promise<void> {
   const completion = joined
-    ?.waitUntilFinished(deps.chatEvents, deps.config.chat.waitMs)
-    .then(asCompletion, () => undefined);
+    ? pollUntilFinished(deps.queues.chat, joined.id!, deps.config.chat.waitMs).then(
+        asCompletion,
+        () => undefined,
+      )
+    : undefined;
   return relayChatStream(deps, res, { requestId, includeUsage, ...(completion ? { completion } : {}) });
 }
 

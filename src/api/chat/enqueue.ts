@@ -3,11 +3,11 @@ import type { WebDeps } from "../../deps.js";
 import { unavailable } from "../../errors.js";
 import type { AuthenticatedCustomer } from "../../billing/customers/customers.js";
 import type { ChatJobData } from "../../queues/queues.js";
-import { listenForChatOutcome, type ChatOutcome } from "./outcome.js";
+import type { ChatOutcome } from "../../queues/chat-replies.js";
 import type { ChatCall } from "./request.js";
 import type { Claim } from "./idempotency.js";
 
-type Deps = Pick<WebDeps, "config" | "queues" | "chatEvents">;
+type Deps = Pick<WebDeps, "config" | "queues" | "chatReplies">;
 
 /** The chat's job payload: the request as the worker sends it, and what it settles afterwards. */
 export function chatJobData(
@@ -41,16 +41,19 @@ export async function enqueueChat(
   data: ChatJobData,
   listen: boolean,
 ): Promise<{ job: Job<ChatJobData>; outcome?: ChatOutcome }> {
-  const outcome = listen
-    ? await listenForChatOutcome(deps.chatEvents, data.requestId, deps.config.chat.waitMs).catch(
-        (err: unknown) => {
-          throw unavailable("The request queue is unavailable; retry shortly.", err);
-        },
-      )
-    : undefined;
+  // Listening starts before the add, so the outcome of the job the add creates cannot go unheard.
+  if (listen)
+    await deps.chatReplies.waitUntilReady().catch((err: unknown) => {
+      throw unavailable("The request queue is unavailable; retry shortly.", err);
+    });
+  const outcome = listen ? deps.chatReplies.listen(data.requestId, deps.config.chat.waitMs) : undefined;
   try {
     // A repeated request id is ignored by BullMQ while the job exists: the first payload wins.
-    const job = await deps.queues.chat.add("chat", data, { jobId: data.requestId });
+    const job = await deps.queues.chat.add(
+      "chat",
+      listen ? { ...data, replyTo: deps.chatReplies.channel } : data,
+      { jobId: data.requestId },
+    );
     return { job, ...(outcome ? { outcome } : {}) };
   } catch (err) {
     outcome?.cancel();

@@ -19,7 +19,7 @@ type Deps = Pick<
   | "quota"
   | "endUserQuota"
   | "creditCounter"
-  | "chatEvents"
+  | "chatReplies"
   | "logger"
   | "streamReader"
   | "streamSlots"
