@@ -54,7 +54,7 @@ const PRESETS: Record<
     reportChats: 10_000,
     dashboardRows: 10_000_000,
     ledgerRows: 50_000_000,
-    peerDuration: 8,
+    peerDuration: 5,
   },
   quick: {
     duration: 4,
@@ -103,7 +103,7 @@ export const USAGE = `npm run bench -- [flags]
   --ledger-rows <n>      ledger rows loaded for row k (default 50000000)
   --peer                 also measure Portkey's open-source gateway (@portkey-ai/gateway ${PEER_VERSION},
                          installed into a temporary folder) beside meterline: section p
-  --peer-duration <s>    measured seconds per load level in section p (default 8)
+  --peer-duration <s>    measured seconds per load level in section p (default 5)
   --only <list>          sections to run: ${SECTIONS.join(",")}
   --json <file>          also write the rows as JSON
   --tsx                  run the processes under test through tsx instead of compiling them first

@@ -29,37 +29,53 @@ export interface ChargedRow {
   pricing: RowPricing;
 }
 
-// The period a row counts in: its customer's subscription period at the row's time, else the UTC
-// calendar month (as src/billing/ledger/period-history.ts and the flush place rows).
-const ROW_PERIODS = `
-  SELECT u.id, u.request_id, u.customer_id, u.billable_tokens,
-         coalesce(p.period_start, date_trunc('month', u.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS period_start,
-         coalesce(p.period_end, (date_trunc('month', u.created_at AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC') AS period_end
-  FROM usage_events u
-  LEFT JOIN LATERAL (
+/**
+ * The period a row at `at` counts in, as select-list columns `period_start, period_end`: its
+ * customer's subscription period at that time (`p`, from rowPeriodJoin), else the UTC calendar
+ * month (as src/billing/ledger/period-history.ts and the flush place rows).
+ */
+export function rowPeriodColumns(at: string): string {
+  return `coalesce(p.period_start, date_trunc('month', ${at} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS period_start,
+         coalesce(p.period_end, (date_trunc('month', ${at} AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC') AS period_end`;
+}
+
+/** The join that gives rowPeriodColumns its `p`: the latest subscription period holding `at`. */
+export function rowPeriodJoin(customer: string, at: string): string {
+  return `LEFT JOIN LATERAL (
     SELECT b.period_start, b.period_end FROM billing_periods b
-    WHERE b.customer_id = u.customer_id AND b.period_start <= u.created_at AND b.period_end > u.created_at
+    WHERE b.customer_id = ${customer} AND b.period_start <= ${at} AND b.period_end > ${at}
     ORDER BY b.period_start DESC LIMIT 1
-  ) p ON true
+  ) p ON true`;
+}
+
+const ROW_PERIODS = `
+  SELECT u.id, u.request_id, u.customer_id, u.billable_tokens, ${rowPeriodColumns("u.created_at")}
+  FROM usage_events u ${rowPeriodJoin("u.customer_id", "u.created_at")}
   WHERE u.request_id = ANY(:ids)`;
 
 /**
+ * The upsert of the rows `from` (with customer_id, period_start, period_end, billable_tokens) into
+ * their customers' period totals, returning each total after it as `after`. In customer order, so
+ * concurrent writers lock totals in one order and never deadlock; the row lock then holds a
+ * customer's other writers until commit, which is what makes "before" exact under concurrency.
+ */
+export function addToPeriodTotalsSql(from: string): string {
+  return `INSERT INTO usage_period_totals AS t (customer_id, period_start, period_end, requests, billable_tokens)
+       SELECT customer_id, period_start, period_end, count(*), sum(billable_tokens)
+       FROM ${from} GROUP BY 1, 2, 3 ORDER BY 1, 2
+       ON CONFLICT (customer_id, period_start) DO UPDATE
+         SET requests = t.requests + excluded.requests, billable_tokens = t.billable_tokens + excluded.billable_tokens
+       RETURNING t.customer_id, t.period_start, t.billable_tokens AS after`;
+}
+
+/**
  * Adds the rows (just inserted, in this transaction) to their customers' period totals, and returns
- * for each row the customer's period total before it. The totals are upserted in customer order, so
- * concurrent writers lock them in one order and never deadlock; the row lock then holds a customer's
- * other writers until commit, which is what makes "before" exact under concurrency.
+ * for each row the customer's period total before it.
  */
 async function addToPeriodTotals(trx: Knex.Transaction, ids: readonly string[]) {
   const { rows } = await trx.raw<{ rows: Array<{ request_id: string; before: string; tokens: string }> }>(
     `WITH r AS (${ROW_PERIODS}),
-     g AS (
-       INSERT INTO usage_period_totals AS t (customer_id, period_start, period_end, requests, billable_tokens)
-       SELECT customer_id, period_start, period_end, count(*), sum(billable_tokens)
-       FROM r GROUP BY 1, 2, 3 ORDER BY 1, 2
-       ON CONFLICT (customer_id, period_start) DO UPDATE
-         SET requests = t.requests + excluded.requests, billable_tokens = t.billable_tokens + excluded.billable_tokens
-       RETURNING t.customer_id, t.period_start, t.billable_tokens AS after
-     )
+     g AS (${addToPeriodTotalsSql("r")})
      SELECT r.request_id, r.billable_tokens AS tokens,
             g.after - sum(r.billable_tokens) OVER (
               PARTITION BY r.customer_id, r.period_start ORDER BY r.id

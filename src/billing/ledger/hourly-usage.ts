@@ -22,17 +22,25 @@ export const SUMMED = [
  * Upserted in (customer, hour, model) order: concurrent writers lock rollup rows in one order.
  */
 export async function addToHourlyUsage(trx: Knex.Transaction, requestIds: readonly string[]): Promise<void> {
-  await trx.raw(
-    `INSERT INTO usage_hourly AS h (customer_id, hour, model, requests, ${SUMMED.join(", ")})
-     SELECT customer_id, date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', model,
+  await trx.raw(addToHourlySql("usage_events WHERE request_id = ANY(:ids)", "created_at"), {
+    ids: [...requestIds],
+  });
+}
+
+/**
+ * The `usage_hourly` upsert of the rows `from` (a table or CTE with a WHERE, having the ledger's
+ * columns) placed at the instant `at`, in (customer, hour, model) order: concurrent writers lock
+ * rollup rows in one order.
+ */
+export function addToHourlySql(from: string, at: string): string {
+  return `INSERT INTO usage_hourly AS h (customer_id, hour, model, requests, ${SUMMED.join(", ")})
+     SELECT customer_id, date_trunc('hour', ${at} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', model,
             count(*), ${SUMMED.map((c) => `sum(${c})`).join(", ")}
-     FROM usage_events WHERE request_id = ANY(:ids)
+     FROM ${from}
      GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
      ON CONFLICT (customer_id, hour, model) DO UPDATE SET
        requests = h.requests + excluded.requests,
-       ${SUMMED.map((c) => `${c} = h.${c} + excluded.${c}`).join(",\n       ")}`,
-    { ids: [...requestIds] },
-  );
+       ${SUMMED.map((c) => `${c} = h.${c} + excluded.${c}`).join(",\n       ")}`;
 }
 
 /**
@@ -43,19 +51,23 @@ export async function addToDailyUsage(
   trx: Knex.Transaction,
   rows: ReadonlyArray<{ requestId: string }>,
 ): Promise<void> {
-  await trx.raw(
-    `INSERT INTO usage_daily AS d (customer_id, day, model, requests, billable_tokens, provider_cost_micros, charge_micros)
-     SELECT customer_id, date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', model,
+  await trx.raw(addToDailySql("usage_events WHERE request_id = ANY(:ids)", "created_at"), {
+    ids: rows.map((r) => r.requestId),
+  });
+}
+
+/** The `usage_daily` upsert of the rows `from` placed at `at`, as addToHourlySql; (customer, day, model) order. */
+export function addToDailySql(from: string, at: string): string {
+  return `INSERT INTO usage_daily AS d (customer_id, day, model, requests, billable_tokens, provider_cost_micros, charge_micros)
+     SELECT customer_id, date_trunc('day', ${at} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', model,
             count(*), sum(billable_tokens), sum(provider_cost_micros), sum(charge_micros)
-     FROM usage_events WHERE request_id = ANY(:ids)
+     FROM ${from}
      GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
      ON CONFLICT (customer_id, day, model) DO UPDATE SET
        requests = d.requests + excluded.requests,
        billable_tokens = d.billable_tokens + excluded.billable_tokens,
        provider_cost_micros = d.provider_cost_micros + excluded.provider_cost_micros,
-       charge_micros = d.charge_micros + excluded.charge_micros`,
-    { ids: rows.map((r) => r.requestId) },
-  );
+       charge_micros = d.charge_micros + excluded.charge_micros`;
 }
 
 export type Bucket = "hour" | "day";

@@ -1,7 +1,8 @@
 import type { Db } from "../../platform/db.js";
 import type { UsageRow } from "./ledger.js";
 import type { RowCharge } from "./charges.js";
-import { SUMMED } from "./hourly-usage.js";
+import { addToDailySql, addToHourlySql } from "./hourly-usage.js";
+import { addToPeriodTotalsSql, rowPeriodColumns, rowPeriodJoin } from "./charges.js";
 
 /** What writePlainRows did: the charges of the rows it inserted, and the rows it left to the caller. */
 export interface PlainWritten {
@@ -26,25 +27,10 @@ const INPUT = `
     completion_tokens, reasoning_tokens, billable_tokens, provider_cost_micros, price_micros, source, plan_id,
     price_model, end_user, created_at, included_tokens, overage_per_1k_micros, ord)`;
 
-const COLUMNS = [
-  "request_id",
-  "customer_id",
-  "model",
-  "prompt_tokens",
-  "cached_tokens",
-  "cache_write_tokens",
-  "completion_tokens",
-  "reasoning_tokens",
-  "billable_tokens",
-  "provider_cost_micros",
-  "price_micros",
-  "source",
-  "plan_id",
-  "price_model",
-  "end_user",
-  "created_at",
-  "charge_micros",
-].join(", ");
+// The row's own columns, as given; created_at and charge_micros are set by the statement.
+const COLUMNS =
+  "request_id, customer_id, model, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, " +
+  "reasoning_tokens, billable_tokens, provider_cost_micros, price_micros, source, plan_id, price_model, end_user";
 
 /**
  * The whole ledger write of rows whose customers have no credit account, as ONE statement (one
@@ -82,24 +68,10 @@ export async function writePlainRows(db: Db, rows: readonly UsageRow[]): Promise
        RETURNING request_id
      ),
      r AS (
-       SELECT p.*,
-              coalesce(b.period_start, date_trunc('month', p.at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS period_start,
-              coalesce(b.period_end, (date_trunc('month', p.at AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC') AS period_end
-       FROM plain p JOIN claimed c USING (request_id)
-       LEFT JOIN LATERAL (
-         SELECT b.period_start, b.period_end FROM billing_periods b
-         WHERE b.customer_id = p.customer_id AND b.period_start <= p.at AND b.period_end > p.at
-         ORDER BY b.period_start DESC LIMIT 1
-       ) b ON true
+       SELECT x.*, ${rowPeriodColumns("x.at")}
+       FROM plain x JOIN claimed c USING (request_id) ${rowPeriodJoin("x.customer_id", "x.at")}
      ),
-     totals AS (
-       INSERT INTO usage_period_totals AS t (customer_id, period_start, period_end, requests, billable_tokens)
-       SELECT customer_id, period_start, period_end, count(*), sum(billable_tokens)
-       FROM r GROUP BY 1, 2, 3 ORDER BY 1, 2
-       ON CONFLICT (customer_id, period_start) DO UPDATE
-         SET requests = t.requests + excluded.requests, billable_tokens = t.billable_tokens + excluded.billable_tokens
-       RETURNING t.customer_id, t.period_start, t.billable_tokens AS after
-     ),
+     totals AS (${addToPeriodTotalsSql("r")}),
      placed AS (
        SELECT r.*,
               (t.after - sum(r.billable_tokens) OVER (
@@ -109,40 +81,20 @@ export async function writePlainRows(db: Db, rows: readonly UsageRow[]): Promise
      ),
      priced AS (
        -- charges.ts: the list price (half up, in micros) of the tokens past the period's allowance;
-       -- bigint division, which floors a non-negative quotient.
+       -- bigint division, which floors a non-negative quotient. Credits pay none of these rows.
        SELECT p.*,
               (2 * (greatest(0, p.before + p.billable_tokens - p.included_tokens) - greatest(0, p.before - p.included_tokens))
-                 * p.overage_per_1k_micros + 1000) / 2000 AS charge_micros
+                 * p.overage_per_1k_micros + 1000) / 2000 AS charge_micros,
+              0::bigint AS credit_tokens, 0::bigint AS credit_micros
        FROM placed p
      ),
      inserted AS (
-       INSERT INTO usage_events (${COLUMNS})
-       SELECT request_id, customer_id, model, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens,
-              reasoning_tokens, billable_tokens, provider_cost_micros, price_micros, source, plan_id, price_model,
-              end_user, at, charge_micros
-       FROM priced ORDER BY ord
+       INSERT INTO usage_events (${COLUMNS}, created_at, charge_micros)
+       SELECT ${COLUMNS}, at, charge_micros FROM priced ORDER BY ord
        RETURNING request_id
      ),
-     hourly AS (
-       INSERT INTO usage_hourly AS h (customer_id, hour, model, requests, ${SUMMED.join(", ")})
-       SELECT customer_id, date_trunc('hour', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', model,
-              count(*), ${SUMMED.map((c) => (c === "credit_tokens" || c === "credit_micros" ? "0" : `sum(${c})`)).join(", ")}
-       FROM priced GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-       ON CONFLICT (customer_id, hour, model) DO UPDATE SET
-         requests = h.requests + excluded.requests,
-         ${SUMMED.map((c) => `${c} = h.${c} + excluded.${c}`).join(",\n         ")}
-     ),
-     daily AS (
-       INSERT INTO usage_daily AS d (customer_id, day, model, requests, billable_tokens, provider_cost_micros, charge_micros)
-       SELECT customer_id, date_trunc('day', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', model,
-              count(*), sum(billable_tokens), sum(provider_cost_micros), sum(charge_micros)
-       FROM priced GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-       ON CONFLICT (customer_id, day, model) DO UPDATE SET
-         requests = d.requests + excluded.requests,
-         billable_tokens = d.billable_tokens + excluded.billable_tokens,
-         provider_cost_micros = d.provider_cost_micros + excluded.provider_cost_micros,
-         charge_micros = d.charge_micros + excluded.charge_micros
-     )
+     hourly AS (${addToHourlySql("priced", "at")}),
+     daily AS (${addToDailySql("priced", "at")})
      SELECT v.request_id,
             CASE WHEN p.request_id IS NULL THEN 'credits' WHEN i.request_id IS NULL THEN 'repeat' ELSE 'charged' END AS state,
             pr.charge_micros, pr.before, v.included_tokens, v.billable_tokens
