@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { useStack } from "./helpers/stack.js";
-import { recordUsage, type UsageRow } from "../src/billing/ledger/ledger.js";
+import { recordUsage, recordUsageRows, type UsageRow } from "../src/billing/ledger/ledger.js";
 import { usageRow } from "./helpers/usage-row.js";
 import { grantCredits } from "../src/billing/credits/grants.js";
 import { overageTokens } from "../src/billing/ledger/charges.js";
@@ -75,5 +75,33 @@ describe("recordUsage pricing in a group", () => {
       else expect(credited).toBeGreaterThan(1_000 - 4);
       expect(credited).toBeLessThanOrEqual(1_000);
     }
+  });
+});
+
+describe("recordUsageRows (ingested batches)", () => {
+  it("returns each row it inserted once, pays credit customers' rows from credits, and nothing on a retry", async () => {
+    const plain = (await stack.customer()).customerId;
+    const withCredits = (await stack.customer()).customerId;
+    await grantCredits(stack.db, { customerId: withCredits, amountMicros: 500, source: "manual" });
+    const at = new Date(Date.now() - 3_600_000);
+    const rows = Array.from({ length: 20 }, (_, i) =>
+      usageRow(`req_rows_${i}`, i % 2 ? withCredits : plain, { createdAt: at, endUser: `u${i % 3}` }),
+    );
+    // A request id twice in one batch is written once.
+    const first = await recordUsageRows(stack.db, [...rows, rows[0]!]);
+
+    expect(first.map((r) => r.requestId).sort()).toEqual(rows.map((r) => r.requestId).sort());
+    for (const r of first) {
+      expect(r.createdAt.getTime()).toBe(at.getTime());
+      expect(r.billableTokens).toBe(15);
+      expect(r.endUser).toBe(`u${Number(r.requestId.split("_")[2]) % 3}`);
+    }
+    const paid = first.filter((r) => r.charge.creditMicros > 0);
+    expect(paid.length).toBeGreaterThan(0);
+    expect(paid.every((r) => rows.find((x) => x.requestId === r.requestId)!.customerId === withCredits)).toBe(
+      true,
+    );
+    expect(await recordUsageRows(stack.db, rows)).toEqual([]);
+    expect(await stack.db("usage_events").whereIn("customer_id", [plain, withCredits])).toHaveLength(20);
   });
 });

@@ -236,11 +236,32 @@ export interface InsertedRow {
 }
 
 /**
- * Writes many usage rows in one statement, skipping request ids already recorded. Returns the rows
- * this call inserted, so callers count each row once however often a batch is retried.
+ * Writes many usage rows, skipping request ids already recorded: in one statement for customers
+ * without credits (plain-rows.ts), in a transaction that pays from credits for the others. Returns
+ * the rows this call inserted, so callers count each row once however often a batch is retried.
  */
 export async function recordUsageRows(db: Db, rows: readonly UsageRow[]): Promise<Array<InsertedRow>> {
   if (rows.length === 0) return [];
+  const unique = dedupe([...rows]);
+  const written = await writePlainRows(db, unique);
+  const inserted: InsertedRow[] = [];
+  for (const row of unique) {
+    const charge = written.charges.get(row.requestId);
+    if (!charge) continue;
+    inserted.push({
+      requestId: row.requestId,
+      billableTokens: row.billableTokens,
+      createdAt: written.createdAt.get(row.requestId)!,
+      endUser: row.endUser ?? null,
+      charge,
+    });
+  }
+  const withCredits = unique.filter((r) => written.withCredits.has(r.requestId));
+  if (withCredits.length > 0) inserted.push(...(await recordPayingFromCredits(db, withCredits)));
+  return inserted;
+}
+
+async function recordPayingFromCredits(db: Db, rows: readonly UsageRow[]): Promise<InsertedRow[]> {
   return db.transaction(async (trx) => {
     const inserted: Array<{
       request_id: string;

@@ -8,6 +8,8 @@ import { addToPeriodTotalsSql, rowPeriodColumns, rowPeriodJoin } from "./charges
 export interface PlainWritten {
   /** Request ids this call inserted, each with its charge. */
   charges: Map<string, RowCharge>;
+  /** The time each inserted row was written at (its own, or the statement's). */
+  createdAt: Map<string, Date>;
   /** Request ids it did not write because their customer has a credit account (charges.ts pays those). */
   withCredits: Set<string>;
   /** Request ids already in the ledger: nothing was written for them. */
@@ -54,6 +56,7 @@ export async function writePlainRows(db: Db, rows: readonly UsageRow[]): Promise
       before: string | null;
       included_tokens: string;
       billable_tokens: string;
+      at: Date | null;
     }>;
   }>(
     `WITH v AS (${INPUT}),
@@ -97,7 +100,7 @@ export async function writePlainRows(db: Db, rows: readonly UsageRow[]): Promise
      daily AS (${addToDailySql("priced", "at")})
      SELECT v.request_id,
             CASE WHEN p.request_id IS NULL THEN 'credits' WHEN i.request_id IS NULL THEN 'repeat' ELSE 'charged' END AS state,
-            pr.charge_micros, pr.before, v.included_tokens, v.billable_tokens
+            pr.charge_micros, pr.before, pr.at, v.included_tokens, v.billable_tokens
      FROM v
      LEFT JOIN plain p USING (request_id)
      LEFT JOIN (SELECT request_id FROM inserted) i USING (request_id)
@@ -124,11 +127,17 @@ export async function writePlainRows(db: Db, rows: readonly UsageRow[]): Promise
       rates: rows.map((r) => r.pricing.overagePer1kMicros),
     },
   );
-  const written: PlainWritten = { charges: new Map(), withCredits: new Set(), repeats: new Set() };
+  const written: PlainWritten = {
+    charges: new Map(),
+    createdAt: new Map(),
+    withCredits: new Set(),
+    repeats: new Set(),
+  };
   for (const o of out) {
     if (o.state === "credits") written.withCredits.add(o.request_id);
     else if (o.state === "repeat") written.repeats.add(o.request_id);
     else {
+      written.createdAt.set(o.request_id, new Date(o.at!));
       const included = Number(o.included_tokens);
       const after = Number(o.before) + Number(o.billable_tokens);
       written.charges.set(o.request_id, {
