@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Db } from "../../platform/db.js";
 import type { UsageRow } from "./ledger.js";
 import type { RowCharge } from "./charges.js";
@@ -19,12 +20,12 @@ export interface PlainWritten {
 // The rows as columns, one array each (unnest), in the order they were given.
 const INPUT = `
   SELECT * FROM unnest(
-    CAST(:requestIds AS text[]), CAST(:customerIds AS text[]), CAST(:models AS text[]),
-    CAST(:promptTokens AS bigint[]), CAST(:cachedTokens AS bigint[]), CAST(:cacheWriteTokens AS bigint[]),
-    CAST(:completionTokens AS bigint[]), CAST(:reasoningTokens AS bigint[]), CAST(:billableTokens AS bigint[]),
-    CAST(:providerCosts AS bigint[]), CAST(:prices AS bigint[]), CAST(:sources AS text[]), CAST(:planIds AS text[]),
-    CAST(:priceModels AS text[]), CAST(:endUsers AS text[]), CAST(:createdAts AS timestamptz[]),
-    CAST(:included AS bigint[]), CAST(:rates AS bigint[])
+    CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS text[]),
+    CAST($4 AS bigint[]), CAST($5 AS bigint[]), CAST($6 AS bigint[]),
+    CAST($7 AS bigint[]), CAST($8 AS bigint[]), CAST($9 AS bigint[]),
+    CAST($10 AS bigint[]), CAST($11 AS bigint[]), CAST($12 AS text[]), CAST($13 AS text[]),
+    CAST($14 AS text[]), CAST($15 AS text[]), CAST($16 AS timestamptz[]),
+    CAST($17 AS bigint[]), CAST($18 AS bigint[])
   ) WITH ORDINALITY AS v(request_id, customer_id, model, prompt_tokens, cached_tokens, cache_write_tokens,
     completion_tokens, reasoning_tokens, billable_tokens, provider_cost_micros, price_micros, source, plan_id,
     price_model, end_user, created_at, included_tokens, overage_per_1k_micros, ord)`;
@@ -34,32 +35,23 @@ const COLUMNS =
   "request_id, customer_id, model, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, " +
   "reasoning_tokens, billable_tokens, provider_cost_micros, price_micros, source, plan_id, price_model, end_user";
 
-/**
- * The whole ledger write of rows whose customers have no credit account, as ONE statement (one
- * round trip, its own transaction): claim each request id in `usage_requests`, add the rows to their
- * period totals, price them past the allowance from the totals before them, insert them with their
- * charge, and add them to the hourly and daily rollups. It does what `insertNew` + `chargeRows` do
- * for such rows — the same period, the same rounding, the same lock order (request id, then period
- * totals and rollups in key order) — in one trip instead of eight.
- *
- * Rows of a customer with a credit account are not written: credits are paid row by row under the
- * account's lock (charges.ts), and those rows go that way. A credit account made after this
- * statement's snapshot pays from the next row on, as it would for a row whose transaction had
- * already locked the accounts. `rows` must not repeat a request id.
- */
-export async function writePlainRows(db: Db, rows: readonly UsageRow[]): Promise<PlainWritten> {
-  const { rows: out } = await db.raw<{
-    rows: Array<{
-      request_id: string;
-      state: "charged" | "credits" | "repeat";
-      charge_micros: string | null;
-      before: string | null;
-      included_tokens: string;
-      billable_tokens: string;
-      at: Date | null;
-    }>;
-  }>(
-    `WITH v AS (${INPUT}),
+type PlainRow = {
+  request_id: string;
+  state: "charged" | "credits" | "repeat";
+  charge_micros: string | null;
+  before: string | null;
+  included_tokens: string;
+  billable_tokens: string;
+  at: Date | null;
+};
+
+type PgClient = {
+  query<R>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: R[] }>;
+};
+
+// A named statement: each pooled connection parses it once and then reuses its plan, where a plain
+// query would be parsed and planned again for every group of rows.
+const STATEMENT = `WITH v AS (${INPUT}),
      plain AS (
        SELECT v.*, coalesce(v.created_at, now()) AS at FROM v
        WHERE NOT EXISTS (SELECT 1 FROM credit_accounts a WHERE a.customer_id = v.customer_id)
@@ -105,28 +97,55 @@ export async function writePlainRows(db: Db, rows: readonly UsageRow[]): Promise
      LEFT JOIN plain p USING (request_id)
      LEFT JOIN (SELECT request_id FROM inserted) i USING (request_id)
      LEFT JOIN priced pr USING (request_id)
-     ORDER BY v.ord`,
-    {
-      requestIds: rows.map((r) => r.requestId),
-      customerIds: rows.map((r) => r.customerId),
-      models: rows.map((r) => r.model),
-      promptTokens: rows.map((r) => r.promptTokens),
-      cachedTokens: rows.map((r) => r.cachedTokens),
-      cacheWriteTokens: rows.map((r) => r.cacheWriteTokens),
-      completionTokens: rows.map((r) => r.completionTokens),
-      reasoningTokens: rows.map((r) => r.reasoningTokens),
-      billableTokens: rows.map((r) => r.billableTokens),
-      providerCosts: rows.map((r) => r.providerCostMicros),
-      prices: rows.map((r) => r.priceMicros),
-      sources: rows.map((r) => r.source),
-      planIds: rows.map((r) => r.planId),
-      priceModels: rows.map((r) => r.priceModel ?? null),
-      endUsers: rows.map((r) => r.endUser ?? null),
-      createdAts: rows.map((r) => r.createdAt?.toISOString() ?? null),
-      included: rows.map((r) => r.pricing.includedTokens),
-      rates: rows.map((r) => r.pricing.overagePer1kMicros),
-    },
-  );
+     ORDER BY v.ord`;
+const STATEMENT_NAME = `meterline_plain_rows_${createHash("sha256").update(STATEMENT).digest("hex").slice(0, 12)}`;
+
+/**
+ * The whole ledger write of rows whose customers have no credit account, as ONE statement (one
+ * round trip, its own transaction): claim each request id in `usage_requests`, add the rows to their
+ * period totals, price them past the allowance from the totals before them, insert them with their
+ * charge, and add them to the hourly and daily rollups. It does what `insertNew` + `chargeRows` do
+ * for such rows — the same period, the same rounding, the same lock order (request id, then period
+ * totals and rollups in key order) — in one trip instead of eight.
+ *
+ * Rows of a customer with a credit account are not written: credits are paid row by row under the
+ * account's lock (charges.ts), and those rows go that way. A credit account made after this
+ * statement's snapshot pays from the next row on, as it would for a row whose transaction had
+ * already locked the accounts. `rows` must not repeat a request id.
+ */
+export async function writePlainRows(db: Db, rows: readonly UsageRow[]): Promise<PlainWritten> {
+  const conn = (await db.client.acquireConnection()) as PgClient;
+  let out: PlainRow[];
+  try {
+    out = (
+      await conn.query<PlainRow>({
+        name: STATEMENT_NAME,
+        text: STATEMENT,
+        values: [
+          rows.map((r) => r.requestId),
+          rows.map((r) => r.customerId),
+          rows.map((r) => r.model),
+          rows.map((r) => r.promptTokens),
+          rows.map((r) => r.cachedTokens),
+          rows.map((r) => r.cacheWriteTokens),
+          rows.map((r) => r.completionTokens),
+          rows.map((r) => r.reasoningTokens),
+          rows.map((r) => r.billableTokens),
+          rows.map((r) => r.providerCostMicros),
+          rows.map((r) => r.priceMicros),
+          rows.map((r) => r.source),
+          rows.map((r) => r.planId),
+          rows.map((r) => r.priceModel ?? null),
+          rows.map((r) => r.endUser ?? null),
+          rows.map((r) => r.createdAt?.toISOString() ?? null),
+          rows.map((r) => r.pricing.includedTokens),
+          rows.map((r) => r.pricing.overagePer1kMicros),
+        ],
+      })
+    ).rows;
+  } finally {
+    await db.client.releaseConnection(conn);
+  }
   const written: PlainWritten = {
     charges: new Map(),
     createdAt: new Map(),
