@@ -17,31 +17,48 @@ export interface PlainWritten {
   repeats: Set<string>;
 }
 
-// The rows as columns, one array each (unnest), in the order they were given.
-const INPUT = `
-  SELECT * FROM unnest(
-    CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS text[]),
-    CAST($4 AS bigint[]), CAST($5 AS bigint[]), CAST($6 AS bigint[]),
-    CAST($7 AS bigint[]), CAST($8 AS bigint[]), CAST($9 AS bigint[]),
-    CAST($10 AS bigint[]), CAST($11 AS bigint[]), CAST($12 AS text[]), CAST($13 AS text[]),
-    CAST($14 AS text[]), CAST($15 AS text[]), CAST($16 AS timestamptz[]),
-    CAST($17 AS bigint[]), CAST($18 AS bigint[])
-  ) WITH ORDINALITY AS v(request_id, customer_id, model, prompt_tokens, cached_tokens, cache_write_tokens,
-    completion_tokens, reasoning_tokens, billable_tokens, provider_cost_micros, price_micros, source, plan_id,
-    price_model, end_user, created_at, included_tokens, overage_per_1k_micros, ord)`;
+// The statement's input: one array per column (unnest), in the order the rows were given. One list
+// gives both the SQL's casts and the values, so a column and its parameter cannot drift apart.
+const INPUTS: ReadonlyArray<readonly [column: string, type: string, of: (r: UsageRow) => unknown]> = [
+  ["request_id", "text", (r) => r.requestId],
+  ["customer_id", "text", (r) => r.customerId],
+  ["model", "text", (r) => r.model],
+  ["prompt_tokens", "bigint", (r) => r.promptTokens],
+  ["cached_tokens", "bigint", (r) => r.cachedTokens],
+  ["cache_write_tokens", "bigint", (r) => r.cacheWriteTokens],
+  ["completion_tokens", "bigint", (r) => r.completionTokens],
+  ["reasoning_tokens", "bigint", (r) => r.reasoningTokens],
+  ["billable_tokens", "bigint", (r) => r.billableTokens],
+  ["provider_cost_micros", "bigint", (r) => r.providerCostMicros],
+  ["price_micros", "bigint", (r) => r.priceMicros],
+  ["source", "text", (r) => r.source],
+  ["plan_id", "text", (r) => r.planId],
+  ["price_model", "text", (r) => r.priceModel ?? null],
+  ["end_user", "text", (r) => r.endUser ?? null],
+  ["created_at", "timestamptz", (r) => r.createdAt?.toISOString() ?? null],
+  ["included_tokens", "bigint", (r) => r.pricing.includedTokens],
+  ["overage_per_1k_micros", "bigint", (r) => r.pricing.overagePer1kMicros],
+];
+
+const INPUT = `SELECT * FROM unnest(${INPUTS.map(([, type], i) => `CAST($${i + 1} AS ${type}[])`).join(", ")})
+  WITH ORDINALITY AS v(${INPUTS.map(([column]) => column).join(", ")}, ord)`;
 
 // The row's own columns, as given; created_at and charge_micros are set by the statement.
-const COLUMNS =
-  "request_id, customer_id, model, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, " +
-  "reasoning_tokens, billable_tokens, provider_cost_micros, price_micros, source, plan_id, price_model, end_user";
+const COLUMNS = INPUTS.slice(
+  0,
+  INPUTS.findIndex(([column]) => column === "created_at"),
+)
+  .map(([column]) => column)
+  .join(", ");
 
 type PlainRow = {
   request_id: string;
   state: "charged" | "credits" | "repeat";
-  charge_micros: string | null;
-  before: string | null;
-  included_tokens: string;
-  billable_tokens: string;
+  // int8 arrives as a number (src/platform/db.ts).
+  charge_micros: number | null;
+  before: number | null;
+  included_tokens: number;
+  billable_tokens: number;
   at: Date | null;
 };
 
@@ -121,26 +138,7 @@ export async function writePlainRows(db: Db, rows: readonly UsageRow[]): Promise
       await conn.query<PlainRow>({
         name: STATEMENT_NAME,
         text: STATEMENT,
-        values: [
-          rows.map((r) => r.requestId),
-          rows.map((r) => r.customerId),
-          rows.map((r) => r.model),
-          rows.map((r) => r.promptTokens),
-          rows.map((r) => r.cachedTokens),
-          rows.map((r) => r.cacheWriteTokens),
-          rows.map((r) => r.completionTokens),
-          rows.map((r) => r.reasoningTokens),
-          rows.map((r) => r.billableTokens),
-          rows.map((r) => r.providerCostMicros),
-          rows.map((r) => r.priceMicros),
-          rows.map((r) => r.source),
-          rows.map((r) => r.planId),
-          rows.map((r) => r.priceModel ?? null),
-          rows.map((r) => r.endUser ?? null),
-          rows.map((r) => r.createdAt?.toISOString() ?? null),
-          rows.map((r) => r.pricing.includedTokens),
-          rows.map((r) => r.pricing.overagePer1kMicros),
-        ],
+        values: INPUTS.map(([, , of]) => rows.map(of)),
       })
     ).rows;
   } finally {
@@ -157,10 +155,10 @@ export async function writePlainRows(db: Db, rows: readonly UsageRow[]): Promise
     else if (o.state === "repeat") written.repeats.add(o.request_id);
     else {
       written.createdAt.set(o.request_id, new Date(o.at!));
-      const included = Number(o.included_tokens);
-      const after = Number(o.before) + Number(o.billable_tokens);
+      const included = o.included_tokens;
+      const after = o.before! + o.billable_tokens;
       written.charges.set(o.request_id, {
-        chargeMicros: Number(o.charge_micros),
+        chargeMicros: o.charge_micros!,
         creditTokens: 0,
         creditMicros: 0,
         creditBalanceMicros: null,
