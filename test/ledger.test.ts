@@ -105,3 +105,94 @@ describe("recordUsageRows (ingested batches)", () => {
     expect(await stack.db("usage_events").whereIn("customer_id", [plain, withCredits])).toHaveLength(20);
   });
 });
+
+describe("credits paid in a group", () => {
+  it("draws each row's price from the grant expiring first, across grants, never from an expired one, one entry per request and grant", async () => {
+    const customer = (await stack.customer()).customerId;
+    const day = 86_400_000;
+    const grant = async (amountMicros: number, expiresAt: Date | null) =>
+      (await grantCredits(stack.db, { customerId: customer, amountMicros, source: "manual", expiresAt }))
+        .grant.id;
+    const later = await grant(50, new Date(Date.now() + 2 * day));
+    const soonest = await grant(30, new Date(Date.now() + day));
+    const never = await grant(1_000, null);
+    const expired = await grant(500, new Date(Date.now() - day));
+    // One token costs one micro, so each 40-token row costs 40 micros, all past a zero allowance.
+    const priced = { promptTokens: 30, completionTokens: 10, billableTokens: 40 };
+    const pricing = { includedTokens: 0, overagePer1kMicros: 1_000 };
+    const rows = [1, 2, 3].map((i) =>
+      usageRow(`req_drawn_${i}_${customer}`, customer, { ...priced, pricing }),
+    );
+
+    const written = await recordUsageRows(stack.db, rows);
+
+    expect(
+      written.map((r) => [r.charge.chargeMicros, r.charge.creditMicros, r.charge.creditBalanceMicros]),
+    ).toEqual([
+      [40, 40, 1_040],
+      [40, 40, 1_000],
+      [40, 40, 960],
+    ]);
+    const entries = await stack
+      .db("credit_entries")
+      .where({ customer_id: customer, kind: "consumption" })
+      .orderBy("id")
+      .select("request_id", "grant_id", "amount_micros");
+    expect(entries).toEqual([
+      { request_id: rows[0]!.requestId, grant_id: soonest, amount_micros: -30 },
+      { request_id: rows[0]!.requestId, grant_id: later, amount_micros: -10 },
+      { request_id: rows[1]!.requestId, grant_id: later, amount_micros: -40 },
+      { request_id: rows[2]!.requestId, grant_id: never, amount_micros: -40 },
+    ]);
+    const remaining = Object.fromEntries(
+      (await stack.db("credit_grants").where({ customer_id: customer }).select("id", "remaining_micros")).map(
+        (g: { id: number; remaining_micros: number }) => [g.id, g.remaining_micros],
+      ),
+    );
+    expect(remaining).toEqual({ [later]: 0, [soonest]: 0, [never]: 960, [expired]: 500 });
+    const consumptions = await stack
+      .db("credit_consumptions")
+      .where({ customer_id: customer })
+      .orderBy("request_id")
+      .select("requested_micros", "covered_micros");
+    expect(consumptions).toEqual(Array(3).fill({ requested_micros: 40, covered_micros: 40 }));
+    const ledger = await stack
+      .db("usage_events")
+      .where({ customer_id: customer })
+      .select("charge_micros", "credit_tokens", "credit_micros");
+    expect(ledger).toEqual(Array(3).fill({ charge_micros: 40, credit_tokens: 40, credit_micros: 40 }));
+    const [hourly] = await stack
+      .db("usage_hourly")
+      .where({ customer_id: customer })
+      .sum({ credit: "credit_micros", charge: "charge_micros", tokens: "credit_tokens" });
+    expect(hourly).toEqual({ credit: "120", charge: "120", tokens: "120" });
+  });
+
+  it("pays a row in part when the balance runs out, and nothing after it", async () => {
+    const customer = (await stack.customer()).customerId;
+    await grantCredits(stack.db, { customerId: customer, amountMicros: 25, source: "manual" });
+    const priced = { promptTokens: 30, completionTokens: 10, billableTokens: 40 };
+    const pricing = { includedTokens: 0, overagePer1kMicros: 1_000 };
+    const rows = [1, 2].map((i) => usageRow(`req_part_${i}_${customer}`, customer, { ...priced, pricing }));
+
+    const written = await recordUsageRows(stack.db, rows);
+
+    expect(written.map((r) => r.charge)).toEqual([
+      {
+        chargeMicros: 40,
+        creditTokens: 25,
+        creditMicros: 25,
+        creditBalanceMicros: 0,
+        allowanceRemainingTokens: null,
+      },
+      {
+        chargeMicros: 40,
+        creditTokens: 0,
+        creditMicros: 0,
+        creditBalanceMicros: 0,
+        allowanceRemainingTokens: null,
+      },
+    ]);
+    expect(await stack.db("credit_consumptions").where({ customer_id: customer })).toHaveLength(1);
+  });
+});

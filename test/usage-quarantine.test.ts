@@ -8,7 +8,7 @@ import { SumOutOfRangeError } from "../src/errors.js";
 import { usageSummary } from "../src/billing/ledger/usage-summary.js";
 import { QUEUE, reportJobId } from "../src/queues/queues.js";
 import { waitFor } from "./helpers/stack.js";
-import { addToHourlyUsage } from "../src/billing/ledger/hourly-usage.js";
+import { addToHourlySql } from "../src/billing/ledger/hourly-usage.js";
 import { addUsage, linkedCustomer, reportsOf, useReportingStack } from "./helpers/reporting.js";
 
 const { stack, emu } = useReportingStack();
@@ -26,10 +26,9 @@ async function insertRows(customerId: string, count: number, tokens: number, rol
       [customerId, customerId, tokens, tokens, count],
     );
     if (rollup)
-      await addToHourlyUsage(
-        trx,
-        rows.map((r) => r.request_id),
-      );
+      await trx.raw(addToHourlySql("usage_events WHERE request_id = ANY(:ids)", "created_at"), {
+        ids: rows.map((r) => r.request_id),
+      });
   });
 }
 

@@ -56,9 +56,7 @@ export async function consumeCredits(
     .orderByRaw("expires_at ASC NULLS LAST, id ASC")
     .select("id", "remaining_micros");
   let covered = 0;
-  for (const grant of grants) {
-    const take = Math.min(grant.remaining_micros, input.amountMicros - covered);
-    if (take === 0) break;
+  for (const { grant, take } of drawFromGrants(grants, input.amountMicros)) {
     await trx("credit_grants")
       .where({ id: grant.id })
       .update({ remaining_micros: grant.remaining_micros - take });
@@ -76,4 +74,25 @@ export async function consumeCredits(
       .where({ request_id: input.requestId })
       .update({ covered_micros: covered });
   return fromRow({ ...claimed, covered_micros: covered });
+}
+
+/**
+ * What drawing `amountMicros` takes from each grant, in the order given (the drawing order: expiring
+ * first, then grant order): each as much as it has left until the amount is covered; grants already
+ * drawn to zero (earlier rows of a group) are passed over. Covers at most what the grants hold together.
+ */
+export function drawFromGrants<G extends { remaining_micros: number }>(
+  grants: readonly G[],
+  amountMicros: number,
+): Array<{ grant: G; take: number }> {
+  const drawn: Array<{ grant: G; take: number }> = [];
+  let left = amountMicros;
+  for (const grant of grants) {
+    if (left <= 0) break;
+    const take = Math.min(grant.remaining_micros, left);
+    if (take <= 0) continue;
+    drawn.push({ grant, take });
+    left -= take;
+  }
+  return drawn;
 }

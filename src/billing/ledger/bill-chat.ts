@@ -26,7 +26,7 @@ export type ChatUsage = { tokens: TokenUsage; source: "provider" | "estimated" }
 /**
  * Prices a chat's usage, writes its one usage row (unique request id) — with the answer, when the
  * chat is kept (keyed or async), in the same transaction — pays it (credits, src/billing/ledger/
- * charges.ts) and settles its quota, end-user and credit holds, for the plain and the streaming path alike.
+ * paid-rows.ts) and settles its quota, end-user and credit holds, for the plain and the streaming path alike.
  * Returns whether this call inserted the row, and the completion carrying its cost (`usage.cost`).
  */
 export async function billChat(

@@ -1,4 +1,3 @@
-import type { Knex } from "knex";
 import type { Db } from "../../platform/db.js";
 import type { Period } from "./periods.js";
 
@@ -17,20 +16,10 @@ export const SUMMED = [
 ] as const;
 
 /**
- * Adds rows just written and priced in `trx` to `usage_hourly`. Called by `chargeRows` after the
- * rows' charges are set, in the same transaction, so the rollup never disagrees with the ledger.
- * Upserted in (customer, hour, model) order: concurrent writers lock rollup rows in one order.
- */
-export async function addToHourlyUsage(trx: Knex.Transaction, requestIds: readonly string[]): Promise<void> {
-  await trx.raw(addToHourlySql("usage_events WHERE request_id = ANY(:ids)", "created_at"), {
-    ids: [...requestIds],
-  });
-}
-
-/**
  * The `usage_hourly` upsert of the rows `from` (a table or CTE with a WHERE, having the ledger's
  * columns) placed at the instant `at`, in (customer, hour, model) order: concurrent writers lock
- * rollup rows in one order.
+ * rollup rows in one order. The ledger's writers (plain-rows.ts, paid-rows.ts) run it in the
+ * statement that writes the rows, so the rollup never disagrees with the ledger.
  */
 export function addToHourlySql(from: string, at: string): string {
   return `INSERT INTO usage_hourly AS h (customer_id, hour, model, requests, ${SUMMED.join(", ")})
@@ -41,19 +30,6 @@ export function addToHourlySql(from: string, at: string): string {
      ON CONFLICT (customer_id, hour, model) DO UPDATE SET
        requests = h.requests + excluded.requests,
        ${SUMMED.map((c) => `${c} = h.${c} + excluded.${c}`).join(",\n       ")}`;
-}
-
-/**
- * Adds the same rows to `usage_daily`, right after `addToHourlyUsage` in the same transaction, so
- * the two rollups and the ledger always agree. Upserted in (customer, day, model) order.
- */
-export async function addToDailyUsage(
-  trx: Knex.Transaction,
-  rows: ReadonlyArray<{ requestId: string }>,
-): Promise<void> {
-  await trx.raw(addToDailySql("usage_events WHERE request_id = ANY(:ids)", "created_at"), {
-    ids: rows.map((r) => r.requestId),
-  });
 }
 
 /** The `usage_daily` upsert of the rows `from` placed at `at`, as addToHourlySql; (customer, day, model) order. */

@@ -2,7 +2,8 @@ import type { Knex } from "knex";
 import type { Db } from "../../platform/db.js";
 import { storeChatOutcomes, type ChatOutcome } from "../../chat/requests.js";
 import type { TokenUsage } from "../pricing/prices.js";
-import { chargeRows, type RowCharge, type RowPricing } from "./charges.js";
+import type { RowCharge, RowPricing } from "./charges.js";
+import { writePaidRows } from "./paid-rows.js";
 import { writePlainRows } from "./plain-rows.js";
 
 export interface UsageRow extends TokenUsage {
@@ -22,27 +23,6 @@ export interface UsageRow extends TokenUsage {
   /** The customer's end user the usage was for (`user`, X-End-User, or an ingested event's `user`). */
   endUser?: string;
   createdAt?: Date;
-}
-
-function columnsOf(row: UsageRow) {
-  return {
-    request_id: row.requestId,
-    customer_id: row.customerId,
-    model: row.model,
-    prompt_tokens: row.promptTokens,
-    cached_tokens: row.cachedTokens,
-    cache_write_tokens: row.cacheWriteTokens,
-    completion_tokens: row.completionTokens,
-    reasoning_tokens: row.reasoningTokens,
-    billable_tokens: row.billableTokens,
-    provider_cost_micros: row.providerCostMicros,
-    price_micros: row.priceMicros,
-    source: row.source,
-    plan_id: row.planId,
-    ...(row.priceModel ? { price_model: row.priceModel } : {}),
-    ...(row.endUser ? { end_user: row.endUser } : {}),
-    ...(row.createdAt ? { created_at: row.createdAt } : {}),
-  };
 }
 
 /** What recordUsage tells its caller: whether it inserted the row, and the row's charge. */
@@ -69,9 +49,9 @@ const MAX_GROUP = 500;
 
 /**
  * Writes one usage row, and with it (same transaction) the chat's stored answer when the chat is
- * kept (keyed or async). The request id, claimed once in `usage_requests` (insertNew), makes this
+ * kept (keyed or async). The request id, claimed once in `usage_requests`, makes this
  * the exactly-once point of the whole chain: a retried, stalled or re-delivered job inserts nothing the second time. The row is charged
- * and paid (credits, period totals) in the same transaction (src/billing/ledger/charges.ts).
+ * and paid (credits, period totals) in the same transaction (plain-rows.ts, paid-rows.ts).
  * Returns whether it inserted, and the row's charge (as first recorded, for a repeat).
  */
 export function recordUsage(db: Db, row: UsageRow, outcome?: OutcomeOf): Promise<Recorded> {
@@ -146,50 +126,18 @@ async function writeBatch(db: Db, batch: Pending[]): Promise<Written> {
 
 async function insertRows(db: Db, batch: Pending[]): Promise<Written> {
   return db.transaction(async (trx) => {
-    const inserted = await insertNew<{ request_id: string }>(
-      trx,
-      batch.map((p) => p.row),
-      ["request_id"],
-    );
-    const mine = new Set(inserted.map((r) => r.request_id));
-    const fresh = batch.filter((p) => mine.has(p.row.requestId)).map((p) => p.row);
-    const charges = await chargeRows(trx, dedupe(fresh));
-    const repeats = batch.filter((p) => !charges.has(p.row.requestId)).map((p) => p.row.requestId);
-    for (const [requestId, charge] of await recordedCharges(trx, repeats)) charges.set(requestId, charge);
+    const written = await writePaidRows(trx, dedupe(batch.map((p) => p.row)));
+    const charges = new Map(written.charges);
+    for (const [requestId, charge] of await recordedCharges(trx, [...written.repeats]))
+      charges.set(requestId, charge);
     // Rows and answers share one transaction: a repeated key never finds an answer without its bill.
     const unstored = new Set(charges.keys());
     const outcomes = batch.flatMap((p) =>
       p.outcome && unstored.delete(p.row.requestId) ? [p.outcome(charges.get(p.row.requestId)!)] : [],
     );
     await storeChatOutcomes(trx, outcomes);
-    return { charges, inserted: mine };
+    return { charges, inserted: new Set(written.charges.keys()) };
   });
-}
-
-/**
- * Inserts the rows whose request id is new, and returns `returning` of each row inserted. The id is
- * claimed first in `usage_requests` — the ledger's exactly-once key, as a unique index on the
- * partitioned ledger would have to hold its partition key — in the rows' transaction: a concurrent
- * writer of the same id waits for it to commit, then skips the row; a rollback frees the id. Of a
- * request id repeated in `rows`, the first row is the one written.
- */
-async function insertNew<T>(
-  trx: Knex.Transaction,
-  rows: readonly UsageRow[],
-  returning: string[],
-): Promise<T[]> {
-  const claimed: Array<{ request_id: string }> = await trx("usage_requests")
-    .insert(
-      rows.map((r) => ({ request_id: r.requestId, ...(r.createdAt ? { created_at: r.createdAt } : {}) })),
-    )
-    .onConflict("request_id")
-    .ignore()
-    .returning("request_id");
-  if (claimed.length === 0) return [];
-  const fresh = new Set(claimed.map((c) => c.request_id));
-  return trx("usage_events")
-    .insert(dedupe(rows.filter((r) => fresh.has(r.requestId))).map(columnsOf))
-    .returning(returning) as Promise<T[]>;
 }
 
 /** One row per request id, the first: a group may carry the same request twice. */
@@ -262,24 +210,18 @@ export async function recordUsageRows(db: Db, rows: readonly UsageRow[]): Promis
 }
 
 async function recordPayingFromCredits(db: Db, rows: readonly UsageRow[]): Promise<InsertedRow[]> {
-  return db.transaction(async (trx) => {
-    const inserted: Array<{
-      request_id: string;
-      billable_tokens: number;
-      created_at: Date;
-      end_user: string | null;
-    }> = await insertNew(trx, rows, ["request_id", "billable_tokens", "created_at", "end_user"]);
-    const mine = new Set(inserted.map((r) => r.request_id));
-    const charges = await chargeRows(
-      trx,
-      rows.filter((r) => mine.has(r.requestId)),
-    );
-    return inserted.map((r) => ({
-      requestId: r.request_id,
-      billableTokens: r.billable_tokens,
-      createdAt: r.created_at,
-      endUser: r.end_user,
-      charge: charges.get(r.request_id)!,
-    }));
+  const written = await db.transaction((trx) => writePaidRows(trx, rows));
+  return rows.flatMap((row) => {
+    const charge = written.charges.get(row.requestId);
+    if (!charge) return [];
+    return [
+      {
+        requestId: row.requestId,
+        billableTokens: row.billableTokens,
+        createdAt: written.createdAt.get(row.requestId)!,
+        endUser: row.endUser ?? null,
+        charge,
+      },
+    ];
   });
 }

@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
 import type { Db } from "../../platform/db.js";
 import type { UsageRow } from "./ledger.js";
 import type { RowCharge } from "./charges.js";
 import { addToDailySql, addToHourlySql } from "./hourly-usage.js";
 import { addToPeriodTotalsSql, rowPeriodColumns, rowPeriodJoin } from "./charges.js";
+import { ROW_COLUMNS, rowInputSql, rowValues, runPrepared, type PgClient } from "./row-statements.js";
 
 /** What writePlainRows did: the charges of the rows it inserted, and the rows it left to the caller. */
 export interface PlainWritten {
@@ -11,45 +11,11 @@ export interface PlainWritten {
   charges: Map<string, RowCharge>;
   /** The time each inserted row was written at (its own, or the statement's). */
   createdAt: Map<string, Date>;
-  /** Request ids it did not write because their customer has a credit account (charges.ts pays those). */
+  /** Request ids it did not write because their customer has a credit account (paid-rows.ts pays those). */
   withCredits: Set<string>;
   /** Request ids already in the ledger: nothing was written for them. */
   repeats: Set<string>;
 }
-
-// The statement's input: one array per column (unnest), in the order the rows were given. One list
-// gives both the SQL's casts and the values, so a column and its parameter cannot drift apart.
-const INPUTS: ReadonlyArray<readonly [column: string, type: string, of: (r: UsageRow) => unknown]> = [
-  ["request_id", "text", (r) => r.requestId],
-  ["customer_id", "text", (r) => r.customerId],
-  ["model", "text", (r) => r.model],
-  ["prompt_tokens", "bigint", (r) => r.promptTokens],
-  ["cached_tokens", "bigint", (r) => r.cachedTokens],
-  ["cache_write_tokens", "bigint", (r) => r.cacheWriteTokens],
-  ["completion_tokens", "bigint", (r) => r.completionTokens],
-  ["reasoning_tokens", "bigint", (r) => r.reasoningTokens],
-  ["billable_tokens", "bigint", (r) => r.billableTokens],
-  ["provider_cost_micros", "bigint", (r) => r.providerCostMicros],
-  ["price_micros", "bigint", (r) => r.priceMicros],
-  ["source", "text", (r) => r.source],
-  ["plan_id", "text", (r) => r.planId],
-  ["price_model", "text", (r) => r.priceModel ?? null],
-  ["end_user", "text", (r) => r.endUser ?? null],
-  ["created_at", "timestamptz", (r) => r.createdAt?.toISOString() ?? null],
-  ["included_tokens", "bigint", (r) => r.pricing.includedTokens],
-  ["overage_per_1k_micros", "bigint", (r) => r.pricing.overagePer1kMicros],
-];
-
-const INPUT = `SELECT * FROM unnest(${INPUTS.map(([, type], i) => `CAST($${i + 1} AS ${type}[])`).join(", ")})
-  WITH ORDINALITY AS v(${INPUTS.map(([column]) => column).join(", ")}, ord)`;
-
-// The row's own columns, as given; created_at and charge_micros are set by the statement.
-const COLUMNS = INPUTS.slice(
-  0,
-  INPUTS.findIndex(([column]) => column === "created_at"),
-)
-  .map(([column]) => column)
-  .join(", ");
 
 type PlainRow = {
   request_id: string;
@@ -62,13 +28,7 @@ type PlainRow = {
   at: Date | null;
 };
 
-type PgClient = {
-  query<R>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: R[] }>;
-};
-
-// A named statement: each pooled connection parses it once and then reuses its plan, where a plain
-// query would be parsed and planned again for every group of rows.
-const STATEMENT = `WITH v AS (${INPUT}),
+const STATEMENT = `WITH v AS (${rowInputSql()}),
      plain AS (
        SELECT v.*, coalesce(v.created_at, now()) AS at FROM v
        WHERE NOT EXISTS (SELECT 1 FROM credit_accounts a WHERE a.customer_id = v.customer_id)
@@ -101,8 +61,8 @@ const STATEMENT = `WITH v AS (${INPUT}),
        FROM placed p
      ),
      inserted AS (
-       INSERT INTO usage_events (${COLUMNS}, created_at, charge_micros)
-       SELECT ${COLUMNS}, at, charge_micros FROM priced ORDER BY ord
+       INSERT INTO usage_events (${ROW_COLUMNS}, created_at, charge_micros)
+       SELECT ${ROW_COLUMNS}, at, charge_micros FROM priced ORDER BY ord
        RETURNING request_id
      ),
      hourly AS (${addToHourlySql("priced", "at")}),
@@ -115,18 +75,17 @@ const STATEMENT = `WITH v AS (${INPUT}),
      LEFT JOIN (SELECT request_id FROM inserted) i USING (request_id)
      LEFT JOIN priced pr USING (request_id)
      ORDER BY v.ord`;
-const STATEMENT_NAME = `meterline_plain_rows_${createHash("sha256").update(STATEMENT).digest("hex").slice(0, 12)}`;
 
 /**
  * The whole ledger write of rows whose customers have no credit account, as ONE statement (one
  * round trip, its own transaction): claim each request id in `usage_requests`, add the rows to their
  * period totals, price them past the allowance from the totals before them, insert them with their
- * charge, and add them to the hourly and daily rollups. It does what `insertNew` + `chargeRows` do
- * for such rows — the same period, the same rounding, the same lock order (request id, then period
- * totals and rollups in key order) — in one trip instead of eight.
+ * charge, and add them to the hourly and daily rollups. It does what writePaidRows does for such rows
+ * — the same period, the same rounding, the same lock order (request id, then period totals and
+ * rollups in key order) — in one trip instead of three.
  *
  * Rows of a customer with a credit account are not written: credits are paid row by row under the
- * account's lock (charges.ts), and those rows go that way. A credit account made after this
+ * account's lock (paid-rows.ts), and those rows go that way. A credit account made after this
  * statement's snapshot pays from the next row on, as it would for a row whose transaction had
  * already locked the accounts. `rows` must not repeat a request id.
  */
@@ -134,13 +93,7 @@ export async function writePlainRows(db: Db, rows: readonly UsageRow[]): Promise
   const conn = (await db.client.acquireConnection()) as PgClient;
   let out: PlainRow[];
   try {
-    out = (
-      await conn.query<PlainRow>({
-        name: STATEMENT_NAME,
-        text: STATEMENT,
-        values: INPUTS.map(([, , of]) => rows.map(of)),
-      })
-    ).rows;
+    out = await runPrepared<PlainRow>(conn, STATEMENT, rowValues(rows));
   } finally {
     await db.client.releaseConnection(conn);
   }

@@ -124,7 +124,7 @@ export async function claimUsage(
     }>;
   }>(
     `WITH claimed AS (
-       -- Tokens credits paid are never reported: Stripe invoices only the rest (src/billing/ledger/charges.ts).
+       -- Tokens credits paid are never reported: Stripe invoices only the rest (src/billing/ledger/paid-rows.ts).
        SELECT u.id, u.customer_id, u.billable_tokens - u.credit_tokens AS billable_tokens, u.created_at,
               date_trunc('hour', u.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour
        FROM usage_events u JOIN customers c ON c.id = u.customer_id
