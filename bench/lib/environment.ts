@@ -8,6 +8,7 @@ import { createDb, type Db } from "../../src/platform/db.js";
 import { migrateLatest } from "../../src/platform/migrate.js";
 import { seedDefaultPlans } from "../../src/billing/pricing/plans.js";
 import { createApiKey, createCustomer } from "../../src/billing/customers/customers.js";
+import { grantCredits } from "../../src/billing/credits/grants.js";
 import { startRedisServer } from "../../src/local/redis-server.js";
 
 const POSTGRES = "postgres://postgres@127.0.0.1:5432";
@@ -30,6 +31,8 @@ export interface BenchEnvironment {
   logDir: string;
   /** A customer on the usage plan and its API key. */
   customer: { id: string; key: string };
+  /** Another on the same plan with prepaid credits that outlast any run: its usage is paid from them. */
+  creditCustomer: { id: string; key: string };
   /** The environment of meterline's own processes (web, worker) in this run. */
   meterlineEnv(extra?: Record<string, string>): Record<string, string>;
   /** Drops the database and deletes every Redis key of this run. */
@@ -71,6 +74,13 @@ export async function createBenchEnvironment(log: (message: string) => void): Pr
     await seedDefaultPlans(db);
     const customer = await createCustomer(db, { name: "Bench Co", planId: "usage" });
     const key = await createApiKey(db, customer.id);
+    const creditCustomer = await createCustomer(db, { name: "Bench Credits Co", planId: "usage" });
+    const creditKey = await createApiKey(db, creditCustomer.id);
+    await grantCredits(db, {
+      customerId: creditCustomer.id,
+      amountMicros: 1_000_000_000_000,
+      source: "manual",
+    });
     return {
       databaseUrl,
       redisUrl,
@@ -81,6 +91,7 @@ export async function createBenchEnvironment(log: (message: string) => void): Pr
       redis,
       logDir,
       customer: { id: customer.id, key: key.key },
+      creditCustomer: { id: creditCustomer.id, key: creditKey.key },
       meterlineEnv: (extra = {}) => ({
         NODE_ENV: "production",
         DATABASE_URL: databaseUrl,

@@ -104,6 +104,11 @@ export const addedLatency: Section = async (ctx) => {
     { url: `${web.url}/v1/chat/completions`, headers: chatHeaders(env.customer.key), body: CHAT_BODY },
     pace,
   );
+  // The same chats of a customer whose usage prepaid credits pay (the ledger write locks and draws them).
+  const paid = await runPaced(
+    { url: `${web.url}/v1/chat/completions`, headers: chatHeaders(env.creditCustomer.key), body: CHAT_BODY },
+    pace,
+  );
   const failed = direct.failures + through.failures;
   const detail = (q: "p50" | "p99") =>
     `meterline ${ms(through[q])} − direct ${ms(direct[q])}${failed ? `, ${failed} failed` : ""}`;
@@ -128,6 +133,15 @@ export const addedLatency: Section = async (ctx) => {
       },
       20,
     ),
+    {
+      id: "c3",
+      label: `added latency p50, ${pace.rate} req/s, a customer paying from credits`,
+      value: paid.p50 - direct.p50,
+      unit: "ms",
+      detail: `meterline ${ms(paid.p50)} − direct ${ms(direct.p50)}; p99 ${ms(paid.p99)} − ${ms(direct.p99)}${
+        paid.failures ? `, ${paid.failures} failed` : ""
+      }`,
+    },
   ];
   return rows;
 };
