@@ -2,7 +2,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { useStack } from "./helpers/stack.js";
 import { recordUsage, recordUsageRows, type UsageRow } from "../src/billing/ledger/ledger.js";
 import { usageRow } from "./helpers/usage-row.js";
-import { grantCredits } from "../src/billing/credits/grants.js";
+import { grantCredits, zeroGrant } from "../src/billing/credits/grants.js";
+import { lockCreditAccount } from "../src/billing/credits/account.js";
+import { waitFor } from "./helpers/wait.js";
 import { overageTokens } from "../src/billing/ledger/charges.js";
 import { listPriceMicros } from "../src/billing/pricing/plans.js";
 
@@ -194,5 +196,43 @@ describe("credits paid in a group", () => {
       },
     ]);
     expect(await stack.db("credit_consumptions").where({ customer_id: customer })).toHaveLength(1);
+  });
+
+  it("reads the grants only once it holds the account: a void committed while it waited is not drawn from", async () => {
+    const customer = (await stack.customer()).customerId;
+    const voided = (
+      await grantCredits(stack.db, { customerId: customer, amountMicros: 100, source: "manual" })
+    ).grant.id;
+    const kept = (
+      await grantCredits(stack.db, { customerId: customer, amountMicros: 1_000, source: "manual" })
+    ).grant.id;
+    const priced = { promptTokens: 30, completionTokens: 10, billableTokens: 40 };
+    const pricing = { includedTokens: 0, overagePer1kMicros: 1_000 };
+
+    // An operator voids the first grant: its transaction holds the account while the row is written.
+    const voiding = await stack.db.transaction();
+    await lockCreditAccount(voiding, customer);
+    await zeroGrant(voiding, voided, "void");
+    const writing = recordUsageRows(stack.db, [
+      usageRow(`req_void_${customer}`, customer, { ...priced, pricing }),
+    ]);
+    await waitFor(
+      async () => {
+        const { rows } = await stack.db.raw<{ rows: Array<{ n: number }> }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
+        );
+        return rows[0]!.n > 0;
+      },
+      { what: "the usage write waiting for the account" },
+    );
+    await voiding.commit();
+
+    const [written] = await writing;
+    expect(written!.charge).toMatchObject({ creditMicros: 40, creditBalanceMicros: 960 });
+    const entries = await stack
+      .db("credit_entries")
+      .where({ customer_id: customer, kind: "consumption" })
+      .select("grant_id", "amount_micros");
+    expect(entries).toEqual([{ grant_id: kept, amount_micros: -40 }]);
   });
 });

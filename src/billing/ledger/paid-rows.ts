@@ -54,19 +54,22 @@ const CLAIM = `WITH x AS (
      FROM r JOIN totals t ON t.customer_id = r.customer_id AND t.period_start = r.period_start
      ORDER BY r.ord`;
 
-// 2. Lock the credit accounts (customer order, after the period totals, as every ledger writer
-//    does) and read what each can spend: its live grants in drawing order (an account with none
+// 2. Lock the credit accounts, in customer order, after the period totals, as every ledger writer
+//    does. A statement of its own: a statement reads at the snapshot it started with, so grants read
+//    by the statement that waited for the lock could predate what its holder (a void, an expiry, a
+//    top-up) committed.
+const LOCK = `SELECT customer_id FROM credit_accounts WHERE customer_id = ANY(CAST($1 AS text[]))
+     ORDER BY customer_id FOR UPDATE`;
+
+// 3. What each locked account can spend: its live grants in drawing order (an account with none
 //    comes back once with no grant).
-const ACCOUNTS = `WITH locked AS (
-       SELECT customer_id FROM credit_accounts WHERE customer_id = ANY(CAST($1 AS text[]))
-       ORDER BY customer_id FOR UPDATE
-     )
-     SELECT l.customer_id, g.id, g.remaining_micros
-     FROM locked l LEFT JOIN credit_grants g ON g.customer_id = l.customer_id
+const GRANTS = `SELECT l.customer_id, g.id, g.remaining_micros
+     FROM unnest(CAST($1 AS text[])) AS l(customer_id)
+     LEFT JOIN credit_grants g ON g.customer_id = l.customer_id
        AND g.remaining_micros > 0 AND (g.expires_at IS NULL OR g.expires_at > now())
      ORDER BY l.customer_id, g.expires_at ASC NULLS LAST, g.id`;
 
-// 3. Write it all: the rows with their charges, what credits paid (consumptions, the grants drawn,
+// 4. Write it all: the rows with their charges, what credits paid (consumptions, the grants drawn,
 //    the credit ledger's entries, in drawing order) and the hourly and daily rollups.
 const PAID = ["at", "charge_micros", "credit_tokens", "credit_micros"] as const;
 const at = ROW_PARAMETERS + PAID.length;
@@ -112,9 +115,9 @@ type Grant = { id: number; remaining_micros: number };
 
 /**
  * The ledger write of rows that may be paid from credits, or that must share a transaction with
- * more (a kept chat's answer): inside `trx`, in three statements whatever the number of rows —
- * claim and place them, lock and read their customers' credits, then write the rows, the credits
- * they drew and the rollups. It is the one place that decides who pays for a token (README
+ * more (a kept chat's answer): inside `trx`, in four statements whatever the number of rows —
+ * claim and place them, lock their customers' credit accounts, read their grants, then write the
+ * rows, the credits they drew and the rollups. It is the one place that decides who pays for a token (README
  * "Credits"): every token past the period's allowance is paid exactly once, by credits when the
  * balance covers it at the moment its row is written (drawn from the grant expiring first, across
  * as many as it takes), otherwise on the invoice; a token credits paid is counted in
@@ -140,10 +143,12 @@ export async function writePaidRows(trx: Knex.Transaction, rows: readonly UsageR
     ...new Set(claimed.filter((c) => c.has_account).map((c) => customerOf.get(c.request_id)!)),
   ].sort();
   const grants = new Map<string, Grant[]>();
-  if (withAccounts.length > 0)
-    for (const g of await runPrepared<{ customer_id: string } & Partial<Grant>>(conn, ACCOUNTS, [
-      withAccounts,
-    ])) {
+  const locked =
+    withAccounts.length > 0
+      ? (await runPrepared<{ customer_id: string }>(conn, LOCK, [withAccounts])).map((a) => a.customer_id)
+      : [];
+  if (locked.length > 0)
+    for (const g of await runPrepared<{ customer_id: string } & Partial<Grant>>(conn, GRANTS, [locked])) {
       const list = grants.get(g.customer_id) ?? [];
       grants.set(g.customer_id, list);
       if (g.id != null) list.push({ id: g.id, remaining_micros: g.remaining_micros! });
