@@ -51,6 +51,34 @@ export function addToPeriodTotalsSql(from: string): string {
        RETURNING t.customer_id, t.period_start, t.billable_tokens AS after`;
 }
 
+/**
+ * The ledger writers' first steps, as CTEs after a relation `from` of rows (request_id,
+ * customer_id, billable_tokens, at, ord): `claimed`, each request id claimed in `usage_requests`
+ * (the exactly-once key; a repeat claims nothing); `r`, the claimed rows with their period; `totals`,
+ * their periods' totals after them (addToPeriodTotalsSql); `placed`, each row with the total before
+ * it (`before`, rows in `ord` order).
+ */
+export function claimAndPlaceSql(from: string): string {
+  return `claimed AS (
+       INSERT INTO usage_requests (request_id, created_at)
+       SELECT request_id, at FROM ${from} ORDER BY ord
+       ON CONFLICT (request_id) DO NOTHING
+       RETURNING request_id
+     ),
+     r AS (
+       SELECT x.*, ${rowPeriodColumns("x.at")}
+       FROM ${from} x JOIN claimed c USING (request_id) ${rowPeriodJoin("x.customer_id", "x.at")}
+     ),
+     totals AS (${addToPeriodTotalsSql("r")}),
+     placed AS (
+       SELECT r.*,
+              (t.after - sum(r.billable_tokens) OVER (
+                PARTITION BY r.customer_id, r.period_start ORDER BY r.ord
+                ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING))::bigint AS before
+       FROM r JOIN totals t ON t.customer_id = r.customer_id AND t.period_start = r.period_start
+     )`;
+}
+
 /** Tokens past the allowance among `tokens` written on top of `before` tokens this period. */
 export function overageTokens(includedTokens: number, before: number, tokens: number): number {
   return Math.max(0, before + tokens - includedTokens) - Math.max(0, before - includedTokens);

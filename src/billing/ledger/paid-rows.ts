@@ -1,13 +1,6 @@
 import type { Knex } from "knex";
 import type { UsageRow } from "./ledger.js";
-import {
-  addToPeriodTotalsSql,
-  overageTokens,
-  rowPeriodColumns,
-  rowPeriodJoin,
-  tokensAffordable,
-  type RowCharge,
-} from "./charges.js";
+import { claimAndPlaceSql, overageTokens, tokensAffordable, type RowCharge } from "./charges.js";
 import { addToDailySql, addToHourlySql } from "./hourly-usage.js";
 import { listPriceMicros } from "../pricing/plans.js";
 import { drawFromGrants } from "../credits/consume.js";
@@ -35,24 +28,11 @@ const CLAIM = `WITH x AS (
        FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS bigint[]), CAST($4 AS timestamptz[]))
          WITH ORDINALITY AS x(request_id, customer_id, billable_tokens, created_at, ord)
      ),
-     claimed AS (
-       INSERT INTO usage_requests (request_id, created_at)
-       SELECT request_id, at FROM x ORDER BY ord
-       ON CONFLICT (request_id) DO NOTHING
-       RETURNING request_id
-     ),
-     r AS (
-       SELECT x.*, ${rowPeriodColumns("x.at")}
-       FROM x JOIN claimed c USING (request_id) ${rowPeriodJoin("x.customer_id", "x.at")}
-     ),
-     totals AS (${addToPeriodTotalsSql("r")})
-     SELECT r.request_id, r.at,
-            (t.after - sum(r.billable_tokens) OVER (
-              PARTITION BY r.customer_id, r.period_start ORDER BY r.ord
-              ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING))::bigint AS before,
-            EXISTS (SELECT 1 FROM credit_accounts a WHERE a.customer_id = r.customer_id) AS has_account
-     FROM r JOIN totals t ON t.customer_id = r.customer_id AND t.period_start = r.period_start
-     ORDER BY r.ord`;
+     ${claimAndPlaceSql("x")}
+     SELECT p.request_id, p.at, p.before,
+            EXISTS (SELECT 1 FROM credit_accounts a WHERE a.customer_id = p.customer_id) AS has_account
+     FROM placed p
+     ORDER BY p.ord`;
 
 // 2. Lock the credit accounts, in customer order, after the period totals, as every ledger writer
 //    does. A statement of its own: a statement reads at the snapshot it started with, so grants read

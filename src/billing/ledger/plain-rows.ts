@@ -2,7 +2,7 @@ import type { Db } from "../../platform/db.js";
 import type { UsageRow } from "./ledger.js";
 import type { RowCharge } from "./charges.js";
 import { addToDailySql, addToHourlySql } from "./hourly-usage.js";
-import { addToPeriodTotalsSql, rowPeriodColumns, rowPeriodJoin } from "./charges.js";
+import { claimAndPlaceSql } from "./charges.js";
 import { ROW_COLUMNS, rowInputSql, rowValues, runPrepared, type PgClient } from "./row-statements.js";
 
 /** What writePlainRows did: the charges of the rows it inserted, and the rows it left to the caller. */
@@ -33,24 +33,7 @@ const STATEMENT = `WITH v AS (${rowInputSql()}),
        SELECT v.*, coalesce(v.created_at, now()) AS at FROM v
        WHERE NOT EXISTS (SELECT 1 FROM credit_accounts a WHERE a.customer_id = v.customer_id)
      ),
-     claimed AS (
-       INSERT INTO usage_requests (request_id, created_at)
-       SELECT request_id, at FROM plain ORDER BY ord
-       ON CONFLICT (request_id) DO NOTHING
-       RETURNING request_id
-     ),
-     r AS (
-       SELECT x.*, ${rowPeriodColumns("x.at")}
-       FROM plain x JOIN claimed c USING (request_id) ${rowPeriodJoin("x.customer_id", "x.at")}
-     ),
-     totals AS (${addToPeriodTotalsSql("r")}),
-     placed AS (
-       SELECT r.*,
-              (t.after - sum(r.billable_tokens) OVER (
-                PARTITION BY r.customer_id, r.period_start ORDER BY r.ord
-                ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING))::bigint AS before
-       FROM r JOIN totals t ON t.customer_id = r.customer_id AND t.period_start = r.period_start
-     ),
+     ${claimAndPlaceSql("plain")},
      priced AS (
        -- charges.ts: the list price (half up, in micros) of the tokens past the period's allowance;
        -- bigint division, which floors a non-negative quotient. Credits pay none of these rows.
