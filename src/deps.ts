@@ -1,9 +1,7 @@
 import type { Config } from "./config.js";
 import { createDb, type Db } from "./platform/db.js";
 import { createLlm, type Llm } from "./llm/client.js";
-import { createRoutedLlm } from "./llm/providers.js";
-import { createAnthropicLlm } from "./llm/anthropic/client.js";
-import { createGeminiLlm } from "./llm/gemini/client.js";
+import { createRoutedLlm, loadingLlm } from "./llm/providers.js";
 import { installPriceOverrides } from "./billing/pricing/prices.js";
 import { createLogger, type Logger } from "./platform/logger.js";
 import { createQueues, QUEUE, queuePrefix, type Queues } from "./queues/queues.js";
@@ -64,19 +62,30 @@ export function createDeps(config: Config, name = "meterline"): Deps {
   const queues = createQueues(redis, config);
   installPriceOverrides(config.priceOverrides);
   // Each request goes to its model's provider (src/llm/providers.ts); a provider without a key is
-  // left out, and its models are refused at the API.
+  // left out, and its models are refused at the API. The Anthropic and Gemini SDKs are loaded only
+  // for a provider that has a key (about 7 MB of memory each in every web and worker process).
   const { anthropic, gemini } = config;
   const timeoutMs = config.chat.llmTimeoutMs;
   const llm = createRoutedLlm({
     ...(anthropic && {
-      anthropic: createAnthropicLlm({
-        apiKey: anthropic.apiKey,
-        baseURL: anthropic.baseUrl,
-        timeoutMs,
-        maxIdleConnections: config.chat.concurrency,
-      }),
+      anthropic: loadingLlm(async () =>
+        (await import("./llm/anthropic/client.js")).createAnthropicLlm({
+          apiKey: anthropic.apiKey,
+          baseURL: anthropic.baseUrl,
+          timeoutMs,
+          maxIdleConnections: config.chat.concurrency,
+        }),
+      ),
     }),
-    ...(gemini && { gemini: createGeminiLlm({ apiKey: gemini.apiKey, baseURL: gemini.baseUrl, timeoutMs }) }),
+    ...(gemini && {
+      gemini: loadingLlm(async () =>
+        (await import("./llm/gemini/client.js")).createGeminiLlm({
+          apiKey: gemini.apiKey,
+          baseURL: gemini.baseUrl,
+          timeoutMs,
+        }),
+      ),
+    }),
     openai: createLlm({
       apiKey: config.openaiApiKey ?? "unset",
       baseURL: config.openaiBaseUrl,

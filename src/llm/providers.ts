@@ -74,3 +74,19 @@ export function createRoutedLlm(byProvider: { openai: Llm; anthropic?: Llm; gemi
     }),
   };
 }
+
+/**
+ * An Llm whose client is being made by `load` (an SDK imported on demand), starting now: calls made
+ * before it is ready wait for it, and a failed load fails each call with its error.
+ */
+export function loadingLlm(load: () => Promise<Llm>): Llm {
+  const ready = load();
+  // Reported by the calls that need it, not as an unhandled rejection at boot.
+  ready.catch(() => {});
+  return {
+    complete: async (request, options) => (await ready).complete(request, options),
+    async *stream(request, options) {
+      yield* (await ready).stream(request, options);
+    },
+  };
+}
