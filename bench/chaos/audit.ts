@@ -20,7 +20,16 @@ export interface Figures {
   llmRepeated: number;
   reports: number;
   stripeTotal: number;
+  /** Tokens the ledger puts on invoices: billable tokens less those credits paid. */
   ledgerTotal: number;
+  /** Micros credits paid, as the usage rows record them. */
+  creditsPaid: number;
+  /**
+   * How many of the credit ledger's own accounts disagree with the rows' credits (consumption
+   * entries, what the grants lost, the consumptions' covered amounts), plus consumptions whose
+   * request has no usage row and rows whose credits exceed their charge.
+   */
+  creditsMismatch: number;
 }
 
 /** Polls until every usage row is in a report and every report is sent, or the deadline passes. */
@@ -55,11 +64,23 @@ export async function audit(
   stripeCustomerIds: string[],
   llmCalls: number,
 ): Promise<Figures> {
-  const rows: Array<{ request_id: string; billable_tokens: string; report_status: string | null }> = await db(
-    "usage_events as u",
-  )
+  const rows: Array<{
+    request_id: string;
+    billable_tokens: string;
+    credit_tokens: string;
+    credit_micros: string;
+    charge_micros: string;
+    report_status: string | null;
+  }> = await db("usage_events as u")
     .leftJoin("usage_reports as r", "r.id", "u.report_id")
-    .select("u.request_id", "u.billable_tokens", "r.status as report_status");
+    .select(
+      "u.request_id",
+      "u.billable_tokens",
+      "u.credit_tokens",
+      "u.credit_micros",
+      "u.charge_micros",
+      "r.status as report_status",
+    );
   const rowsByRequest = new Map<string, number>();
   for (const r of rows) rowsByRequest.set(r.request_id, (rowsByRequest.get(r.request_id) ?? 0) + 1);
 
@@ -74,7 +95,19 @@ export async function audit(
   const known = new Set(results.flatMap((r) => [...r.requestIds]));
   const unclaimedRows = rows.filter((r) => !known.has(r.request_id)).length;
 
-  const ledgerTotal = rows.reduce((sum, r) => sum + Number(r.billable_tokens), 0);
+  const ledgerTotal = rows.reduce((sum, r) => sum + Number(r.billable_tokens) - Number(r.credit_tokens), 0);
+  const creditsPaid = rows.reduce((sum, r) => sum + Number(r.credit_micros), 0);
+  const one = async (sql: string) => Number((await db.raw<{ rows: Array<{ n: string }> }>(sql)).rows[0]!.n);
+  const creditAccounts = [
+    await one(`SELECT coalesce(-sum(amount_micros), 0) AS n FROM credit_entries WHERE kind = 'consumption'`),
+    await one(`SELECT coalesce(sum(amount_micros - remaining_micros), 0) AS n FROM credit_grants`),
+    await one(`SELECT coalesce(sum(covered_micros), 0) AS n FROM credit_consumptions`),
+  ];
+  const creditsMismatch =
+    creditAccounts.filter((n) => n !== creditsPaid).length +
+    (await one(`SELECT count(*) AS n FROM credit_consumptions c
+                WHERE NOT EXISTS (SELECT 1 FROM usage_requests u WHERE u.request_id = c.request_id)`)) +
+    rows.filter((r) => Number(r.credit_micros) > Number(r.charge_micros)).length;
   const stripeTotal = stripeCustomerIds.reduce((sum, id) => sum + stripe.totalFor(id), 0);
   const reports = Number((await db("usage_reports").count({ n: "*" }).first())?.n ?? 0);
   return {
@@ -93,6 +126,8 @@ export async function audit(
     reports,
     stripeTotal,
     ledgerTotal,
+    creditsPaid,
+    creditsMismatch,
   };
 }
 
@@ -118,6 +153,10 @@ export function formatFigures(f: Figures): string {
     line(
       "ledger total",
       `${f.ledgerTotal} tokens${f.stripeTotal === f.ledgerTotal ? " (equal)" : " (DIFFERENT)"}`,
+    ),
+    line(
+      "credits paid",
+      `${f.creditsPaid} micros${f.creditsMismatch === 0 ? " (the credit ledger agrees)" : ` (${f.creditsMismatch} MISMATCHES)`}`,
     ),
   ].join("\n");
 }
