@@ -79,6 +79,11 @@ export function claimAndPlaceSql(from: string): string {
      )`;
 }
 
+/** The allowance left after a row that brings the period to `after` tokens; null without an allowance. */
+export function allowanceRemaining(includedTokens: number, after: number): number | null {
+  return includedTokens > 0 ? Math.max(0, includedTokens - after) : null;
+}
+
 /** Tokens past the allowance among `tokens` written on top of `before` tokens this period. */
 export function overageTokens(includedTokens: number, before: number, tokens: number): number {
   return Math.max(0, before + tokens - includedTokens) - Math.max(0, before - includedTokens);

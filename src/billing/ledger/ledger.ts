@@ -191,34 +191,27 @@ export interface InsertedRow {
 export async function recordUsageRows(db: Db, rows: readonly UsageRow[]): Promise<Array<InsertedRow>> {
   if (rows.length === 0) return [];
   const unique = dedupe([...rows]);
-  const written = await writePlainRows(db, unique);
-  const inserted: InsertedRow[] = [];
-  for (const row of unique) {
-    const charge = written.charges.get(row.requestId);
-    if (!charge) continue;
-    inserted.push({
-      requestId: row.requestId,
-      billableTokens: row.billableTokens,
-      createdAt: written.createdAt.get(row.requestId)!,
-      endUser: row.endUser ?? null,
-      charge,
-    });
-  }
-  const withCredits = unique.filter((r) => written.withCredits.has(r.requestId));
-  if (withCredits.length > 0) inserted.push(...(await recordPayingFromCredits(db, withCredits)));
-  return inserted;
+  const plain = await writePlainRows(db, unique);
+  const withCredits = unique.filter((r) => plain.withCredits.has(r.requestId));
+  const paid =
+    withCredits.length > 0 ? await db.transaction((trx) => writePaidRows(trx, withCredits)) : undefined;
+  return [...insertedOf(unique, plain), ...(paid ? insertedOf(withCredits, paid) : [])];
 }
 
-async function recordPayingFromCredits(db: Db, rows: readonly UsageRow[]): Promise<InsertedRow[]> {
-  const written = await db.transaction((trx) => writePaidRows(trx, rows));
+/** The rows of `rows` a writer inserted, as recordUsageRows returns them. */
+function insertedOf(
+  rows: readonly UsageRow[],
+  written: { charges: Map<string, RowCharge>; createdAt: Map<string, Date> },
+): InsertedRow[] {
   return rows.flatMap((row) => {
     const charge = written.charges.get(row.requestId);
     if (!charge) return [];
+    const createdAt = written.createdAt.get(row.requestId)!;
     return [
       {
         requestId: row.requestId,
         billableTokens: row.billableTokens,
-        createdAt: written.createdAt.get(row.requestId)!,
+        createdAt,
         endUser: row.endUser ?? null,
         charge,
       },

@@ -1,6 +1,12 @@
 import type { Knex } from "knex";
 import type { UsageRow } from "./ledger.js";
-import { claimAndPlaceSql, overageTokens, tokensAffordable, type RowCharge } from "./charges.js";
+import {
+  allowanceRemaining,
+  claimAndPlaceSql,
+  overageTokens,
+  tokensAffordable,
+  type RowCharge,
+} from "./charges.js";
 import { addToDailySql, addToHourlySql } from "./hourly-usage.js";
 import { listPriceMicros } from "../pricing/plans.js";
 import { drawFromGrants } from "../credits/consume.js";
@@ -186,12 +192,11 @@ export async function writePaidRows(trx: Knex.Transaction, rows: readonly UsageR
       creditTokens,
       creditMicros,
       creditBalanceMicros: balances.get(row.customerId) ?? null,
-      allowanceRemainingTokens:
-        includedTokens > 0 ? Math.max(0, includedTokens - start - row.billableTokens) : null,
+      allowanceRemainingTokens: allowanceRemaining(includedTokens, start + row.billableTokens),
     });
-    written.createdAt.set(row.requestId, new Date(place.at));
+    written.createdAt.set(row.requestId, place.at);
     fresh.push(row);
-    paid.at.push(new Date(place.at).toISOString());
+    paid.at.push(place.at.toISOString());
     paid.charge.push(chargeMicros);
     paid.tokens.push(creditTokens);
     paid.credit.push(creditMicros);

@@ -2,7 +2,7 @@ import type { Db } from "../../platform/db.js";
 import type { UsageRow } from "./ledger.js";
 import type { RowCharge } from "./charges.js";
 import { addToDailySql, addToHourlySql } from "./hourly-usage.js";
-import { claimAndPlaceSql } from "./charges.js";
+import { allowanceRemaining, claimAndPlaceSql } from "./charges.js";
 import { ROW_COLUMNS, rowInputSql, rowValues, runPrepared, type PgClient } from "./row-statements.js";
 
 /** What writePlainRows did: the charges of the rows it inserted, and the rows it left to the caller. */
@@ -91,14 +91,12 @@ export async function writePlainRows(db: Db, rows: readonly UsageRow[]): Promise
     else if (o.state === "repeat") written.repeats.add(o.request_id);
     else {
       written.createdAt.set(o.request_id, new Date(o.at!));
-      const included = o.included_tokens;
-      const after = o.before! + o.billable_tokens;
       written.charges.set(o.request_id, {
         chargeMicros: o.charge_micros!,
         creditTokens: 0,
         creditMicros: 0,
         creditBalanceMicros: null,
-        allowanceRemainingTokens: included > 0 ? Math.max(0, included - after) : null,
+        allowanceRemainingTokens: allowanceRemaining(o.included_tokens, o.before! + o.billable_tokens),
       });
     }
   }
